@@ -1,0 +1,138 @@
+//! A dossier's Automerge document: create, read, write a new state, resolve a conflict.
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+
+use crate::model::{Author, Dossier, SCHEMA_VERSION};
+use crate::DomainError;
+
+/// Who is writing, and when (milliseconds since the Unix epoch; injectable for tests).
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub actor: ActorId,
+    pub author: Author,
+    pub now_ms: i64,
+}
+
+/// A dossier document open for reading and writing.
+pub struct DossierDoc {
+    doc: AutoCommit,
+}
+
+impl DossierDoc {
+    /// A new document holding `dossier`, written by `writer`.
+    pub fn create(writer: &Writer, dossier: &Dossier) -> Result<DossierDoc, DomainError> {
+        let mut doc = AutoCommit::new().with_actor(writer.actor.clone());
+        let mut first = dossier.clone();
+        first.schema_version = SCHEMA_VERSION;
+        first
+            .authors
+            .insert(writer.actor.to_hex_string(), writer.author.clone());
+        autosurgeon::reconcile(&mut doc, &first)?;
+        doc.commit_with(
+            CommitOptions::default()
+                .with_time(writer.now_ms)
+                .with_message("create dossier".to_string()),
+        );
+        Ok(DossierDoc { doc })
+    }
+
+    /// Open saved bytes (a snapshot followed by any incremental chunks).
+    pub fn load(bytes: &[u8]) -> Result<DossierDoc, automerge::AutomergeError> {
+        Ok(DossierDoc {
+            doc: AutoCommit::load(bytes)?,
+        })
+    }
+
+    pub fn from_automerge(doc: AutoCommit) -> DossierDoc {
+        DossierDoc { doc }
+    }
+
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    pub fn read(&self) -> Result<Dossier, DomainError> {
+        Ok(autosurgeon::hydrate(&self.doc)?)
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Write `new` as the dossier's state, as one change. Only what differs from the current
+    /// state becomes operations. Returns false when nothing differed (no change is made).
+    pub fn write(
+        &mut self,
+        writer: &Writer,
+        new: &Dossier,
+        message: &str,
+    ) -> Result<bool, DomainError> {
+        self.doc.set_actor(writer.actor.clone());
+        let mut next = new.clone();
+        let actor = writer.actor.to_hex_string();
+        if next.authors.get(&actor) != Some(&writer.author) {
+            next.authors.insert(actor, writer.author.clone());
+        }
+        autosurgeon::reconcile(&mut self.doc, &next)?;
+        Ok(self.commit(writer, message))
+    }
+
+    fn commit(&mut self, writer: &Writer, message: &str) -> bool {
+        self.doc
+            .commit_with(
+                CommitOptions::default()
+                    .with_time(writer.now_ms)
+                    .with_message(message.to_string()),
+            )
+            .is_some()
+    }
+
+    /// Settle the field at `path` on `value`, superseding every concurrent value it holds.
+    pub fn resolve(
+        &mut self,
+        writer: &Writer,
+        path: &str,
+        value: ScalarValue,
+    ) -> Result<(), DomainError> {
+        let (obj, key) = self.locate(path)?;
+        self.doc.set_actor(writer.actor.clone());
+        automerge::transaction::Transactable::put(&mut self.doc, &obj, key.as_str(), value)?;
+        self.commit(writer, &format!("resolve {path}"));
+        Ok(())
+    }
+
+    /// The object holding the last segment of `path`, and that segment.
+    pub fn locate(&self, path: &str) -> Result<(ObjId, String), DomainError> {
+        let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
+        let (last, parents) = segs.split_last().ok_or_else(|| DomainError::NoSuchField {
+            path: path.to_string(),
+        })?;
+        let mut obj = automerge::ROOT;
+        for seg in parents {
+            match self.doc.get(&obj, *seg)? {
+                Some((Value::Object(ObjType::Map), id)) => obj = id,
+                _ => {
+                    return Err(DomainError::NoSuchField {
+                        path: path.to_string(),
+                    })
+                }
+            }
+        }
+        Ok((obj, last.to_string()))
+    }
+
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made since `heads`, as an incremental chunk to append to saved bytes.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    pub fn merge(&mut self, other: &mut DossierDoc) -> Result<(), DomainError> {
+        self.doc.merge(&mut other.doc)?;
+        Ok(())
+    }
+}

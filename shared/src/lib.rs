@@ -1,0 +1,49 @@
+//! Fieldbook's shared core: the client dossier as an Automerge document, its projections and
+//! validation. No IO here, so the same code runs on the device, in the relay and in the
+//! browser (wasm).
+
+pub mod conflict;
+mod day;
+pub mod document;
+pub mod history;
+pub mod model;
+mod note;
+pub mod patch;
+pub mod summary;
+mod tags;
+pub mod validate;
+pub mod vocab;
+
+pub use day::{BadDay, Day};
+pub use model::*;
+pub use note::Note;
+pub use tags::Tags;
+pub use vocab::*;
+
+/// Errors in domain input: what a user typed or a caller passed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    #[error("unknown {vocabulary} `{word}`; expected one of: {expected}")]
+    UnknownWord {
+        vocabulary: &'static str,
+        word: String,
+        expected: String,
+    },
+    #[error("no field `{path}` in a dossier")]
+    NoSuchField { path: String },
+    #[error("nothing at `{path}`: no item with that id")]
+    NoSuchItem { path: String },
+    #[error("`{path}` is not a collection of items")]
+    NotACollection { path: String },
+    #[error("invalid value for `{path}`: {reason}")]
+    BadValue { path: String, reason: String },
+    #[error("{0}")]
+    Invalid(#[from] validate::Invalid),
+    #[error("the document is not a readable dossier: {0}")]
+    Hydrate(#[from] autosurgeon::HydrateError),
+    #[error("could not write the dossier into its document: {0}")]
+    Reconcile(#[from] autosurgeon::ReconcileError),
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}

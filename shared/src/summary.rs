@@ -1,0 +1,196 @@
+//! Projections of a dossier that lists, filters, search and dashboards read, so that none of
+//! them ever has to load a document.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Day, Dossier, FunnelBand, Stage, TargetType};
+
+/// One row per dossier: enough to list, sort and filter without opening the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DossierSummary {
+    pub id: String,
+    pub name: String,
+    pub industry: String,
+    pub region: String,
+    pub owner: String,
+    pub target_type: Option<TargetType>,
+    /// The most advanced open deal's stage (else the most advanced deal's).
+    pub lead_stage: Option<Stage>,
+    pub lead_band: Option<FunnelBand>,
+    pub open_deals: u32,
+    pub open_value: i64,
+    /// Σ value × probability over open deals.
+    pub weighted_value: i64,
+    /// Earliest due date among open follow-ups.
+    pub next_follow_up: Option<Day>,
+    pub open_follow_ups: u32,
+    /// Latest interaction date.
+    pub last_contact: Option<Day>,
+    pub people: u32,
+    pub interactions: u32,
+    pub open_complaints: u32,
+    pub escalated_complaints: u32,
+    /// Fields holding concurrent values the user has not resolved.
+    pub conflicts: u32,
+    pub archived: bool,
+}
+
+/// One row per deal, for pipeline filters and figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealSummary {
+    pub dossier_id: String,
+    pub deal_id: String,
+    pub title: String,
+    pub stage: Stage,
+    pub probability: u8,
+    pub band: FunnelBand,
+    pub value: i64,
+    pub expected_close: Option<Day>,
+}
+
+fn live<'a, T>(
+    items: &'a crate::Items<T>,
+    deleted: impl Fn(&T) -> bool + 'a,
+) -> impl Iterator<Item = (&'a String, &'a T)> + 'a {
+    items.iter().filter(move |(_, t)| !deleted(t))
+}
+
+pub fn deals(id: &str, d: &Dossier) -> Vec<DealSummary> {
+    live(&d.deals, |x| x.deleted_at.is_some())
+        .map(|(deal_id, deal)| DealSummary {
+            dossier_id: id.to_string(),
+            deal_id: deal_id.clone(),
+            title: deal.title.clone(),
+            stage: deal.stage_or_default(),
+            probability: deal.probability(),
+            band: deal.band(),
+            value: deal.value.unwrap_or(0),
+            expected_close: deal.expected_close,
+        })
+        .collect()
+}
+
+pub fn summarize(id: &str, d: &Dossier, conflicts: u32) -> DossierSummary {
+    let deals = deals(id, d);
+    let open: Vec<&DealSummary> = deals.iter().filter(|x| x.stage.is_open()).collect();
+    let lead = open
+        .iter()
+        .copied()
+        .max_by_key(|x| (x.stage.position(), x.probability))
+        .or_else(|| deals.iter().max_by_key(|x| x.stage.position()));
+    let open_follow_ups: Vec<Day> = d
+        .follow_ups
+        .values()
+        .filter(|f| f.is_open())
+        .filter_map(|f| f.due)
+        .collect();
+    let complaints = || live(&d.complaints, |c| !c.is_open());
+    DossierSummary {
+        id: id.to_string(),
+        name: d.profile.name.clone(),
+        industry: d.profile.industry.clone(),
+        region: d.profile.region.clone(),
+        owner: d.profile.owner.clone(),
+        target_type: d.profile.target_type,
+        lead_stage: lead.map(|x| x.stage),
+        lead_band: lead.map(|x| x.band),
+        open_deals: open.len() as u32,
+        open_value: open.iter().map(|x| x.value).sum(),
+        weighted_value: open
+            .iter()
+            .map(|x| x.value * i64::from(x.probability) / 100)
+            .sum(),
+        next_follow_up: open_follow_ups.iter().min().copied(),
+        open_follow_ups: open_follow_ups.len() as u32,
+        last_contact: live(&d.interactions, |i| i.deleted_at.is_some())
+            .filter_map(|(_, i)| i.date)
+            .max(),
+        people: live(&d.people, |p| p.deleted_at.is_some()).count() as u32,
+        interactions: live(&d.interactions, |i| i.deleted_at.is_some()).count() as u32,
+        open_complaints: complaints().count() as u32,
+        escalated_complaints: complaints()
+            .filter(|(_, c)| c.escalated_on.is_some())
+            .count() as u32,
+        conflicts,
+        archived: d.deleted_at.is_some(),
+    }
+}
+
+/// All the text of a dossier a rep may search for, one piece per line. Deleted items are left
+/// out: searching should find what the rep can see.
+pub fn search_text(d: &Dossier) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let p = &d.profile;
+    out.extend([
+        p.name.as_str(),
+        &p.industry,
+        &p.region,
+        &p.website,
+        p.business_scope.as_str(),
+        &p.sales_scale,
+        p.org_structure.as_str(),
+        &p.past_purchasing.price_range,
+        &p.past_purchasing.product_kind,
+        p.past_purchasing.service_expectations.as_str(),
+        p.past_purchasing.selection_criteria.as_str(),
+    ]);
+    out.extend(p.past_purchasing.suppliers.iter().map(String::as_str));
+    for (_, x) in live(&d.people, |x| x.deleted_at.is_some()) {
+        out.extend([
+            x.name.as_str(),
+            &x.title,
+            &x.department,
+            &x.phone,
+            &x.email,
+            &x.im,
+            x.notes.as_str(),
+        ]);
+    }
+    for (_, x) in live(&d.interactions, |x| x.deleted_at.is_some()) {
+        out.extend([
+            x.notes.as_str(),
+            x.learned.demand.as_str(),
+            x.learned.problem.as_str(),
+            x.learned.benefit_points.as_str(),
+            x.learned.key_person_info.as_str(),
+            &x.next_step,
+        ]);
+        out.extend(x.our_participants.iter().map(String::as_str));
+    }
+    for (_, x) in live(&d.deals, |x| x.deleted_at.is_some()) {
+        out.extend([x.title.as_str(), x.notes.as_str(), &x.lost_reason]);
+        out.extend(x.competitors.iter().map(String::as_str));
+        for (_, c) in live(&x.checklist, |c| c.deleted_at.is_some()) {
+            out.extend([c.question.as_str(), c.answer.as_str()]);
+        }
+    }
+    for (_, x) in live(&d.follow_ups, |x| x.deleted_at.is_some()) {
+        out.extend([x.action.as_str(), &x.assignee_name]);
+    }
+    for (_, x) in live(&d.contracts, |x| x.deleted_at.is_some()) {
+        out.extend([
+            x.title.as_str(),
+            x.promised.as_str(),
+            x.review.problems.as_str(),
+            x.review.effect_in_use.as_str(),
+        ]);
+        for (_, m) in live(&x.milestones, |m| m.deleted_at.is_some()) {
+            out.push(&m.description);
+        }
+    }
+    for (_, x) in live(&d.complaints, |x| x.deleted_at.is_some()) {
+        out.extend([x.what_happened.as_str(), x.solution.as_str()]);
+    }
+    let plan = &d.account_plan;
+    out.extend([
+        plan.goals.as_str(),
+        plan.strategy.as_str(),
+        &plan.executive_sponsor,
+    ]);
+    for (_, a) in live(&plan.actions, |a| a.deleted_at.is_some()) {
+        out.extend([a.action.as_str(), &a.owner, &a.resources]);
+    }
+    out.push(d.loyalty_risks.notes.as_str());
+    out.retain(|s| !s.trim().is_empty());
+    out.join("\n")
+}
