@@ -1,1 +1,5 @@
-fn main(){}
+//! `fieldbook`: the device's dossiers from the command line.
+
+fn main() -> std::process::ExitCode {
+    fieldbook_app::cli::main()
+}

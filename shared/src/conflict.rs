@@ -82,32 +82,58 @@ fn walk(
     authors: &BTreeMap<String, Author>,
     out: &mut Vec<Conflict>,
 ) {
-    for key in doc.keys(obj).collect::<Vec<_>>() {
-        let Ok(all) = doc.get_all(obj, key.as_str()) else {
-            continue;
-        };
-        let shown = doc.get(obj, key.as_str());
+    // `map_range` flags keys holding concurrent values, so the costly `get_all` runs only
+    // where there is something to report: counting conflicts stays cheap on every write.
+    let entries: Vec<(String, bool, Option<ObjId>)> = doc
+        .map_range(obj, ..)
+        .map(|item| {
+            let child = match item.value {
+                automerge::ValueRef::Object(ObjType::Map) => Some(item.id()),
+                _ => None,
+            };
+            (item.key.into_owned(), item.conflict, child)
+        })
+        .collect();
+    for (key, conflicted, child) in entries {
         path.push(key);
-        if all.len() > 1 {
-            let values: Vec<ConflictValue> = all
-                .iter()
-                .map(|(v, id)| describe(doc, v, id, authors))
-                .collect();
-            let first = &values[0].value;
-            let differ = values.iter().any(|v| &v.value != first);
-            let plain: Vec<serde_json::Value> = values.iter().map(|v| v.value.clone()).collect();
-            if differ && !is_bookkeeping(path, &plain) {
-                out.push(Conflict {
-                    path: path.join("."),
-                    values,
-                });
-            }
+        if conflicted {
+            report(doc, obj, path, authors, out);
         }
         // Descend into the value shown (the winner): that is the object users edit.
-        if let Ok(Some((Value::Object(ObjType::Map), child))) = shown {
+        if let Some(child) = child {
             walk(doc, &child, path, authors, out);
         }
         path.pop();
+    }
+}
+
+fn report(
+    doc: &Automerge,
+    obj: &ObjId,
+    path: &[String],
+    authors: &BTreeMap<String, Author>,
+    out: &mut Vec<Conflict>,
+) {
+    let Some(key) = path.last() else { return };
+    let Ok(all) = doc.get_all(obj, key.as_str()) else {
+        return;
+    };
+    let winner = doc.get(obj, key.as_str()).ok().flatten().map(|(_, id)| id);
+    let mut all: Vec<_> = all.iter().collect();
+    all.sort_by_key(|(_, id)| Some(id) != winner.as_ref());
+    let values: Vec<ConflictValue> = all
+        .into_iter()
+        .map(|(v, id)| describe(doc, v, id, authors))
+        .collect();
+    let Some(first) = values.first().map(|v| v.value.clone()) else {
+        return;
+    };
+    let plain: Vec<serde_json::Value> = values.iter().map(|v| v.value.clone()).collect();
+    if plain.iter().any(|v| *v != first) && !is_bookkeeping(path, &plain) {
+        out.push(Conflict {
+            path: path.join("."),
+            values,
+        });
     }
 }
 

@@ -1,7 +1,7 @@
 //! A dossier's Automerge document: create, read, write a new state, resolve a conflict.
 
 use automerge::transaction::CommitOptions;
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
 use crate::DomainError;
@@ -88,16 +88,19 @@ impl DossierDoc {
             .is_some()
     }
 
-    /// Settle the field at `path` on `value`, superseding every concurrent value it holds.
+    /// Settle the field at `path`, superseding every concurrent value it holds, on the value
+    /// `resolved` has there. Deleting the field first removes all the concurrent values at
+    /// once; writing `resolved` then puts the chosen one back with its proper type.
     pub fn resolve(
         &mut self,
         writer: &Writer,
         path: &str,
-        value: ScalarValue,
+        resolved: &Dossier,
     ) -> Result<(), DomainError> {
         let (obj, key) = self.locate(path)?;
         self.doc.set_actor(writer.actor.clone());
-        automerge::transaction::Transactable::put(&mut self.doc, &obj, key.as_str(), value)?;
+        automerge::transaction::Transactable::delete(&mut self.doc, &obj, key.as_str())?;
+        autosurgeon::reconcile(&mut self.doc, resolved)?;
         self.commit(writer, &format!("resolve {path}"));
         Ok(())
     }

@@ -38,7 +38,7 @@ pub enum DomainError {
     NotACollection { path: String },
     #[error("invalid value for `{path}`: {reason}")]
     BadValue { path: String, reason: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] validate::Invalid),
     #[error("the document is not a readable dossier: {0}")]
     Hydrate(#[from] autosurgeon::HydrateError),

@@ -194,3 +194,49 @@ pub fn search_text(d: &Dossier) -> String {
     out.retain(|s| !s.trim().is_empty());
     out.join("\n")
 }
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF     // kana
+        | 0x3400..=0x4DBF   // CJK extension A
+        | 0x4E00..=0x9FFF   // CJK unified ideographs
+        | 0xAC00..=0xD7AF   // hangul
+        | 0xF900..=0xFAFF)  // compatibility ideographs
+}
+
+/// Text for the two-character index: each run of CJK characters becomes its overlapping
+/// character pairs, other text is kept as is. The trigram index cannot match queries shorter
+/// than three characters, and most Chinese words are two (培训, 需求), so those are looked up
+/// here as whole tokens instead of scanning every dossier.
+pub fn cjk_bigrams(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        if is_cjk(c) {
+            if let Some(p) = prev {
+                out.push(' ');
+                out.push(p);
+                out.push(c);
+            }
+            prev = Some(c);
+        } else {
+            if prev.take().is_some() {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cjk_bigrams;
+
+    #[test]
+    fn bigrams_cover_every_adjacent_pair_of_cjk_characters() {
+        let words = |s: &str| cjk_bigrams(s).split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(words("培训课程 for HR"), ["培训", "训课", "课程", "for", "HR"]);
+        assert_eq!(words("需求:培训"), ["需求", ":", "培训"]);
+    }
+}

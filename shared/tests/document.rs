@@ -104,7 +104,8 @@ fn concurrent_text_edits_merge_and_scalar_clash_is_a_conflict() {
         vec![("interest".into(), "li".into()), ("lost".into(), "wang".into())]
     );
 
-    left.resolve(&a, "deals.deal1.stage", "interest".into()).unwrap();
+    let chosen = apply(&left.read().unwrap(), &[set("deals.deal1.stage", "interest")]).unwrap();
+    left.resolve(&a, "deals.deal1.stage", &chosen).unwrap();
     assert!(conflict::list(left.automerge().document(), &authors).is_empty());
     assert_eq!(
         left.read().unwrap().deals["deal1"].stage,

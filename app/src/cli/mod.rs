@@ -1,0 +1,504 @@
+//! The `fieldbook` command line: every engine operation, human output by default and `--json`
+//! for scripts.
+
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fieldbook_shared::patch::{Assignment, COLLECTIONS};
+use fieldbook_shared::{Day, FollowUpKind, FunnelBand, InteractionKind, Stage};
+use serde::Serialize;
+
+use crate::clock::{Clock, FixedClock, SystemClock};
+use crate::engine::{Engine, Meeting};
+use crate::exchange;
+use crate::store::ListQuery;
+
+#[derive(Parser)]
+#[command(
+    name = "fieldbook",
+    version,
+    about = "Client dossiers for account reps, kept on this device and usable offline.",
+    long_about = "Client dossiers for account reps, kept on this device and usable offline.\n\n\
+        Every change is saved to the local store before the command returns. Fields are \
+        addressed by path: `profile.industry`, `people.<id>.title`, `deals.<id>.stage`. \
+        Run `fieldbook fields` to see every field of a dossier.",
+    after_help = "Examples:\n  \
+        fieldbook new --name 华东机械 --set profile.industry=manufacturing\n  \
+        fieldbook add <dossier> people name=张伟 title=HR总监 roles=decider,influencer coach=true\n  \
+        fieldbook meeting <dossier> --with <person> --notes '谈了培训需求' --next-step 'send proposal' --due 2026-12-01\n  \
+        fieldbook list --overdue\n  \
+        fieldbook search 培训"
+)]
+struct Cli {
+    /// Folder holding this device's store.
+    #[arg(long, global = true, env = "FIELDBOOK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Pretend today is this date (YYYY-MM-DD): what is overdue, and the date of new records.
+    #[arg(long, global = true, env = "FIELDBOOK_TODAY")]
+    today: Option<Day>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show or set who this device writes as.
+    Whoami {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Create a dossier for a client company.
+    New {
+        /// The company's name.
+        #[arg(long)]
+        name: String,
+        /// More fields, as path=value (e.g. profile.target_type=competitors_client).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        sets: Vec<Assignment>,
+    },
+    /// Show a dossier (as it is now, or as it was on a date).
+    Show {
+        id: String,
+        /// Show the dossier as it stood at the end of this day.
+        #[arg(long)]
+        as_of: Option<Day>,
+    },
+    /// Change fields of a dossier: path=value ...
+    Set {
+        id: String,
+        #[arg(required = true, value_name = "PATH=VALUE")]
+        sets: Vec<Assignment>,
+    },
+    /// Add an item (a person, interaction, deal, follow-up...) and print its id.
+    Add {
+        id: String,
+        /// One of: people, interactions, deals, deals.<deal>.checklist, follow_ups, contracts,
+        /// contracts.<contract>.milestones, complaints, account_plan.actions
+        collection: String,
+        /// The item's fields, relative to it: name=… title=…
+        #[arg(value_name = "FIELD=VALUE")]
+        sets: Vec<Assignment>,
+    },
+    /// Delete an item (kept as a tombstone; `restore` brings it back). Without a path,
+    /// archive the whole dossier.
+    Delete { id: String, path: Option<String> },
+    /// Undo a delete.
+    Restore { id: String, path: Option<String> },
+    /// Record a meeting, call or visit in one go; a next step becomes a follow-up.
+    Meeting(MeetingArgs),
+    /// List dossiers, what needs doing first first.
+    List(ListArgs),
+    /// Full-text search across every dossier (Chinese and English).
+    Search {
+        text: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Fields holding different values written concurrently on two devices.
+    Conflicts { id: String },
+    /// Settle a conflicting field: pick one of the values shown, or give a new one.
+    Resolve {
+        id: String,
+        path: String,
+        /// The value to keep.
+        value: Option<String>,
+        /// Keep the value numbered N in `fieldbook conflicts`.
+        #[arg(long, conflicts_with = "value")]
+        pick: Option<usize>,
+    },
+    /// Every change to one field: who, on which device, when.
+    History { id: String, path: String },
+    /// Export dossiers: JSON (content, for people) or Automerge files (with full history).
+    Export {
+        /// Dossier ids; none with --all.
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// File (json) or folder (automerge) to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a JSON export, an .automerge file, or a folder of them. Documents are merged
+    /// with what is here; nothing here is lost.
+    Import { path: PathBuf },
+    /// The fields of a dossier or of one kind of item, with their empty values.
+    Fields { collection: Option<String> },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Automerge,
+}
+
+#[derive(Args)]
+struct MeetingArgs {
+    id: String,
+    /// phone, visit, email, im, trade_show, trial, proposal_presentation, client_visit_us,
+    /// reference_site_visit, leader_visit, other (default: visit)
+    #[arg(long)]
+    kind: Option<InteractionKind>,
+    /// Defaults to today.
+    #[arg(long)]
+    date: Option<Day>,
+    /// HH:MM
+    #[arg(long, default_value = "")]
+    time: String,
+    /// Person id of a client person present (repeat).
+    #[arg(long = "with")]
+    with: Vec<String>,
+    /// Name of one of our people present (repeat).
+    #[arg(long = "ours")]
+    ours: Vec<String>,
+    #[arg(long, default_value = "")]
+    notes: String,
+    /// What they intend to buy.
+    #[arg(long, default_value = "")]
+    demand: String,
+    /// What problem the purchase must solve.
+    #[arg(long, default_value = "")]
+    problem: String,
+    /// How they weigh quality, price and service.
+    #[arg(long = "benefit", default_value = "")]
+    benefit_points: String,
+    /// Who takes part in the decision, what line departments think.
+    #[arg(long = "key-person", default_value = "")]
+    key_person_info: String,
+    #[arg(long = "next-step", default_value = "")]
+    next_step: String,
+    /// When the next step is due.
+    #[arg(long)]
+    due: Option<Day>,
+    /// trial, trade_show, submit_proposal, reference_site_visit, company_visit, leader_visit,
+    /// phone_call, coach_consultation, third_party, other (default: phone_call)
+    #[arg(long = "next-kind")]
+    next_kind: Option<FollowUpKind>,
+    /// The deal this meeting was about.
+    #[arg(long)]
+    deal: Option<String>,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[arg(long)]
+    owner: Option<String>,
+    /// Only dossiers with a deal at this stage: awareness, interest, evaluation, negotiation,
+    /// signed, lost.
+    #[arg(long)]
+    stage: Option<Stage>,
+    /// Only dossiers with an open deal in this funnel band: top (<25%), middle, bottom (>75%).
+    #[arg(long)]
+    band: Option<FunnelBand>,
+    /// Only dossiers with a follow-up past its due date.
+    #[arg(long)]
+    overdue: bool,
+    /// Only dossiers not contacted for this many days.
+    #[arg(long, value_name = "DAYS")]
+    not_contacted: Option<i64>,
+    /// Include archived dossiers.
+    #[arg(long)]
+    archived: bool,
+    /// Only dossiers whose text matches.
+    #[arg(long)]
+    search: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Print the chain of causes, skipping any a message above already quotes.
+            let mut shown: Vec<String> = Vec::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !shown.iter().any(|s| s.contains(&text)) {
+                    shown.push(text);
+                }
+            }
+            eprintln!("error: {}", shown.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("fieldbook")
+}
+
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                println!("{}", text.trim_end());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let clock: Arc<dyn Clock> = match cli.today {
+        Some(day) => Arc::new(FixedClock::at(day)),
+        None => Arc::new(SystemClock),
+    };
+    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
+    let out = Out { json: cli.json };
+    if let Command::Fields { collection } = &cli.command {
+        return fields(&out, collection.as_deref());
+    }
+    let mut engine = Engine::open(&data_dir, clock)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let today = engine.today();
+    match cli.command {
+        Command::Whoami { user, device } => {
+            if user.is_some() || device.is_some() {
+                let id = engine.identity().clone();
+                engine.set_identity(
+                    user.as_deref().unwrap_or(&id.user),
+                    device.as_deref().unwrap_or(&id.device),
+                )?;
+            }
+            let id = engine.identity();
+            out.emit(id, || {
+                format!("{} on {} (device id {})", id.user, id.device, id.device_id)
+            })
+        }
+        Command::New { name, mut sets } => {
+            sets.insert(
+                0,
+                Assignment {
+                    path: "profile.name".into(),
+                    value: name,
+                },
+            );
+            let id = engine.create_dossier(&sets)?;
+            out.emit(&serde_json::json!({ "id": id }), || id.clone())
+        }
+        Command::Show { id, as_of } => match as_of {
+            Some(day) => {
+                let Some(d) = engine.as_of(&id, day)? else {
+                    bail!("dossier {id} did not exist yet on {day}");
+                };
+                out.emit(&d, || render::dossier(&id, &d, &[], today))
+            }
+            None => {
+                let view = engine.dossier(&id)?;
+                out.emit(&view, || {
+                    render::dossier(&id, &view.dossier, &view.conflicts, today)
+                })
+            }
+        },
+        Command::Set { id, sets } => {
+            let changed = engine.set(&id, &sets)?;
+            out.emit(&serde_json::json!({ "changed": changed }), || {
+                if changed { "saved" } else { "no change" }.into()
+            })
+        }
+        Command::Add {
+            id,
+            collection,
+            sets,
+        } => {
+            let item = engine.add_item(&id, &collection, &sets)?;
+            out.emit(&serde_json::json!({ "id": item }), || item.clone())
+        }
+        Command::Delete { id, path } => {
+            engine.delete(&id, path.as_deref().unwrap_or(""))?;
+            out.emit(&serde_json::json!({ "deleted": true }), || {
+                "deleted (restore brings it back)".into()
+            })
+        }
+        Command::Restore { id, path } => {
+            engine.restore(&id, path.as_deref().unwrap_or(""))?;
+            out.emit(&serde_json::json!({ "restored": true }), || "restored".into())
+        }
+        Command::Meeting(m) => {
+            let meeting = Meeting {
+                date: m.date,
+                time: m.time,
+                kind: m.kind,
+                client_participants: m.with,
+                our_participants: m.ours,
+                notes: m.notes,
+                demand: m.demand,
+                problem: m.problem,
+                benefit_points: m.benefit_points,
+                key_person_info: m.key_person_info,
+                next_step: m.next_step,
+                next_step_due: m.due,
+                next_step_kind: m.next_kind,
+                deal: m.deal,
+            };
+            let recorded = engine.record_meeting(&m.id, &meeting)?;
+            out.emit(&recorded, || match &recorded.follow_up {
+                Some(f) => format!(
+                    "interaction {}\nfollow-up {} due {}",
+                    recorded.interaction,
+                    f,
+                    meeting.next_step_due.map(|d| d.to_string()).unwrap_or_default()
+                ),
+                None => format!("interaction {}", recorded.interaction),
+            })
+        }
+        Command::List(a) => {
+            let query = ListQuery {
+                owner: a.owner,
+                stage: a.stage,
+                band: a.band,
+                overdue_on: a.overdue.then_some(today),
+                not_contacted_since: a.not_contacted.map(|n| today.plus_days(-n)),
+                include_archived: a.archived,
+                text: a.search,
+                limit: Some(a.limit),
+                offset: a.offset,
+            };
+            let rows = engine.list(&query)?;
+            out.emit(&rows, || render::list(&rows, today))
+        }
+        Command::Search { text, limit } => {
+            let hits = engine.search(&text.join(" "), limit)?;
+            out.emit(&hits, || {
+                hits.iter()
+                    .map(|h| format!("{}  {}\n    {}", h.id, h.name, h.snippet))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        Command::Conflicts { id } => {
+            let conflicts = engine.conflicts(&id)?;
+            out.emit(&conflicts, || render::conflicts(&conflicts))
+        }
+        Command::Resolve {
+            id,
+            path,
+            value,
+            pick,
+        } => {
+            let chosen = match (value, pick) {
+                (Some(v), _) => serde_json::from_str(&v).unwrap_or(serde_json::Value::String(v)),
+                (None, Some(n)) => {
+                    let conflicts = engine.conflicts(&id)?;
+                    let Some(c) = conflicts.iter().find(|c| c.path == path) else {
+                        bail!("{path} holds no conflicting values");
+                    };
+                    let Some(v) = n.checked_sub(1).and_then(|i| c.values.get(i)) else {
+                        bail!("pick a number from 1 to {}", c.values.len());
+                    };
+                    v.value.clone()
+                }
+                (None, None) => bail!("give the value to keep, or --pick N"),
+            };
+            engine.resolve(&id, &path, &chosen)?;
+            out.emit(&serde_json::json!({ "resolved": path }), || "resolved".into())
+        }
+        Command::History { id, path } => {
+            let changes = engine.history(&id, &path)?;
+            out.emit(&changes, || render::history(&changes))
+        }
+        Command::Export {
+            ids,
+            all,
+            format,
+            out: target,
+        } => {
+            let ids = match (all, ids.is_empty()) {
+                (true, true) => engine.ids()?,
+                (false, false) => ids,
+                (true, false) => bail!("give dossier ids or --all, not both"),
+                (false, true) => bail!("give dossier ids, or --all"),
+            };
+            match format {
+                Format::Json => {
+                    let export = exchange::to_json(&engine, &ids)?;
+                    let text = serde_json::to_string_pretty(&export)?;
+                    std::fs::write(&target, text)
+                        .with_context(|| format!("writing {}", target.display()))?;
+                }
+                Format::Automerge => {
+                    exchange::write_documents(&engine, &ids, &target)?;
+                }
+            }
+            out.emit(&serde_json::json!({ "exported": ids.len() }), || {
+                format!("exported {} dossiers to {}", ids.len(), target.display())
+            })
+        }
+        Command::Import { path } => {
+            let is_json = path.extension().is_some_and(|x| x == "json");
+            let changed = if is_json {
+                let export = exchange::read_json(&path)?;
+                let items: Vec<_> = export
+                    .dossiers
+                    .into_iter()
+                    .map(|d| (d.id, d.dossier))
+                    .collect();
+                engine.import_dossiers(&items)?
+            } else {
+                let docs = exchange::read_documents(&path)?;
+                engine.merge_documents(&docs)?
+            };
+            out.emit(&serde_json::json!({ "changed": changed }), || {
+                format!("{changed} dossiers created or changed")
+            })
+        }
+        Command::Fields { .. } => unreachable!("handled before the store is opened"),
+    }
+}
+
+/// The fields of a dossier, or of an item of `collection`, as JSON with empty values.
+fn fields(out: &Out, collection: Option<&str>) -> Result<()> {
+    let dossier = fieldbook_shared::Dossier::default();
+    let json = match collection {
+        None => serde_json::to_value(&dossier)?,
+        Some(c) => {
+            let probe = "item";
+            let with = fieldbook_shared::patch::add_item(&dossier, c, probe, &[])
+                .or_else(|_| {
+                    // Nested collections need a parent item to exist first.
+                    let parent = c.split('.').next().unwrap_or_default();
+                    let d = fieldbook_shared::patch::add_item(&dossier, parent, probe, &[])?;
+                    let nested = c.replace("<id>", probe).replace('*', probe);
+                    fieldbook_shared::patch::add_item(&d, &nested, probe, &[])
+                })
+                .map_err(|_| {
+                    anyhow::anyhow!("`{c}` is not a collection; one of: {}", COLLECTIONS.join(", "))
+                })?;
+            let all = serde_json::to_value(&with)?;
+            let path: Vec<&str> = c.split('.').collect();
+            let mut v = &all;
+            for seg in path {
+                let seg = if seg == "*" || seg == "<id>" { probe } else { seg };
+                v = &v[seg];
+            }
+            v[probe].clone()
+        }
+    };
+    out.emit(&json, || serde_json::to_string_pretty(&json).unwrap_or_default())
+}

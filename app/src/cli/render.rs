@@ -1,0 +1,241 @@
+//! Human-readable output of the CLI.
+
+use std::fmt::Write;
+
+use fieldbook_shared::conflict::Conflict;
+use fieldbook_shared::history::FieldChange;
+use fieldbook_shared::summary::DossierSummary;
+use fieldbook_shared::{Day, Dossier, Items};
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
+}
+
+/// Live items sorted by a date key, oldest first.
+fn sorted<'a, T>(
+    items: &'a Items<T>,
+    deleted: impl Fn(&T) -> bool,
+    key: impl Fn(&T) -> Option<Day>,
+) -> Vec<(&'a String, &'a T)> {
+    let mut v: Vec<_> = items.iter().filter(|(_, t)| !deleted(t)).collect();
+    v.sort_by_key(|(id, t)| (key(t), (*id).clone()));
+    v
+}
+
+pub fn dossier(id: &str, d: &Dossier, conflicts: &[Conflict], today: Day) -> String {
+    let mut s = String::new();
+    let p = &d.profile;
+    let _ = writeln!(s, "{}  ({id})", p.name);
+    if d.deleted_at.is_some() {
+        let _ = writeln!(s, "ARCHIVED on {}", opt(&d.deleted_at));
+    }
+    let _ = writeln!(
+        s,
+        "industry: {}  region: {}  owner: {}  target: {}  brand: {}",
+        p.industry,
+        p.region,
+        p.owner,
+        opt(&p.target_type),
+        opt(&p.brand)
+    );
+    if !conflicts.is_empty() {
+        let _ = writeln!(
+            s,
+            "! {} field(s) hold conflicting values: run `fieldbook conflicts {id}`",
+            conflicts.len()
+        );
+    }
+    let people = sorted(&d.people, |x| x.deleted_at.is_some(), |x| x.last_contact);
+    if !people.is_empty() {
+        let _ = writeln!(s, "\nPeople");
+        for (pid, x) in people {
+            let roles: Vec<&str> = x.roles.iter().map(String::as_str).collect();
+            let _ = writeln!(
+                s,
+                "  {}{} — {} {} [{}]{}{}  ({pid})",
+                x.name,
+                if x.coach { " ★coach" } else { "" },
+                x.title,
+                x.department,
+                roles.join(", "),
+                x.personality.map(|v| format!(" {v}")).unwrap_or_default(),
+                if x.left_on.is_some() { " (left)" } else { "" },
+            );
+        }
+    }
+    let interactions = sorted(&d.interactions, |x| x.deleted_at.is_some(), |x| x.date);
+    if !interactions.is_empty() {
+        let _ = writeln!(s, "\nInteractions");
+        for (iid, x) in interactions {
+            let _ = writeln!(s, "  {} {}  ({iid})", opt(&x.date), opt(&x.kind));
+            for (label, text) in [
+                ("notes", x.notes.as_str()),
+                ("demand", x.learned.demand.as_str()),
+                ("problem", x.learned.problem.as_str()),
+                ("benefit points", x.learned.benefit_points.as_str()),
+                ("key people", x.learned.key_person_info.as_str()),
+            ] {
+                if !text.is_empty() {
+                    let _ = writeln!(s, "    {label}: {text}");
+                }
+            }
+            if !x.next_step.is_empty() {
+                let _ = writeln!(s, "    next: {} by {}", x.next_step, opt(&x.next_step_due));
+            }
+        }
+    }
+    let deals = sorted(&d.deals, |x| x.deleted_at.is_some(), |x| x.expected_close);
+    if !deals.is_empty() {
+        let _ = writeln!(s, "\nDeals");
+        for (did, x) in deals {
+            let _ = writeln!(
+                s,
+                "  {} — {} {}% ({} band) value {} {}  open checklist items: {}  ({did})",
+                x.title,
+                x.stage_or_default(),
+                x.probability(),
+                x.band(),
+                opt(&x.value),
+                x.currency,
+                x.open_checklist_items()
+            );
+        }
+    }
+    let follow_ups = sorted(&d.follow_ups, |x| x.deleted_at.is_some(), |x| x.due);
+    if !follow_ups.is_empty() {
+        let _ = writeln!(s, "\nFollow-ups");
+        for (fid, x) in follow_ups {
+            let state = if x.done_on.is_some() {
+                "done"
+            } else if x.is_overdue(today) {
+                "OVERDUE"
+            } else {
+                "open"
+            };
+            let _ = writeln!(
+                s,
+                "  {} {} {} — {} ({})  ({fid})",
+                opt(&x.due),
+                state,
+                opt(&x.kind),
+                x.action,
+                opt(&x.assignee)
+            );
+        }
+    }
+    let complaints = sorted(&d.complaints, |x| x.deleted_at.is_some(), |x| x.opened_on);
+    if !complaints.is_empty() {
+        let _ = writeln!(s, "\nComplaints");
+        for (cid, x) in complaints {
+            let _ = writeln!(
+                s,
+                "  {} {} {}/4 steps{}{} — {}  ({cid})",
+                opt(&x.opened_on),
+                opt(&x.severity),
+                x.steps_done(),
+                if x.escalated_on.is_some() { " escalated" } else { "" },
+                if x.is_open() { "" } else { " closed" },
+                x.what_happened
+            );
+        }
+    }
+    let contracts = sorted(&d.contracts, |x| x.deleted_at.is_some(), |x| x.signed_on);
+    if !contracts.is_empty() {
+        let _ = writeln!(s, "\nContracts");
+        for (cid, x) in contracts {
+            let _ = writeln!(
+                s,
+                "  {} signed {} payment {}  ({cid})",
+                x.title,
+                opt(&x.signed_on),
+                opt(&x.payment_status)
+            );
+        }
+    }
+    let c = &d.classification;
+    let _ = writeln!(
+        s,
+        "\nClassification: {} · {} · {}",
+        opt(&c.sales_profit),
+        opt(&c.price_value),
+        c.five_a()
+    );
+    s
+}
+
+pub fn list(rows: &[DossierSummary], today: Day) -> String {
+    if rows.is_empty() {
+        return "no dossiers".into();
+    }
+    let mut s = String::new();
+    for r in rows {
+        let due = match r.next_follow_up {
+            Some(d) if d < today => format!("OVERDUE {d}"),
+            Some(d) => format!("next {d}"),
+            None => "no follow-up".into(),
+        };
+        let _ = writeln!(
+            s,
+            "{}  {:<24} {:<12} {:<16} last contact {}{}  {}",
+            r.id,
+            r.name,
+            r.lead_stage.map(|x| x.as_str()).unwrap_or("—"),
+            due,
+            opt(&r.last_contact),
+            if r.conflicts > 0 { "  !conflicts" } else { "" },
+            r.owner
+        );
+    }
+    s
+}
+
+pub fn conflicts(conflicts: &[Conflict]) -> String {
+    if conflicts.is_empty() {
+        return "no conflicts".into();
+    }
+    let mut s = String::new();
+    for c in conflicts {
+        let _ = writeln!(s, "{}", c.path);
+        for (n, v) in c.values.iter().enumerate() {
+            let who = v
+                .author
+                .as_ref()
+                .map(|a| format!("{} on {}", a.user, a.device))
+                .unwrap_or_else(|| format!("device {}", v.device));
+            let _ = writeln!(
+                s,
+                "  {}. {}  — {who}, {}{}",
+                n + 1,
+                v.value,
+                when(v.at_ms),
+                if n == 0 { " (shown now)" } else { "" }
+            );
+        }
+    }
+    s.push_str("settle one with: fieldbook resolve <dossier> <path> --pick N");
+    s
+}
+
+pub fn history(changes: &[FieldChange]) -> String {
+    if changes.is_empty() {
+        return "never changed".into();
+    }
+    changes
+        .iter()
+        .map(|c| {
+            let who = c
+                .author
+                .as_ref()
+                .map(|a| format!("{} on {}", a.user, a.device))
+                .unwrap_or_else(|| format!("device {}", c.device));
+            format!("{}  {who}: {}", when(c.at_ms), c.value)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

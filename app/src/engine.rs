@@ -1,0 +1,539 @@
+//! Services over the local store: every edit a rep makes, each committed to disk before the
+//! call returns, with the dossier's summary and search text updated in the same transaction.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use automerge::ActorId;
+use fieldbook_shared::conflict::{self, Conflict};
+use fieldbook_shared::document::{DossierDoc, Writer};
+use fieldbook_shared::history::{self, FieldChange};
+use fieldbook_shared::patch::{self, Assignment};
+use fieldbook_shared::summary::{self, DossierSummary};
+use fieldbook_shared::validate;
+use fieldbook_shared::{Author, Day, DomainError, Dossier, InteractionKind, FollowUpKind};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Chunk, DossierStore, DossierWrite, ListQuery, SearchHit, StoreError};
+
+/// After this many appended chunks a dossier is rewritten as one snapshot.
+const COMPACT_AFTER_CHUNKS: usize = 64;
+
+pub const STORE_FILE: &str = "fieldbook.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    #[error("no dossier `{0}`")]
+    NotFound(String),
+    #[error("dossier `{id}` cannot be read ({reason}); it was left as it is on disk")]
+    Corrupt { id: String, reason: String },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a dossier id must be 1–64 letters, digits, '-' or '_': `{0}`")]
+    BadId(String),
+}
+
+impl From<validate::Invalid> for EngineError {
+    fn from(e: validate::Invalid) -> Self {
+        EngineError::Domain(e.into())
+    }
+}
+
+/// Who this device writes as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The Automerge actor id of this device, in hex.
+    pub device_id: String,
+    pub user: String,
+    pub device: String,
+}
+
+/// A dossier as a user sees it: the content and what still needs resolving.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DossierView {
+    pub id: String,
+    pub dossier: Dossier,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// The quick "record a meeting" capture.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Meeting {
+    pub date: Option<Day>,
+    pub time: String,
+    pub kind: Option<InteractionKind>,
+    /// Person ids of the client people present.
+    pub client_participants: Vec<String>,
+    pub our_participants: Vec<String>,
+    pub notes: String,
+    pub demand: String,
+    pub problem: String,
+    pub benefit_points: String,
+    pub key_person_info: String,
+    pub next_step: String,
+    pub next_step_due: Option<Day>,
+    pub next_step_kind: Option<FollowUpKind>,
+    pub deal: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeetingRecorded {
+    pub interaction: String,
+    pub follow_up: Option<String>,
+}
+
+pub struct Engine<S: DossierStore = SqliteStore> {
+    store: S,
+    identity: Identity,
+    clock: Arc<dyn Clock>,
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn check_id(id: &str) -> Result<(), EngineError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(EngineError::BadId(id.to_string())) }
+}
+
+impl Engine<SqliteStore> {
+    /// Open the device's store in `data_dir`, creating the folder, the file and this device's
+    /// identity on first use.
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let store = SqliteStore::open(&data_dir.join(STORE_FILE))?;
+        Engine::with_store(store, clock)
+    }
+
+    pub fn store_size_bytes(&self) -> Result<u64, EngineError> {
+        Ok(self.store.size_bytes()?)
+    }
+}
+
+impl<S: DossierStore> Engine<S> {
+    pub fn with_store(mut store: S, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
+        let device_id = match store.get_setting("device.actor")? {
+            Some(id) => id,
+            None => {
+                let id = ActorId::from(uuid::Uuid::new_v4().as_bytes().as_slice()).to_hex_string();
+                store.set_setting("device.actor", &id)?;
+                id
+            }
+        };
+        let user = store
+            .get_setting("device.user")?
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "me".into());
+        let device = store
+            .get_setting("device.name")?
+            .unwrap_or_else(|| format!("device-{}", &device_id[..8]));
+        Ok(Engine {
+            store,
+            identity: Identity {
+                device_id,
+                user,
+                device,
+            },
+            clock,
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn today(&self) -> Day {
+        self.clock.today()
+    }
+
+    /// Name the user and device this device writes as (recorded in every dossier it edits).
+    pub fn set_identity(&mut self, user: &str, device: &str) -> Result<(), EngineError> {
+        self.store.set_setting("device.user", user)?;
+        self.store.set_setting("device.name", device)?;
+        self.identity.user = user.to_string();
+        self.identity.device = device.to_string();
+        Ok(())
+    }
+
+    fn writer(&self) -> Writer {
+        let actor = self
+            .identity
+            .device_id
+            .as_str()
+            .try_into()
+            .unwrap_or_else(|_| ActorId::random());
+        Writer {
+            actor,
+            author: Author {
+                user: self.identity.user.clone(),
+                device: self.identity.device.clone(),
+            },
+            now_ms: self.clock.now_ms(),
+        }
+    }
+
+    fn open_doc(&self, id: &str) -> Result<(DossierDoc, usize), EngineError> {
+        check_id(id)?;
+        let saved = self
+            .store
+            .load(id)?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+        let doc = DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok((doc, saved.chunks))
+    }
+
+    fn read(id: &str, doc: &DossierDoc) -> Result<Dossier, EngineError> {
+        doc.read().map_err(|e| EngineError::Corrupt {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Everything to write for `doc`'s current state. `since` is the heads the store already
+    /// holds (None: write a full snapshot).
+    fn prepare(
+        id: &str,
+        doc: &mut DossierDoc,
+        since: Option<(&[automerge::ChangeHash], usize)>,
+    ) -> Result<DossierWrite, EngineError> {
+        let chunk = match since {
+            Some((heads, chunks)) if chunks < COMPACT_AFTER_CHUNKS => {
+                Chunk::Append(doc.save_after(heads))
+            }
+            _ => Chunk::Snapshot(doc.save()),
+        };
+        let dossier = Self::read(id, doc)?;
+        let conflicts = conflict::count(doc.automerge().document()) as u32;
+        Ok(DossierWrite {
+            chunk,
+            summary: summary::summarize(id, &dossier, conflicts),
+            deals: summary::deals(id, &dossier),
+            search_text: summary::search_text(&dossier),
+        })
+    }
+
+    /// Create a dossier from field assignments (`profile.name=…`); returns its id.
+    pub fn create_dossier(&mut self, assignments: &[Assignment]) -> Result<String, EngineError> {
+        let id = new_id();
+        self.create_dossier_with_id(&id, assignments)?;
+        Ok(id)
+    }
+
+    pub fn create_dossier_with_id(
+        &mut self,
+        id: &str,
+        assignments: &[Assignment],
+    ) -> Result<(), EngineError> {
+        check_id(id)?;
+        let mut start = Dossier::default();
+        start.profile.owner = self.identity.user.clone();
+        let dossier = patch::apply(&start, assignments)?;
+        self.insert(id, &dossier)
+    }
+
+    fn insert(&mut self, id: &str, dossier: &Dossier) -> Result<(), EngineError> {
+        if self.store.load(id)?.is_some() {
+            return Err(DomainError::BadValue {
+                path: id.to_string(),
+                reason: "a dossier with this id already exists".into(),
+            }
+            .into());
+        }
+        validate::check_edit(None, dossier)?;
+        let mut doc = DossierDoc::create(&self.writer(), dossier)?;
+        let write = Self::prepare(id, &mut doc, None)?;
+        self.store.write(&[write])?;
+        Ok(())
+    }
+
+    /// Apply `edit` to the dossier and commit the result. Returns false if nothing changed.
+    pub fn update(
+        &mut self,
+        id: &str,
+        message: &str,
+        edit: impl FnOnce(&Dossier) -> Result<Dossier, DomainError>,
+    ) -> Result<bool, EngineError> {
+        let (mut doc, chunks) = self.open_doc(id)?;
+        let heads = doc.heads();
+        let before = Self::read(id, &doc)?;
+        let after = edit(&before)?;
+        validate::check_edit(Some(&before), &after)?;
+        if !doc.write(&self.writer(), &after, message)? {
+            return Ok(false);
+        }
+        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)))?;
+        self.store.write(&[write])?;
+        Ok(true)
+    }
+
+    /// Set fields by path, e.g. `deals.<id>.stage=evaluation`.
+    pub fn set(&mut self, id: &str, assignments: &[Assignment]) -> Result<bool, EngineError> {
+        self.update(id, "edit", |d| patch::apply(d, assignments))
+    }
+
+    /// Add an item to a collection (`people`, `deals.<id>.checklist`…); returns the item id.
+    pub fn add_item(
+        &mut self,
+        id: &str,
+        collection: &str,
+        assignments: &[Assignment],
+    ) -> Result<String, EngineError> {
+        let item = new_id();
+        self.update(id, &format!("add to {collection}"), |d| {
+            patch::add_item(d, collection, &item, assignments)
+        })?;
+        Ok(item)
+    }
+
+    /// Delete (tombstone) the item at `path`, or the whole dossier when `path` is empty.
+    pub fn delete(&mut self, id: &str, path: &str) -> Result<bool, EngineError> {
+        let today = self.today();
+        self.update(id, &format!("delete {path}"), |d| {
+            patch::set_deleted(d, path, Some(today))
+        })
+    }
+
+    pub fn restore(&mut self, id: &str, path: &str) -> Result<bool, EngineError> {
+        self.update(id, &format!("restore {path}"), |d| {
+            patch::set_deleted(d, path, None)
+        })
+    }
+
+    /// Record a meeting: the interaction, its next step as a follow-up, and the last-contact
+    /// date of everyone who was there, in one change.
+    pub fn record_meeting(
+        &mut self,
+        id: &str,
+        meeting: &Meeting,
+    ) -> Result<MeetingRecorded, EngineError> {
+        let interaction_id = new_id();
+        let follow_up_id = (!meeting.next_step.trim().is_empty()).then(new_id);
+        let today = self.today();
+        self.update(id, "record meeting", |d| {
+            let mut d = d.clone();
+            let date = meeting.date.unwrap_or(today);
+            let mut i = fieldbook_shared::Interaction {
+                date: Some(date),
+                time: meeting.time.clone(),
+                kind: meeting.kind.or(Some(InteractionKind::Visit)),
+                client_participants: meeting.client_participants.iter().collect(),
+                our_participants: meeting.our_participants.iter().collect(),
+                notes: meeting.notes.as_str().into(),
+                next_step: meeting.next_step.clone(),
+                next_step_due: meeting.next_step_due,
+                follow_up: follow_up_id.clone(),
+                deal: meeting.deal.clone(),
+                ..Default::default()
+            };
+            i.learned.demand = meeting.demand.as_str().into();
+            i.learned.problem = meeting.problem.as_str().into();
+            i.learned.benefit_points = meeting.benefit_points.as_str().into();
+            i.learned.key_person_info = meeting.key_person_info.as_str().into();
+            if let Some(fid) = &follow_up_id {
+                d.follow_ups.insert(
+                    fid.clone(),
+                    fieldbook_shared::FollowUp {
+                        due: meeting.next_step_due,
+                        kind: meeting.next_step_kind.or(Some(FollowUpKind::PhoneCall)),
+                        assignee: Some(fieldbook_shared::Assignee::Rep),
+                        assignee_name: d.profile.owner.clone(),
+                        action: meeting.next_step.clone(),
+                        deal: meeting.deal.clone(),
+                        ..Default::default()
+                    },
+                );
+            }
+            for pid in &meeting.client_participants {
+                if let Some(p) = d.people.get_mut(pid) {
+                    if p.last_contact.is_none_or(|c| c < date) {
+                        p.last_contact = Some(date);
+                    }
+                }
+            }
+            d.interactions.insert(interaction_id.clone(), i);
+            Ok(d)
+        })?;
+        Ok(MeetingRecorded {
+            interaction: interaction_id,
+            follow_up: follow_up_id,
+        })
+    }
+
+    pub fn dossier(&self, id: &str) -> Result<DossierView, EngineError> {
+        let (mut doc, _) = self.open_doc(id)?;
+        let dossier = Self::read(id, &doc)?;
+        let conflicts = conflict::list(doc.automerge().document(), &dossier.authors);
+        Ok(DossierView {
+            id: id.to_string(),
+            dossier,
+            conflicts,
+        })
+    }
+
+    pub fn summary(&self, id: &str) -> Result<DossierSummary, EngineError> {
+        self.store
+            .summary(id)?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))
+    }
+
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<DossierSummary>, EngineError> {
+        Ok(self.store.list(query)?)
+    }
+
+    pub fn count(&self, query: &ListQuery) -> Result<u64, EngineError> {
+        Ok(self.store.count(query)?)
+    }
+
+    pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, EngineError> {
+        Ok(self.store.search(text, limit)?)
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>, EngineError> {
+        Ok(self.store.ids()?)
+    }
+
+    pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>, EngineError> {
+        Ok(self.dossier(id)?.conflicts)
+    }
+
+    /// Settle a conflicting field on `value` (one of the values offered, or a new one).
+    pub fn resolve(
+        &mut self,
+        id: &str,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), EngineError> {
+        let (mut doc, chunks) = self.open_doc(id)?;
+        let heads = doc.heads();
+        let before = Self::read(id, &doc)?;
+        // Check the value against the field's type through the same path as any edit.
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let after = patch::apply(&before, &[Assignment { path: path.into(), value: text }])?;
+        validate::check_edit(Some(&before), &after)?;
+        doc.resolve(&self.writer(), path, &after)?;
+        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)))?;
+        self.store.write(&[write])?;
+        Ok(())
+    }
+
+    pub fn history(&self, id: &str, path: &str) -> Result<Vec<FieldChange>, EngineError> {
+        let (mut doc, _) = self.open_doc(id)?;
+        let authors = Self::read(id, &doc)?.authors;
+        Ok(history::field_history(doc.automerge().document(), path, &authors)?)
+    }
+
+    /// The dossier as it stood at the end of `day` (by the writing devices' clocks, UTC).
+    pub fn as_of(&self, id: &str, day: Day) -> Result<Option<Dossier>, EngineError> {
+        let (mut doc, _) = self.open_doc(id)?;
+        let end_of_day = day
+            .plus_days(1)
+            .date()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis()
+            - 1;
+        let heads = history::heads_as_of(doc.automerge().document(), end_of_day);
+        if heads.is_empty() {
+            return Ok(None);
+        }
+        let past = doc
+            .automerge()
+            .fork_at(&heads)
+            .map_err(|e| EngineError::Corrupt {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Self::read(id, &DossierDoc::from_automerge(past))?))
+    }
+
+    /// The dossier's Automerge bytes with its full history.
+    pub fn export_document(&self, id: &str) -> Result<Vec<u8>, EngineError> {
+        let (mut doc, _) = self.open_doc(id)?;
+        Ok(doc.save())
+    }
+
+    /// Merge documents received from elsewhere (another device, an export file) into the
+    /// store, all in one transaction. Unknown ids become new dossiers. Returns how many
+    /// dossiers changed.
+    pub fn merge_documents(&mut self, docs: &[(String, Vec<u8>)]) -> Result<usize, EngineError> {
+        let mut writes = Vec::with_capacity(docs.len());
+        for (id, bytes) in docs {
+            check_id(id)?;
+            let mut incoming = DossierDoc::load(bytes).map_err(|e| EngineError::Corrupt {
+                id: id.clone(),
+                reason: e.to_string(),
+            })?;
+            // Refuse bytes that are not a dossier before they touch the store.
+            Self::read(id, &incoming)?;
+            match self.store.load(id)? {
+                None => writes.push(Self::prepare(id, &mut incoming, None)?),
+                Some(saved) => {
+                    let mut doc = DossierDoc::load(&saved.bytes).map_err(|e| {
+                        EngineError::Corrupt {
+                            id: id.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    let heads = doc.heads();
+                    doc.merge(&mut incoming)?;
+                    if doc.heads() != heads {
+                        writes.push(Self::prepare(id, &mut doc, Some((&heads, saved.chunks)))?);
+                    }
+                }
+            }
+        }
+        self.store.write(&writes)?;
+        Ok(writes.len())
+    }
+
+    /// Write dossiers given as plain content (a JSON export), creating or updating each.
+    pub fn import_dossiers(&mut self, items: &[(String, Dossier)]) -> Result<usize, EngineError> {
+        let mut changed = 0;
+        for (id, dossier) in items {
+            check_id(id)?;
+            if self.store.load(id)?.is_some() {
+                if self.update(id, "import", |_| Ok(dossier.clone()))? {
+                    changed += 1;
+                }
+            } else {
+                self.insert(id, dossier)?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Create many dossiers in one transaction (bulk load, benchmarks).
+    pub fn create_many(&mut self, items: &[(String, Dossier)]) -> Result<(), EngineError> {
+        let writer = self.writer();
+        let mut writes = Vec::with_capacity(items.len());
+        for (id, dossier) in items {
+            check_id(id)?;
+            validate::check_edit(None, dossier)?;
+            let mut doc = DossierDoc::create(&writer, dossier)?;
+            writes.push(Self::prepare(id, &mut doc, None)?);
+        }
+        self.store.write(&writes)?;
+        Ok(())
+    }
+}
+

@@ -1,0 +1,216 @@
+//! The behaviour every [`DossierStore`] backend must show. A backend runs the whole suite with
+//! [`crate::store_conformance_suite!`]; each check panics with a message saying what broke.
+
+use fieldbook_shared::summary::{DealSummary, DossierSummary};
+use fieldbook_shared::{Day, FunnelBand, Stage};
+
+use super::{Chunk, DossierStore, DossierWrite, ListQuery};
+
+fn day(s: &str) -> Day {
+    s.parse().expect("test dates are valid")
+}
+
+/// A write for a made-up dossier; the bytes are opaque to the store.
+pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
+    DossierWrite {
+        chunk: Chunk::Snapshot(format!("snapshot of {id}").into_bytes()),
+        summary: DossierSummary {
+            id: id.into(),
+            name: name.into(),
+            industry: String::new(),
+            region: String::new(),
+            owner: "li".into(),
+            target_type: None,
+            lead_stage: None,
+            lead_band: None,
+            open_deals: 0,
+            open_value: 0,
+            weighted_value: 0,
+            next_follow_up: None,
+            open_follow_ups: 0,
+            last_contact: None,
+            people: 0,
+            interactions: 0,
+            open_complaints: 0,
+            escalated_complaints: 0,
+            conflicts: 0,
+            archived: false,
+        },
+        deals: Vec::new(),
+        search_text: text.into(),
+    }
+}
+
+pub fn bytes_round_trip_in_order(store: &mut dyn DossierStore) {
+    assert!(store.load("a").unwrap().is_none(), "unknown id loads as None");
+    store.write(&[sample("a", "Acme", "")]).unwrap();
+    let mut append = sample("a", "Acme", "");
+    append.chunk = Chunk::Append(b"+1".to_vec());
+    store.write(&[append.clone()]).unwrap();
+    append.chunk = Chunk::Append(b"+2".to_vec());
+    store.write(&[append]).unwrap();
+    let saved = store.load("a").unwrap().expect("written dossier loads");
+    assert_eq!(saved.bytes, b"snapshot of a+1+2", "chunks concatenate in write order");
+    assert_eq!(saved.chunks, 3);
+    store.write(&[sample("a", "Acme", "")]).unwrap();
+    let saved = store.load("a").unwrap().unwrap();
+    assert_eq!(saved.bytes, b"snapshot of a", "a snapshot replaces earlier chunks");
+    assert_eq!(saved.chunks, 1);
+}
+
+pub fn summary_replaced_on_each_write(store: &mut dyn DossierStore) {
+    store.write(&[sample("a", "Old name", "")]).unwrap();
+    store.write(&[sample("a", "New name", "")]).unwrap();
+    assert_eq!(store.summary("a").unwrap().unwrap().name, "New name");
+    assert_eq!(store.ids().unwrap(), vec!["a".to_string()]);
+    assert_eq!(store.count(&ListQuery::default()).unwrap(), 1);
+}
+
+pub fn list_puts_what_needs_doing_first(store: &mut dyn DossierStore) {
+    let mut later = sample("later", "Beta", "");
+    later.summary.next_follow_up = Some(day("2026-12-01"));
+    let mut soon = sample("soon", "Gamma", "");
+    soon.summary.next_follow_up = Some(day("2026-11-01"));
+    let none = sample("none", "Alpha", "");
+    store.write(&[later, soon, none]).unwrap();
+    let order: Vec<String> = store
+        .list(&ListQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(order, ["soon", "later", "none"]);
+    let page = store
+        .list(&ListQuery {
+            limit: Some(1),
+            offset: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page[0].id, "later", "limit/offset page through the same order");
+}
+
+pub fn filters(store: &mut dyn DossierStore) {
+    let mut overdue = sample("overdue", "A", "");
+    overdue.summary.next_follow_up = Some(day("2026-11-20"));
+    overdue.summary.last_contact = Some(day("2026-11-19"));
+    overdue.summary.owner = "wang".into();
+    overdue.deals = vec![DealSummary {
+        dossier_id: "overdue".into(),
+        deal_id: "d1".into(),
+        title: "t".into(),
+        stage: Stage::Negotiation,
+        probability: 80,
+        band: FunnelBand::Bottom,
+        value: 10,
+        expected_close: None,
+    }];
+    let mut stale = sample("stale", "B", "");
+    stale.summary.last_contact = Some(day("2026-01-01"));
+    let mut archived = sample("archived", "C", "");
+    archived.summary.archived = true;
+    store.write(&[overdue, stale, archived]).unwrap();
+    let ids = |q: ListQuery| -> Vec<String> {
+        store.list(&q).unwrap().into_iter().map(|s| s.id).collect()
+    };
+    let today = day("2026-11-23");
+    assert_eq!(ids(ListQuery { overdue_on: Some(today), ..Default::default() }), ["overdue"]);
+    assert_eq!(
+        ids(ListQuery { not_contacted_since: Some(today.plus_days(-30)), ..Default::default() }),
+        ["stale"]
+    );
+    assert_eq!(ids(ListQuery { owner: Some("wang".into()), ..Default::default() }), ["overdue"]);
+    assert_eq!(ids(ListQuery { stage: Some(Stage::Negotiation), ..Default::default() }), ["overdue"]);
+    assert_eq!(ids(ListQuery { band: Some(FunnelBand::Bottom), ..Default::default() }), ["overdue"]);
+    assert!(ids(ListQuery { band: Some(FunnelBand::Top), ..Default::default() }).is_empty());
+    assert_eq!(ids(ListQuery::default()).len(), 2, "archived dossiers are hidden by default");
+    assert_eq!(ids(ListQuery { include_archived: true, ..Default::default() }).len(), 3);
+    assert_eq!(store.deals("overdue").unwrap()[0].stage, Stage::Negotiation);
+}
+
+pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
+    store
+        .write(&[
+            sample("zh", "华东机械", "客户希望下个季度安排销售培训课程"),
+            sample("en", "Acme", "They need leadership training for 40 managers"),
+            sample("other", "Other", "nothing relevant here"),
+        ])
+        .unwrap();
+    fn found(store: &dyn DossierStore, q: &str) -> Vec<String> {
+        let mut ids: Vec<String> = store.search(q, 20).unwrap().into_iter().map(|h| h.id).collect();
+        ids.sort();
+        ids
+    }
+    let hits = |q: &str| found(store, q);
+    assert_eq!(hits("培训"), ["zh"], "two-character Chinese word");
+    assert_eq!(hits("培训课程"), ["zh"], "longer Chinese phrase");
+    assert_eq!(hits("季"), ["zh"], "single character");
+    assert_eq!(hits("TRAINING"), ["en"], "case-insensitive English");
+    assert_eq!(hits("leader manag"), ["en"], "every term must match");
+    assert!(hits("leader 培训").is_empty());
+    assert!(hits("\"; DROP TABLE dossier; --").is_empty(), "query syntax is quoted");
+    let hit = &store.search("培训", 20).unwrap()[0];
+    assert!(hit.snippet.contains("[培训]"), "snippet marks the match: {}", hit.snippet);
+    // Rewriting a dossier replaces its text in the index.
+    store.write(&[sample("zh", "华东机械", "只谈价格")]).unwrap();
+    assert!(found(store, "培训").is_empty());
+    assert_eq!(found(store, "价格"), ["zh"]);
+    let listed = store
+        .list(&ListQuery { text: Some("leadership".into()), ..Default::default() })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+pub fn batch_is_atomic(store: &mut dyn DossierStore) {
+    store.write(&[sample("a", "A", "")]).unwrap();
+    let mut bad = sample("b", "B", "");
+    // A deal row that collides with another in the same batch breaks the primary key.
+    let deal = DealSummary {
+        dossier_id: "b".into(),
+        deal_id: "same".into(),
+        title: String::new(),
+        stage: Stage::Awareness,
+        probability: 10,
+        band: FunnelBand::Top,
+        value: 0,
+        expected_close: None,
+    };
+    bad.deals = vec![deal.clone(), deal];
+    let c = sample("c", "C", "");
+    assert!(store.write(&[c, bad]).is_err());
+    assert_eq!(store.ids().unwrap(), vec!["a".to_string()], "a failed batch writes nothing");
+}
+
+pub fn settings(store: &mut dyn DossierStore) {
+    assert_eq!(store.get_setting("actor").unwrap(), None);
+    store.set_setting("actor", "one").unwrap();
+    store.set_setting("actor", "two").unwrap();
+    assert_eq!(store.get_setting("actor").unwrap().as_deref(), Some("two"));
+}
+
+/// Instantiate the whole suite for a backend. The factory returns the store and a guard kept
+/// alive for the test (a temp dir, a server handle, or `()`):
+/// `store_conformance_suite!(|| (make_store(), guard));`
+#[macro_export]
+macro_rules! store_conformance_suite {
+    ($make:expr) => {
+        $crate::store_conformance_suite!(@tests $make;
+            bytes_round_trip_in_order,
+            summary_replaced_on_each_write,
+            list_puts_what_needs_doing_first,
+            filters,
+            search_finds_chinese_and_english,
+            batch_is_atomic,
+            settings
+        );
+    };
+    (@tests $make:expr; $($name:ident),+) => {
+        $(
+            #[test]
+            fn $name() {
+                let (mut store, _guard) = ($make)();
+                $crate::store::conformance::$name(&mut store);
+            }
+        )+
+    };
+}

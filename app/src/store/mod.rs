@@ -1,0 +1,98 @@
+//! The device's local store, behind a small trait so that every backend runs one conformance
+//! suite ([`conformance`]). SQLite ([`sqlite::SqliteStore`]) is the default.
+
+pub mod conformance;
+pub mod sqlite;
+
+use fieldbook_shared::summary::{DealSummary, DossierSummary};
+use fieldbook_shared::{Day, FunnelBand, Stage};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the disk is full: nothing was written, and what was saved before is intact")]
+    Full,
+    #[error("the store is being used by another process; try again")]
+    Busy,
+    #[error("the store file is damaged or not a Fieldbook store: {0}")]
+    NotAStore(String),
+    #[error("could not upgrade the store's tables: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("could not create the data folder {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// How a write changes a dossier's saved bytes.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// The whole document: replaces everything saved before (creation and compaction).
+    Snapshot(Vec<u8>),
+    /// Changes since the saved state, appended.
+    Append(Vec<u8>),
+}
+
+/// Everything written for one dossier in one atomic step: its bytes and its projections, so
+/// that lists and search never disagree with the document.
+#[derive(Debug, Clone)]
+pub struct DossierWrite {
+    pub chunk: Chunk,
+    pub summary: DossierSummary,
+    pub deals: Vec<DealSummary>,
+    pub search_text: String,
+}
+
+/// A dossier's saved bytes: loadable as one Automerge document.
+#[derive(Debug, Clone)]
+pub struct SavedDossier {
+    pub bytes: Vec<u8>,
+    /// How many chunks make it up (a snapshot plus appended changes): when this grows, the
+    /// engine writes a fresh snapshot.
+    pub chunks: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListQuery {
+    pub owner: Option<String>,
+    /// Dossiers with a live deal at this stage.
+    pub stage: Option<Stage>,
+    /// Dossiers with an open deal in this funnel band.
+    pub band: Option<FunnelBand>,
+    /// Dossiers with a follow-up due before this day and not done.
+    pub overdue_on: Option<Day>,
+    /// Dossiers with no interaction on or after this day.
+    pub not_contacted_since: Option<Day>,
+    pub include_archived: bool,
+    /// Restrict to dossiers matching this full-text query.
+    pub text: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub name: String,
+    /// The matching text with the match marked by `[` and `]`.
+    pub snippet: String,
+}
+
+pub trait DossierStore {
+    /// Write several dossiers at once, atomically: all or nothing.
+    fn write(&mut self, batch: &[DossierWrite]) -> Result<(), StoreError>;
+    fn load(&self, id: &str) -> Result<Option<SavedDossier>, StoreError>;
+    fn summary(&self, id: &str) -> Result<Option<DossierSummary>, StoreError>;
+    /// Summaries, what needs doing first first: earliest open follow-up, then by name.
+    fn list(&self, query: &ListQuery) -> Result<Vec<DossierSummary>, StoreError>;
+    fn count(&self, query: &ListQuery) -> Result<u64, StoreError>;
+    fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StoreError>;
+    fn ids(&self) -> Result<Vec<String>, StoreError>;
+    fn deals(&self, dossier_id: &str) -> Result<Vec<DealSummary>, StoreError>;
+    fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,429 @@
+//! The default store: one SQLite file (WAL) per device.
+//!
+//! Per dossier: its Automerge bytes as chunks (a snapshot, then appended changes), a summary
+//! row with the columns lists filter and sort on, one row per deal, and two full-text indexes
+//! (trigram for any substring of three characters or more, CJK character pairs for the
+//! two-character words Chinese is full of). All of it is written in one transaction.
+
+use std::path::Path;
+
+use fieldbook_shared::summary::{cjk_bigrams, DealSummary, DossierSummary};
+use fieldbook_shared::Day;
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+
+use super::{Chunk, DossierStore, DossierWrite, ListQuery, SavedDossier, SearchHit, StoreError};
+
+const SCHEMA: &str = r#"
+CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+
+CREATE TABLE chunk (
+    dossier_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (dossier_id, seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE dossier (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    archived INTEGER NOT NULL,
+    -- next open follow-up, or '9999-12-31' so that "what needs doing first" sorts by one index
+    sort_due TEXT NOT NULL,
+    next_follow_up TEXT,
+    last_contact TEXT,
+    summary TEXT NOT NULL
+) STRICT;
+CREATE INDEX dossier_worklist ON dossier (archived, sort_due, name_key);
+CREATE INDEX dossier_owner ON dossier (owner, archived, sort_due, name_key);
+CREATE INDEX dossier_last_contact ON dossier (last_contact);
+
+CREATE TABLE deal (
+    dossier_id TEXT NOT NULL,
+    deal_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    band TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (dossier_id, deal_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX deal_stage ON deal (stage, dossier_id);
+CREATE INDEX deal_band ON deal (band, open, dossier_id);
+
+CREATE VIRTUAL TABLE dossier_text USING fts5 (body, tokenize = 'trigram');
+CREATE VIRTUAL TABLE dossier_pairs USING fts5 (body, content = '', contentless_delete = 1);
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA)])
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::NotAStore(e.to_string())
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        map_err(e)
+    }
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A store that lives in memory only (tests, scratch work).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL: readers never wait for the writer. FULL: a commit is on disk before the call
+        // returns, so "saved" means saved even if the power goes.
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        migrations().to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => map_err(err),
+            other => StoreError::Migration(other),
+        })?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// Cap the file size (in pages); used to test the disk-full path.
+    pub fn set_max_pages(&self, pages: u64) -> Result<(), StoreError> {
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies (pages in use × page size), excluding the WAL.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(u64::try_from(pages * size).unwrap_or(0))
+    }
+
+    fn write_one(tx: &rusqlite::Transaction<'_>, w: &DossierWrite) -> Result<(), rusqlite::Error> {
+        let id = &w.summary.id;
+        match &w.chunk {
+            Chunk::Snapshot(bytes) => {
+                tx.execute("DELETE FROM chunk WHERE dossier_id = ?1", [id])?;
+                tx.execute(
+                    "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, 0, ?2)",
+                    params![id, bytes],
+                )?;
+            }
+            Chunk::Append(bytes) => {
+                tx.execute(
+                    "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, \
+                     (SELECT COALESCE(MAX(seq), -1) + 1 FROM chunk WHERE dossier_id = ?1), ?2)",
+                    params![id, bytes],
+                )?;
+            }
+        }
+        let s = &w.summary;
+        let summary = serde_json::to_string(s).expect("a summary always serialises");
+        let sort_due = s
+            .next_follow_up
+            .map_or_else(|| "9999-12-31".to_string(), |d| d.to_string());
+        let old_rowid: Option<i64> = tx
+            .query_row("SELECT rowid FROM dossier WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        let rowid: i64 = tx.query_row(
+            "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
+             last_contact, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key, \
+             owner = excluded.owner, archived = excluded.archived, sort_due = excluded.sort_due, \
+             next_follow_up = excluded.next_follow_up, last_contact = excluded.last_contact, \
+             summary = excluded.summary RETURNING rowid",
+            params![
+                id,
+                s.name,
+                s.name.to_lowercase(),
+                s.owner,
+                s.archived,
+                sort_due,
+                s.next_follow_up.map(|d| d.to_string()),
+                s.last_contact.map(|d| d.to_string()),
+                summary
+            ],
+            |r| r.get(0),
+        )?;
+        tx.execute("DELETE FROM deal WHERE dossier_id = ?1", [id])?;
+        for d in &w.deals {
+            tx.execute(
+                "INSERT INTO deal (dossier_id, deal_id, stage, band, open, row) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    d.deal_id,
+                    d.stage.as_str(),
+                    d.band.as_str(),
+                    d.stage.is_open(),
+                    serde_json::to_string(d).expect("a deal summary always serialises"),
+                ],
+            )?;
+        }
+        if old_rowid.is_some() {
+            tx.execute("DELETE FROM dossier_text WHERE rowid = ?1", [rowid])?;
+            tx.execute("DELETE FROM dossier_pairs WHERE rowid = ?1", [rowid])?;
+        }
+        tx.execute(
+            "INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)",
+            params![rowid, w.search_text],
+        )?;
+        tx.execute(
+            "INSERT INTO dossier_pairs (rowid, body) VALUES (?1, ?2)",
+            params![rowid, cjk_bigrams(&w.search_text)],
+        )?;
+        Ok(())
+    }
+}
+
+fn quote(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+fn all_cjk(term: &str) -> bool {
+    cjk_bigrams(term).trim() == term && term.chars().count() == 2
+}
+
+/// SQL selecting the rowids of dossiers whose text contains every term, with its parameters.
+fn text_filter(text: &str) -> Option<(String, Vec<Value>)> {
+    let terms: Vec<&str> = text.split_whitespace().collect();
+    if terms.is_empty() {
+        return None;
+    }
+    let (mut long, mut pairs, mut short) = (Vec::new(), Vec::new(), Vec::new());
+    for t in terms {
+        match t.chars().count() {
+            3.. => long.push(quote(t)),
+            2 if all_cjk(t) => pairs.push(quote(t)),
+            _ => short.push(t),
+        }
+    }
+    let mut parts = Vec::new();
+    let mut args = Vec::new();
+    if !long.is_empty() {
+        parts.push("SELECT rowid FROM dossier_text WHERE dossier_text MATCH ?".to_string());
+        args.push(Value::Text(long.join(" AND ")));
+    }
+    if !pairs.is_empty() {
+        parts.push("SELECT rowid FROM dossier_pairs WHERE dossier_pairs MATCH ?".to_string());
+        args.push(Value::Text(pairs.join(" AND ")));
+    }
+    for t in short {
+        // One-character terms (and two-character ones that are not a CJK pair) have no index
+        // that can answer them: a scan, correct but slower.
+        parts.push("SELECT rowid FROM dossier_text WHERE body LIKE ? ESCAPE '\\'".to_string());
+        let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        args.push(Value::Text(format!("%{escaped}%")));
+    }
+    Some((parts.join(" INTERSECT "), args))
+}
+
+/// A short piece of `body` around the first term found, the match marked with [ ].
+fn snippet(body: &str, text: &str) -> String {
+    let lower = body.to_lowercase();
+    for term in text.split_whitespace() {
+        if let Some(at) = lower.find(&term.to_lowercase()) {
+            // Lowercasing can change byte lengths; fall back to the start if it moved.
+            if !body.is_char_boundary(at) || !body.is_char_boundary(at + term.len()) {
+                break;
+            }
+            let before: String = body[..at].chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
+            let after: String = body[at + term.len()..].chars().take(40).collect();
+            let matched = &body[at..at + term.len()];
+            return format!("…{}[{}]{}…", before, matched, after).replace('\n', " ");
+        }
+    }
+    body.chars().take(64).collect::<String>().replace('\n', " ")
+}
+
+impl DossierStore for SqliteStore {
+    fn write(&mut self, batch: &[DossierWrite]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for w in batch {
+            Self::write_one(&tx, w)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn load(&self, id: &str) -> Result<Option<SavedDossier>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT bytes FROM chunk WHERE dossier_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([id])?;
+        let mut bytes = Vec::new();
+        let mut chunks = 0;
+        while let Some(row) = rows.next()? {
+            bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+            chunks += 1;
+        }
+        Ok((chunks > 0).then_some(SavedDossier { bytes, chunks }))
+    }
+
+    fn summary(&self, id: &str) -> Result<Option<DossierSummary>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT summary FROM dossier WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    fn list(&self, q: &ListQuery) -> Result<Vec<DossierSummary>, StoreError> {
+        let (filter, mut args) = where_clause(q);
+        args.push(Value::Integer(i64::from(q.limit.unwrap_or(u32::MAX))));
+        args.push(Value::Integer(i64::from(q.offset)));
+        let sql = format!(
+            "SELECT summary FROM dossier d {filter} ORDER BY archived, sort_due, name_key, id \
+             LIMIT ? OFFSET ?"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            if let Ok(s) = serde_json::from_str(&json?) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    fn count(&self, q: &ListQuery) -> Result<u64, StoreError> {
+        let (filter, args) = where_clause(q);
+        let sql = format!("SELECT COUNT(*) FROM dossier d {filter}");
+        let n: i64 = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args), |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StoreError> {
+        let Some((rowids, mut args)) = text_filter(text) else {
+            return Ok(Vec::new());
+        };
+        args.push(Value::Integer(i64::from(limit)));
+        let sql = format!(
+            "SELECT d.id, d.name, t.body FROM dossier d JOIN dossier_text t ON t.rowid = d.rowid \
+             WHERE d.rowid IN ({rowids}) AND d.archived = 0 ORDER BY d.name_key LIMIT ?"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, body) = row?;
+            out.push(SearchHit {
+                id,
+                name,
+                snippet: snippet(&body, text),
+            });
+        }
+        Ok(out)
+    }
+
+    fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM dossier ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn deals(&self, dossier_id: &str) -> Result<Vec<DealSummary>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT row FROM deal WHERE dossier_id = ?1 ORDER BY deal_id")?;
+        let rows = stmt.query_map([dossier_id], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            if let Ok(d) = serde_json::from_str(&json?) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO setting (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+}
+
+fn day(d: Day) -> Value {
+    Value::Text(d.to_string())
+}
+
+fn where_clause(q: &ListQuery) -> (String, Vec<Value>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if !q.include_archived {
+        conds.push("archived = 0".to_string());
+    }
+    if let Some(owner) = &q.owner {
+        conds.push("owner = ?".into());
+        args.push(Value::Text(owner.clone()));
+    }
+    if let Some(stage) = q.stage {
+        conds.push(
+            "EXISTS (SELECT 1 FROM deal WHERE deal.dossier_id = d.id AND deal.stage = ?)".into(),
+        );
+        args.push(Value::Text(stage.as_str().into()));
+    }
+    if let Some(band) = q.band {
+        conds.push(
+            "EXISTS (SELECT 1 FROM deal WHERE deal.dossier_id = d.id AND deal.band = ? \
+             AND deal.open = 1)"
+                .into(),
+        );
+        args.push(Value::Text(band.as_str().into()));
+    }
+    if let Some(today) = q.overdue_on {
+        conds.push("next_follow_up < ?".into());
+        args.push(day(today));
+    }
+    if let Some(since) = q.not_contacted_since {
+        conds.push("(last_contact IS NULL OR last_contact < ?)".into());
+        args.push(day(since));
+    }
+    if let Some((rowids, text_args)) = q.text.as_deref().and_then(text_filter) {
+        conds.push(format!("d.rowid IN ({rowids})"));
+        args.extend(text_args);
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
+    (filter, args)
+}
