@@ -150,6 +150,11 @@ impl<S: DossierStore> Engine<S> {
         })
     }
 
+    /// The underlying store (diagnostics, tests).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }

@@ -65,7 +65,7 @@ pub fn apply(dossier: &Dossier, assignments: &[Assignment]) -> Result<Dossier, D
         // First try the value as JSON (so `5` is a number), then as plain text, so that a name
         // like `2026` or `true` can still be stored in a text field.
         let attempts: Vec<Value> = match parsed {
-            Some(Value::String(_)) | None => vec![Value::String(a.value.clone())],
+            None => vec![Value::String(a.value.clone())],
             Some(v) => vec![v, Value::String(a.value.clone())],
         };
         let mut last_err = String::new();
@@ -195,6 +195,6 @@ pub fn set_deleted(
     } else {
         format!("{path}.deleted_at")
     };
-    let value = on.map_or("null".to_string(), |d| format!("\"{d}\""));
+    let value = on.map_or("null".to_string(), |d| d.to_string());
     apply(dossier, &[Assignment { path: field, value }])
 }

@@ -1,0 +1,419 @@
+//! The engine over a real SQLite file: every part of a dossier, the rep's filters, bad input.
+
+use std::sync::Arc;
+
+use fieldbook_app::clock::FixedClock;
+use fieldbook_app::engine::{Engine, EngineError, Meeting};
+use fieldbook_app::exchange;
+use fieldbook_app::store::{DossierStore, ListQuery, StoreError};
+use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::{Day, FiveATier, FunnelBand, Stage};
+
+fn day(s: &str) -> Day {
+    s.parse().unwrap()
+}
+
+fn set(s: &str) -> Assignment {
+    s.parse().unwrap()
+}
+
+fn sets(list: &[&str]) -> Vec<Assignment> {
+    list.iter().map(|s| set(s)).collect()
+}
+
+fn engine_at(dir: &std::path::Path, today: &str) -> Engine {
+    let mut e = Engine::open(dir, Arc::new(FixedClock::at(day(today)))).unwrap();
+    e.set_identity("li", "laptop").unwrap();
+    e
+}
+
+#[test]
+fn every_part_of_a_dossier_is_recorded_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e
+        .create_dossier(&sets(&[
+            "profile.name=华东机械有限公司",
+            "profile.industry=manufacturing",
+            "profile.region=上海",
+            "profile.website=https://hd.example",
+            "profile.business_scope=机床与自动化设备",
+            "profile.sales_scale=5亿",
+            "profile.headcount=1200",
+            "profile.org_structure=事业部制",
+            "profile.brand=large",
+            "profile.target_type=competitors_client",
+            "profile.past_purchasing.suppliers=Acme Training,北大培训",
+            "profile.past_purchasing.price_range=3-5万/天",
+            "profile.past_purchasing.selection_criteria=讲师口碑",
+        ]))
+        .unwrap();
+    let boss = e
+        .add_item(&id, "people", &sets(&["name=王总", "title=总经理", "roles=decider"]))
+        .unwrap();
+    let coach = e
+        .add_item(
+            &id,
+            "people",
+            &sets(&[
+                "name=张伟",
+                "title=HR总监",
+                "department=人力资源部",
+                "phone=138 0000 0000",
+                "roles=initiator,influencer",
+                "coach=true",
+                "personality=analytical",
+                "mood=rising",
+                "relationship=4",
+                &format!("reports_to={boss}"),
+            ]),
+        )
+        .unwrap();
+    let deal = e
+        .add_item(
+            &id,
+            "deals",
+            &sets(&[
+                "title=中层领导力培训",
+                "value=180000",
+                "currency=CNY",
+                "expected_close=2027-01-15",
+                "competitors=Acme Training",
+                "stage=evaluation",
+                "proposal_outcome=resubmit",
+                "win_probability=80",
+                "awareness_play.first_call=2026-10-01",
+            ]),
+        )
+        .unwrap();
+    let item = e
+        .add_item(
+            &id,
+            &format!("deals.{deal}.checklist"),
+            &sets(&["question=预算多少？", "asked_on=2026-11-20"]),
+        )
+        .unwrap();
+    e.set(
+        &id,
+        &sets(&[
+            &format!("deals.{deal}.checklist.{item}.answer=20万以内"),
+            &format!("deals.{deal}.checklist.{item}.answered_by={coach}"),
+            &format!("deals.{deal}.checklist.{item}.answered_on=2026-11-22"),
+        ]),
+    )
+    .unwrap();
+    let recorded = e
+        .record_meeting(
+            &id,
+            &Meeting {
+                date: Some(day("2026-11-23")),
+                client_participants: vec![coach.clone()],
+                our_participants: vec!["li".into(), "培训顾问 陈老师".into()],
+                notes: "谈了明年的培训计划".into(),
+                demand: "40名中层的领导力课程".into(),
+                problem: "新提拔的经理不会带团队".into(),
+                benefit_points: "重视讲师质量，其次价格".into(),
+                key_person_info: "王总拍板，HR主导评估".into(),
+                next_step: "提交修改后的方案".into(),
+                next_step_due: Some(day("2026-11-27")),
+                deal: Some(deal.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let contract = e
+        .add_item(
+            &id,
+            "contracts",
+            &sets(&[
+                "title=2026年度培训合同",
+                "signed_on=2026-03-01",
+                "value=90000",
+                "promised=4期课程",
+                "payment_status=partly_paid",
+                "review.delivered_as_promised=true",
+                "review.satisfied=false",
+                "review.problems=第三期讲师临时更换",
+            ]),
+        )
+        .unwrap();
+    e.add_item(
+        &id,
+        &format!("contracts.{contract}.milestones"),
+        &sets(&["description=第一期", "due=2026-04-01", "delivered_on=2026-04-02"]),
+    )
+    .unwrap();
+    let complaint = e
+        .add_item(
+            &id,
+            "complaints",
+            &sets(&[
+                "opened_on=2026-11-10",
+                "what_happened=讲师迟到",
+                "severity=high",
+                "escalated_on=2026-11-10",
+                "emotion_acknowledged_on=2026-11-10",
+            ]),
+        )
+        .unwrap();
+    e.set(
+        &id,
+        &sets(&[
+            "classification.sales_profit=star",
+            "classification.price_value=value_buyer",
+            "classification.a_revenue=true",
+            "classification.a_profit=true",
+            "classification.a_fulfilment_integrity=true",
+            "account_plan.goals=成为首选供应商",
+            "account_plan.executive_sponsor=销售副总 刘总",
+            "loyalty_risks.strong_new_competitor=true",
+        ]),
+    )
+    .unwrap();
+    e.add_item(
+        &id,
+        "account_plan.actions",
+        &sets(&["action=安排领导拜访", "owner=manager", "resources=副总半天", "due=2026-12-10"]),
+    )
+    .unwrap();
+
+    let view = e.dossier(&id).unwrap();
+    let d = &view.dossier;
+    assert!(view.conflicts.is_empty());
+    assert_eq!(d.profile.headcount, Some(1200));
+    assert!(d.profile.past_purchasing.suppliers.contains("北大培训"));
+    let z = &d.people[&coach];
+    assert!(z.coach && z.has_role(fieldbook_shared::DecisionRole::Influencer));
+    assert_eq!(z.reports_to.as_deref(), Some(boss.as_str()));
+    assert_eq!(z.last_contact, Some(day("2026-11-23")), "a meeting updates last contact");
+    let dl = &d.deals[&deal];
+    assert_eq!(dl.band(), FunnelBand::Bottom);
+    assert_eq!(dl.open_checklist_items(), 0);
+    let i = &d.interactions[&recorded.interaction];
+    assert_eq!(i.learned.problem.as_str(), "新提拔的经理不会带团队");
+    let f = &d.follow_ups[recorded.follow_up.as_ref().unwrap()];
+    assert_eq!(f.due, Some(day("2026-11-27")));
+    assert_eq!(d.complaints[&complaint].steps_done(), 1);
+    assert_eq!(d.classification.five_a(), FiveATier::ThreeA);
+    assert_eq!(d.contracts[&contract].milestones.len(), 1);
+    assert_eq!(d.account_plan.actions.len(), 1);
+
+    let s = e.summary(&id).unwrap();
+    assert_eq!(s.lead_stage, Some(Stage::Evaluation));
+    assert_eq!(s.weighted_value, 144_000);
+    assert_eq!(s.open_complaints, 1);
+    assert_eq!(s.escalated_complaints, 1);
+    assert_eq!(s.people, 2);
+    assert_eq!(e.search("领导力", 10).unwrap().len(), 1);
+    assert_eq!(e.search("讲师", 10).unwrap().len(), 1);
+}
+
+#[test]
+fn a_next_step_shows_as_overdue_the_day_after_it_was_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    e.record_meeting(
+        &id,
+        &Meeting {
+            next_step: "call back".into(),
+            next_step_due: Some(day("2026-11-24")),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let overdue = |e: &Engine| {
+        let today = e.today();
+        e.list(&ListQuery {
+            overdue_on: Some(today),
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+    };
+    assert_eq!(overdue(&e), 0);
+    drop(e);
+    let e = engine_at(dir.path(), "2026-11-25");
+    assert_eq!(overdue(&e), 1);
+    let stale = e
+        .list(&ListQuery {
+            not_contacted_since: Some(e.today().plus_days(-2)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(stale.is_empty(), "contacted on the 23rd, within 2 days");
+    let stale = e
+        .list(&ListQuery {
+            not_contacted_since: Some(e.today().plus_days(-1)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(stale.len(), 1, "not contacted for 1 day");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    let deal = e
+        .add_item(&id, "deals", &sets(&["title=T", "stage=awareness"]))
+        .unwrap();
+    let before = e.dossier(&id).unwrap().dossier;
+    let refused = [
+        sets(&["profile.headcount=many"]),
+        sets(&["profile.name="]),
+        sets(&[&format!("deals.{deal}.stage=negotiation")]),
+        sets(&[&format!("deals.{deal}.win_probability=140")]),
+        sets(&[&format!("deals.{deal}.expected_close=2027-02-30")]),
+        sets(&["people.nobody.name=x"]),
+        sets(&["profile.colour=red"]),
+        sets(&["authors.x.user=mallory"]),
+    ];
+    for bad in refused {
+        let err = e.set(&id, &bad).unwrap_err();
+        assert!(!err.to_string().is_empty());
+    }
+    assert!(matches!(e.set("no-such-id", &sets(&["profile.name=x"])), Err(EngineError::NotFound(_))));
+    assert!(matches!(e.dossier("../../etc/passwd"), Err(EngineError::BadId(_))));
+    assert_eq!(e.dossier(&id).unwrap().dossier, before);
+}
+
+#[test]
+fn a_corrupt_document_is_reported_and_the_rest_of_the_store_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let good = e.create_dossier(&sets(&["profile.name=Good"])).unwrap();
+    let bad = e.create_dossier(&sets(&["profile.name=Bad"])).unwrap();
+    drop(e);
+    let conn = rusqlite_conn(dir.path());
+    conn.execute(
+        "UPDATE chunk SET bytes = x'deadbeef' WHERE dossier_id = ?1",
+        [&bad],
+    )
+    .unwrap();
+    drop(conn);
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let err = e.dossier(&bad).unwrap_err();
+    assert!(matches!(err, EngineError::Corrupt { .. }), "{err}");
+    assert!(e.set(&bad, &sets(&["profile.region=x"])).is_err());
+    assert_eq!(e.dossier(&good).unwrap().dossier.profile.name, "Good");
+    assert_eq!(e.list(&ListQuery::default()).unwrap().len(), 2, "the summary still lists it");
+    // Importing garbage as a document is refused before it reaches the store.
+    assert!(e.merge_documents(&[(good.clone(), b"not automerge".to_vec())]).is_err());
+    assert_eq!(e.dossier(&good).unwrap().dossier.profile.name, "Good");
+}
+
+fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(fieldbook_app::engine::STORE_FILE)).unwrap()
+}
+
+
+
+
+#[test]
+fn a_full_disk_fails_the_edit_cleanly_and_keeps_what_was_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    e.set(&id, &sets(&["profile.industry=saved before"])).unwrap();
+    let pages = e.store().size_bytes().unwrap() / 4096;
+    e.store().set_max_pages(pages + 2).unwrap();
+    let big = "满".repeat(200_000);
+    let err = e
+        .set(&id, &[Assignment { path: "profile.business_scope".into(), value: big }])
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Store(StoreError::Full)), "{err}");
+    assert!(err.to_string().contains("disk is full"));
+    drop(e);
+    let e = engine_at(dir.path(), "2026-11-23");
+    let d = e.dossier(&id).unwrap().dossier;
+    assert_eq!(d.profile.industry, "saved before");
+    assert!(d.profile.business_scope.is_empty());
+}
+
+#[test]
+fn delete_is_a_tombstone_and_restore_brings_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    let p = e.add_item(&id, "people", &sets(&["name=Ann"])).unwrap();
+    e.delete(&id, &format!("people.{p}")).unwrap();
+    assert_eq!(e.summary(&id).unwrap().people, 0);
+    assert!(e.dossier(&id).unwrap().dossier.people[&p].deleted_at.is_some());
+    e.restore(&id, &format!("people.{p}")).unwrap();
+    assert_eq!(e.summary(&id).unwrap().people, 1);
+    e.delete(&id, "").unwrap();
+    assert!(e.list(&ListQuery::default()).unwrap().is_empty(), "archived dossiers leave the list");
+    assert!(e.delete(&id, "profile").is_err(), "only items and whole dossiers are deleted");
+}
+
+#[test]
+fn many_edits_compact_into_a_snapshot_without_losing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    for n in 0..150 {
+        e.set(&id, &[Assignment { path: "profile.sales_scale".into(), value: format!("v{n}") }])
+            .unwrap();
+    }
+    assert_eq!(e.dossier(&id).unwrap().dossier.profile.sales_scale, "v149");
+    assert!(e.store().load(&id).unwrap().unwrap().chunks < 64);
+    let history = e.history(&id, "profile.sales_scale").unwrap();
+    assert_eq!(history.len(), 151, "created empty, then 150 edits");
+    assert_eq!(history[150].value, "v149");
+}
+
+#[test]
+fn export_and_import_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"])).unwrap();
+    e.add_item(&id, "people", &sets(&["name=Ann", "roles=buyer"])).unwrap();
+    e.set(&id, &sets(&["profile.region=苏州"])).unwrap();
+    let ids = e.ids().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    exchange::write_documents(&e, &ids, out.path()).unwrap();
+    let json = exchange::to_json(&e, &ids).unwrap();
+    let json_path = out.path().join("all.json");
+    std::fs::write(&json_path, serde_json::to_string(&json).unwrap()).unwrap();
+    let original = e.dossier(&id).unwrap().dossier;
+
+    // Automerge files: content and full history.
+    let other = tempfile::tempdir().unwrap();
+    let mut f = engine_at(other.path(), "2026-11-24");
+    let docs = exchange::read_documents(out.path()).unwrap();
+    assert_eq!(f.merge_documents(&docs).unwrap(), 1);
+    assert_eq!(f.dossier(&id).unwrap().dossier, original);
+    let h = f.history(&id, "profile.region").unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0].author.as_ref().unwrap().user, "li");
+    assert_eq!(f.merge_documents(&docs).unwrap(), 0, "importing again changes nothing");
+
+    // JSON: content.
+    let third = tempfile::tempdir().unwrap();
+    let mut g = engine_at(third.path(), "2026-11-24");
+    let back = exchange::read_json(&json_path).unwrap();
+    let items: Vec<_> = back.dossiers.into_iter().map(|d| (d.id, d.dossier)).collect();
+    g.import_dossiers(&items).unwrap();
+    let mut imported = g.dossier(&id).unwrap().dossier;
+    let mut expected = original.clone();
+    // JSON carries content, not history: the import is a new write by this device.
+    imported.authors.clear();
+    expected.authors.clear();
+    assert_eq!(imported, expected);
+    assert!(exchange::read_json(&out.path().join(format!("{id}.automerge"))).is_err());
+}
+
+#[test]
+fn the_dossier_as_it_was_on_a_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-01");
+    let id = e.create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"])).unwrap();
+    drop(e);
+    let mut e = engine_at(dir.path(), "2026-11-20");
+    e.set(&id, &sets(&["profile.region=苏州"])).unwrap();
+    assert_eq!(e.as_of(&id, day("2026-11-10")).unwrap().unwrap().profile.region, "杭州");
+    assert_eq!(e.as_of(&id, day("2026-11-20")).unwrap().unwrap().profile.region, "苏州");
+    assert!(e.as_of(&id, day("2026-10-01")).unwrap().is_none());
+}
