@@ -3,6 +3,7 @@
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 
+use crate::keep_conflicts::KeepConflicts;
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
 use crate::DomainError;
 
@@ -74,7 +75,7 @@ impl DossierDoc {
         if next.authors.get(&actor) != Some(&writer.author) {
             next.authors.insert(actor, writer.author.clone());
         }
-        autosurgeon::reconcile(&mut self.doc, &next)?;
+        autosurgeon::reconcile(&mut KeepConflicts(&mut self.doc), &next)?;
         Ok(self.commit(writer, message))
     }
 

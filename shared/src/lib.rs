@@ -6,6 +6,7 @@ pub mod conflict;
 mod day;
 pub mod document;
 pub mod history;
+mod keep_conflicts;
 pub mod model;
 mod note;
 pub mod patch;

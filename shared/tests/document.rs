@@ -147,3 +147,23 @@ fn history_names_each_writer_and_as_of_goes_back() {
     );
     let _ = old.heads();
 }
+
+#[test]
+fn an_unrelated_edit_does_not_settle_an_open_conflict() {
+    let (mut left, a, b) = base();
+    let mut right = fork(&mut left);
+    let l = apply(&left.read().unwrap(), &[set("profile.website", "left.example")]).unwrap();
+    left.write(&a, &l, "edit").unwrap();
+    let r = apply(&right.read().unwrap(), &[set("profile.website", "right.example")]).unwrap();
+    right.write(&b, &r, "edit").unwrap();
+    left.merge(&mut right).unwrap();
+
+    // A new meeting is recorded: the whole dossier is reconciled, website included.
+    let more = add_item(&left.read().unwrap(), "interactions", "i9", &[set("date", "2026-11-22")])
+        .unwrap();
+    assert!(left.write(&a, &more, "meeting").unwrap());
+    let authors = left.read().unwrap().authors;
+    let conflicts = conflict::list(left.automerge().document(), &authors);
+    assert_eq!(conflicts.len(), 1, "the website clash is still there to resolve");
+    assert_eq!(conflicts[0].values.len(), 2);
+}
