@@ -11,7 +11,7 @@ use fieldbook_shared::history::{self, FieldChange};
 use fieldbook_shared::patch::{self, Assignment};
 use fieldbook_shared::summary::{self, DossierSummary};
 use fieldbook_shared::validate;
-use fieldbook_shared::{Author, Day, DomainError, Dossier, InteractionKind, FollowUpKind};
+use fieldbook_shared::{Author, Day, DomainError, Dossier, FollowUpKind, InteractionKind};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -101,8 +101,14 @@ pub fn new_id() -> String {
 fn check_id(id: &str) -> Result<(), EngineError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(EngineError::BadId(id.to_string())) }
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::BadId(id.to_string()))
+    }
 }
 
 impl Engine<SqliteStore> {
@@ -364,10 +370,10 @@ impl<S: DossierStore> Engine<S> {
                 );
             }
             for pid in &meeting.client_participants {
-                if let Some(p) = d.people.get_mut(pid) {
-                    if p.last_contact.is_none_or(|c| c < date) {
-                        p.last_contact = Some(date);
-                    }
+                if let Some(p) = d.people.get_mut(pid)
+                    && p.last_contact.is_none_or(|c| c < date)
+                {
+                    p.last_contact = Some(date);
                 }
             }
             d.interactions.insert(interaction_id.clone(), i);
@@ -431,7 +437,13 @@ impl<S: DossierStore> Engine<S> {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let after = patch::apply(&before, &[Assignment { path: path.into(), value: text }])?;
+        let after = patch::apply(
+            &before,
+            &[Assignment {
+                path: path.into(),
+                value: text,
+            }],
+        )?;
         validate::check_edit(Some(&before), &after)?;
         doc.resolve(&self.writer(), path, &after)?;
         let write = Self::prepare(id, &mut doc, Some((&heads, chunks)))?;
@@ -442,7 +454,11 @@ impl<S: DossierStore> Engine<S> {
     pub fn history(&self, id: &str, path: &str) -> Result<Vec<FieldChange>, EngineError> {
         let (mut doc, _) = self.open_doc(id)?;
         let authors = Self::read(id, &doc)?.authors;
-        Ok(history::field_history(doc.automerge().document(), path, &authors)?)
+        Ok(history::field_history(
+            doc.automerge().document(),
+            path,
+            &authors,
+        )?)
     }
 
     /// The dossier as it stood at the end of `day` (by the writing devices' clocks, UTC).
@@ -492,12 +508,11 @@ impl<S: DossierStore> Engine<S> {
             match self.store.load(id)? {
                 None => writes.push(Self::prepare(id, &mut incoming, None)?),
                 Some(saved) => {
-                    let mut doc = DossierDoc::load(&saved.bytes).map_err(|e| {
-                        EngineError::Corrupt {
+                    let mut doc =
+                        DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {
                             id: id.clone(),
                             reason: e.to_string(),
-                        }
-                    })?;
+                        })?;
                     let heads = doc.heads();
                     doc.merge(&mut incoming)?;
                     if doc.heads() != heads {
@@ -541,4 +556,3 @@ impl<S: DossierStore> Engine<S> {
         Ok(())
     }
 }
-

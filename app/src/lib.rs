@@ -6,5 +6,6 @@ pub mod clock;
 pub mod engine;
 pub mod exchange;
 pub mod store;
+pub mod synth;
 
 pub use engine::{Engine, EngineError, Meeting};

@@ -49,7 +49,11 @@ fn every_part_of_a_dossier_is_recorded_and_read_back() {
         ]))
         .unwrap();
     let boss = e
-        .add_item(&id, "people", &sets(&["name=王总", "title=总经理", "roles=decider"]))
+        .add_item(
+            &id,
+            "people",
+            &sets(&["name=王总", "title=总经理", "roles=decider"]),
+        )
         .unwrap();
     let coach = e
         .add_item(
@@ -140,7 +144,11 @@ fn every_part_of_a_dossier_is_recorded_and_read_back() {
     e.add_item(
         &id,
         &format!("contracts.{contract}.milestones"),
-        &sets(&["description=第一期", "due=2026-04-01", "delivered_on=2026-04-02"]),
+        &sets(&[
+            "description=第一期",
+            "due=2026-04-01",
+            "delivered_on=2026-04-02",
+        ]),
     )
     .unwrap();
     let complaint = e
@@ -173,7 +181,12 @@ fn every_part_of_a_dossier_is_recorded_and_read_back() {
     e.add_item(
         &id,
         "account_plan.actions",
-        &sets(&["action=安排领导拜访", "owner=manager", "resources=副总半天", "due=2026-12-10"]),
+        &sets(&[
+            "action=安排领导拜访",
+            "owner=manager",
+            "resources=副总半天",
+            "due=2026-12-10",
+        ]),
     )
     .unwrap();
 
@@ -185,7 +198,11 @@ fn every_part_of_a_dossier_is_recorded_and_read_back() {
     let z = &d.people[&coach];
     assert!(z.coach && z.has_role(fieldbook_shared::DecisionRole::Influencer));
     assert_eq!(z.reports_to.as_deref(), Some(boss.as_str()));
-    assert_eq!(z.last_contact, Some(day("2026-11-23")), "a meeting updates last contact");
+    assert_eq!(
+        z.last_contact,
+        Some(day("2026-11-23")),
+        "a meeting updates last contact"
+    );
     let dl = &d.deals[&deal];
     assert_eq!(dl.band(), FunnelBand::Bottom);
     assert_eq!(dl.open_checklist_items(), 0);
@@ -274,8 +291,14 @@ fn bad_input_is_refused_and_changes_nothing() {
         let err = e.set(&id, &bad).unwrap_err();
         assert!(!err.to_string().is_empty());
     }
-    assert!(matches!(e.set("no-such-id", &sets(&["profile.name=x"])), Err(EngineError::NotFound(_))));
-    assert!(matches!(e.dossier("../../etc/passwd"), Err(EngineError::BadId(_))));
+    assert!(matches!(
+        e.set("no-such-id", &sets(&["profile.name=x"])),
+        Err(EngineError::NotFound(_))
+    ));
+    assert!(matches!(
+        e.dossier("../../etc/passwd"),
+        Err(EngineError::BadId(_))
+    ));
     assert_eq!(e.dossier(&id).unwrap().dossier, before);
 }
 
@@ -298,9 +321,16 @@ fn a_corrupt_document_is_reported_and_the_rest_of_the_store_still_works() {
     assert!(matches!(err, EngineError::Corrupt { .. }), "{err}");
     assert!(e.set(&bad, &sets(&["profile.region=x"])).is_err());
     assert_eq!(e.dossier(&good).unwrap().dossier.profile.name, "Good");
-    assert_eq!(e.list(&ListQuery::default()).unwrap().len(), 2, "the summary still lists it");
+    assert_eq!(
+        e.list(&ListQuery::default()).unwrap().len(),
+        2,
+        "the summary still lists it"
+    );
     // Importing garbage as a document is refused before it reaches the store.
-    assert!(e.merge_documents(&[(good.clone(), b"not automerge".to_vec())]).is_err());
+    assert!(
+        e.merge_documents(&[(good.clone(), b"not automerge".to_vec())])
+            .is_err()
+    );
     assert_eq!(e.dossier(&good).unwrap().dossier.profile.name, "Good");
 }
 
@@ -308,20 +338,24 @@ fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join(fieldbook_app::engine::STORE_FILE)).unwrap()
 }
 
-
-
-
 #[test]
 fn a_full_disk_fails_the_edit_cleanly_and_keeps_what_was_saved() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = engine_at(dir.path(), "2026-11-23");
     let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
-    e.set(&id, &sets(&["profile.industry=saved before"])).unwrap();
+    e.set(&id, &sets(&["profile.industry=saved before"]))
+        .unwrap();
     let pages = e.store().size_bytes().unwrap() / 4096;
     e.store().set_max_pages(pages + 2).unwrap();
     let big = "满".repeat(200_000);
     let err = e
-        .set(&id, &[Assignment { path: "profile.business_scope".into(), value: big }])
+        .set(
+            &id,
+            &[Assignment {
+                path: "profile.business_scope".into(),
+                value: big,
+            }],
+        )
         .unwrap_err();
     assert!(matches!(err, EngineError::Store(StoreError::Full)), "{err}");
     assert!(err.to_string().contains("disk is full"));
@@ -340,12 +374,22 @@ fn delete_is_a_tombstone_and_restore_brings_it_back() {
     let p = e.add_item(&id, "people", &sets(&["name=Ann"])).unwrap();
     e.delete(&id, &format!("people.{p}")).unwrap();
     assert_eq!(e.summary(&id).unwrap().people, 0);
-    assert!(e.dossier(&id).unwrap().dossier.people[&p].deleted_at.is_some());
+    assert!(
+        e.dossier(&id).unwrap().dossier.people[&p]
+            .deleted_at
+            .is_some()
+    );
     e.restore(&id, &format!("people.{p}")).unwrap();
     assert_eq!(e.summary(&id).unwrap().people, 1);
     e.delete(&id, "").unwrap();
-    assert!(e.list(&ListQuery::default()).unwrap().is_empty(), "archived dossiers leave the list");
-    assert!(e.delete(&id, "profile").is_err(), "only items and whole dossiers are deleted");
+    assert!(
+        e.list(&ListQuery::default()).unwrap().is_empty(),
+        "archived dossiers leave the list"
+    );
+    assert!(
+        e.delete(&id, "profile").is_err(),
+        "only items and whole dossiers are deleted"
+    );
 }
 
 #[test]
@@ -354,8 +398,14 @@ fn many_edits_compact_into_a_snapshot_without_losing_anything() {
     let mut e = engine_at(dir.path(), "2026-11-23");
     let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
     for n in 0..150 {
-        e.set(&id, &[Assignment { path: "profile.sales_scale".into(), value: format!("v{n}") }])
-            .unwrap();
+        e.set(
+            &id,
+            &[Assignment {
+                path: "profile.sales_scale".into(),
+                value: format!("v{n}"),
+            }],
+        )
+        .unwrap();
     }
     assert_eq!(e.dossier(&id).unwrap().dossier.profile.sales_scale, "v149");
     assert!(e.store().load(&id).unwrap().unwrap().chunks < 64);
@@ -368,8 +418,11 @@ fn many_edits_compact_into_a_snapshot_without_losing_anything() {
 fn export_and_import_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = engine_at(dir.path(), "2026-11-23");
-    let id = e.create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"])).unwrap();
-    e.add_item(&id, "people", &sets(&["name=Ann", "roles=buyer"])).unwrap();
+    let id = e
+        .create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"]))
+        .unwrap();
+    e.add_item(&id, "people", &sets(&["name=Ann", "roles=buyer"]))
+        .unwrap();
     e.set(&id, &sets(&["profile.region=苏州"])).unwrap();
     let ids = e.ids().unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -388,13 +441,21 @@ fn export_and_import_lose_nothing() {
     let h = f.history(&id, "profile.region").unwrap();
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].author.as_ref().unwrap().user, "li");
-    assert_eq!(f.merge_documents(&docs).unwrap(), 0, "importing again changes nothing");
+    assert_eq!(
+        f.merge_documents(&docs).unwrap(),
+        0,
+        "importing again changes nothing"
+    );
 
     // JSON: content.
     let third = tempfile::tempdir().unwrap();
     let mut g = engine_at(third.path(), "2026-11-24");
     let back = exchange::read_json(&json_path).unwrap();
-    let items: Vec<_> = back.dossiers.into_iter().map(|d| (d.id, d.dossier)).collect();
+    let items: Vec<_> = back
+        .dossiers
+        .into_iter()
+        .map(|d| (d.id, d.dossier))
+        .collect();
     g.import_dossiers(&items).unwrap();
     let mut imported = g.dossier(&id).unwrap().dossier;
     let mut expected = original.clone();
@@ -409,11 +470,27 @@ fn export_and_import_lose_nothing() {
 fn the_dossier_as_it_was_on_a_date() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = engine_at(dir.path(), "2026-11-01");
-    let id = e.create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"])).unwrap();
+    let id = e
+        .create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"]))
+        .unwrap();
     drop(e);
     let mut e = engine_at(dir.path(), "2026-11-20");
     e.set(&id, &sets(&["profile.region=苏州"])).unwrap();
-    assert_eq!(e.as_of(&id, day("2026-11-10")).unwrap().unwrap().profile.region, "杭州");
-    assert_eq!(e.as_of(&id, day("2026-11-20")).unwrap().unwrap().profile.region, "苏州");
+    assert_eq!(
+        e.as_of(&id, day("2026-11-10"))
+            .unwrap()
+            .unwrap()
+            .profile
+            .region,
+        "杭州"
+    );
+    assert_eq!(
+        e.as_of(&id, day("2026-11-20"))
+            .unwrap()
+            .unwrap()
+            .profile
+            .region,
+        "苏州"
+    );
     assert!(e.as_of(&id, day("2026-10-01")).unwrap().is_none());
 }

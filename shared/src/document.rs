@@ -3,9 +3,9 @@
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 
+use crate::DomainError;
 use crate::keep_conflicts::KeepConflicts;
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
-use crate::DomainError;
 
 /// Who is writing, and when (milliseconds since the Unix epoch; injectable for tests).
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ impl DossierDoc {
                 _ => {
                     return Err(DomainError::NoSuchField {
                         path: path.to_string(),
-                    })
+                    });
                 }
             }
         }

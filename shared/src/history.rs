@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 use automerge::{Automerge, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::DomainError;
 use crate::conflict::scalar_to_json;
 use crate::model::Author;
-use crate::DomainError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -52,7 +52,7 @@ pub fn field_history(
             _ => {
                 return Err(DomainError::NoSuchField {
                     path: path.to_string(),
-                })
+                });
             }
         }
     }

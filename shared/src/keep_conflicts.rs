@@ -73,10 +73,10 @@ impl Doc for KeepConflicts<'_> {
         let values = am::ReadDoc::get_all(&*self.0, obj.as_ref(), prop.clone())?;
         if values.len() > 1 {
             let shown = am::ReadDoc::get(&*self.0, obj.as_ref(), prop.clone())?;
-            if let Some((Value::Scalar(current), _)) = shown {
-                if current.as_ref() == &value {
-                    return Ok(());
-                }
+            if let Some((Value::Scalar(current), _)) = shown
+                && current.as_ref() == &value
+            {
+                return Ok(());
             }
         }
         Doc::put(self.0, obj, prop, value)

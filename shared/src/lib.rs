@@ -41,10 +41,30 @@ pub enum DomainError {
     BadValue { path: String, reason: String },
     #[error(transparent)]
     Invalid(#[from] validate::Invalid),
+    // The document-level errors are large and rare: boxed, so that every `Result` carrying a
+    // `DomainError` stays small.
     #[error("the document is not a readable dossier: {0}")]
-    Hydrate(#[from] autosurgeon::HydrateError),
+    Hydrate(Box<autosurgeon::HydrateError>),
     #[error("could not write the dossier into its document: {0}")]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<autosurgeon::HydrateError> for DomainError {
+    fn from(e: autosurgeon::HydrateError) -> Self {
+        DomainError::Hydrate(Box::new(e))
+    }
+}
+
+impl From<autosurgeon::ReconcileError> for DomainError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        DomainError::Reconcile(Box::new(e))
+    }
+}
+
+impl From<automerge::AutomergeError> for DomainError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        DomainError::Automerge(Box::new(e))
+    }
 }

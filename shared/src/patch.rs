@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{Day, Dossier, DomainError};
+use crate::{Day, DomainError, Dossier};
 
 /// One assignment, `path = value`. The value is JSON when it parses as JSON (numbers, `true`,
 /// `null`, lists), otherwise the raw text.
@@ -129,11 +129,7 @@ pub const COLLECTIONS: &[&str] = &[
 pub fn is_collection_path(path: &[&str]) -> bool {
     COLLECTIONS.iter().any(|c| {
         let pattern = segments(c);
-        pattern.len() == path.len()
-            && pattern
-                .iter()
-                .zip(path)
-                .all(|(p, s)| *p == "*" || p == s)
+        pattern.len() == path.len() && pattern.iter().zip(path).all(|(p, s)| *p == "*" || p == s)
     })
 }
 
@@ -178,11 +174,7 @@ pub fn add_item(
 }
 
 /// Mark the item at `path` deleted (a tombstone), or restore it when `on` is `None`.
-pub fn set_deleted(
-    dossier: &Dossier,
-    path: &str,
-    on: Option<Day>,
-) -> Result<Dossier, DomainError> {
+pub fn set_deleted(dossier: &Dossier, path: &str, on: Option<Day>) -> Result<Dossier, DomainError> {
     let segs = segments(path);
     let is_item = segs.is_empty() || is_collection_path(&segs[..segs.len() - 1]);
     if !is_item {

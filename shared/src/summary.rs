@@ -201,7 +201,7 @@ fn is_cjk(c: char) -> bool {
         | 0x3400..=0x4DBF   // CJK extension A
         | 0x4E00..=0x9FFF   // CJK unified ideographs
         | 0xAC00..=0xD7AF   // hangul
-        | 0xF900..=0xFAFF)  // compatibility ideographs
+        | 0xF900..=0xFAFF) // compatibility ideographs
 }
 
 /// Text for the two-character index: each run of CJK characters becomes its overlapping
@@ -235,8 +235,16 @@ mod tests {
 
     #[test]
     fn bigrams_cover_every_adjacent_pair_of_cjk_characters() {
-        let words = |s: &str| cjk_bigrams(s).split_whitespace().map(String::from).collect::<Vec<_>>();
-        assert_eq!(words("培训课程 for HR"), ["培训", "训课", "课程", "for", "HR"]);
+        let words = |s: &str| {
+            cjk_bigrams(s)
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words("培训课程 for HR"),
+            ["培训", "训课", "课程", "for", "HR"]
+        );
         assert_eq!(words("需求:培训"), ["需求", ":", "培训"]);
     }
 }

@@ -44,7 +44,10 @@ fn check_time(path: String, t: &str) -> Result<(), Invalid> {
     if t.is_empty() || chrono::NaiveTime::parse_from_str(t, "%H:%M").is_ok() {
         Ok(())
     } else {
-        Err(invalid(path, format!("`{t}` is not a time of day; write HH:MM")))
+        Err(invalid(
+            path,
+            format!("`{t}` is not a time of day; write HH:MM"),
+        ))
     }
 }
 
@@ -62,14 +65,17 @@ pub fn check_edit(old: Option<&Dossier>, new: &Dossier) -> Result<(), Invalid> {
             role.parse::<DecisionRole>()
                 .map_err(|e| invalid(at("roles"), e.to_string()))?;
         }
-        if let Some(r) = p.relationship {
-            if !(1..=5).contains(&r) {
-                return Err(invalid(at("relationship"), "rate 1 (weak) to 5 (strong)"));
-            }
+        if let Some(r) = p.relationship
+            && !(1..=5).contains(&r)
+        {
+            return Err(invalid(at("relationship"), "rate 1 (weak) to 5 (strong)"));
         }
         if let Some(boss) = &p.reports_to {
             if boss == id {
-                return Err(invalid(at("reports_to"), "a person cannot report to themself"));
+                return Err(invalid(
+                    at("reports_to"),
+                    "a person cannot report to themself",
+                ));
             }
             if !new.people.contains_key(boss) {
                 return Err(invalid(at("reports_to"), format!("no person `{boss}`")));
@@ -84,7 +90,10 @@ pub fn check_edit(old: Option<&Dossier>, new: &Dossier) -> Result<(), Invalid> {
         check_time(at("time"), &i.time)?;
         for p in i.client_participants.iter() {
             if !new.people.contains_key(p) {
-                return Err(invalid(at("client_participants"), format!("no person `{p}`")));
+                return Err(invalid(
+                    at("client_participants"),
+                    format!("no person `{p}`"),
+                ));
             }
         }
         for (f, w) in [
@@ -117,7 +126,10 @@ pub fn check_edit(old: Option<&Dossier>, new: &Dossier) -> Result<(), Invalid> {
     }
     for (id, f, _) in changed(old.map(|o| &o.follow_ups), &new.follow_ups) {
         if f.due.is_none() {
-            return Err(invalid(format!("follow_ups.{id}.due"), "a follow-up needs a due date"));
+            return Err(invalid(
+                format!("follow_ups.{id}.due"),
+                "a follow-up needs a due date",
+            ));
         }
     }
     for (id, c, _) in changed(old.map(|o| &o.complaints), &new.complaints) {
@@ -134,10 +146,7 @@ pub fn check_edit(old: Option<&Dossier>, new: &Dossier) -> Result<(), Invalid> {
         ];
         for pair in steps.windows(2) {
             if pair[1].1.is_some() && pair[0].1.is_none() {
-                return Err(invalid(
-                    at(pair[1].0),
-                    format!("do `{}` first", pair[0].0),
-                ));
+                return Err(invalid(at(pair[1].0), format!("do `{}` first", pair[0].0)));
             }
         }
     }

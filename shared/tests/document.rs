@@ -2,8 +2,8 @@
 
 use automerge::ActorId;
 use fieldbook_shared::document::{DossierDoc, Writer};
-use fieldbook_shared::patch::{add_item, apply, Assignment};
-use fieldbook_shared::{conflict, history, Author, Dossier};
+use fieldbook_shared::patch::{Assignment, add_item, apply};
+use fieldbook_shared::{Author, Dossier, conflict, history};
 
 fn writer(n: u8, user: &str, now_ms: i64) -> Writer {
     Writer {
@@ -43,7 +43,10 @@ fn base() -> (DossierDoc, Writer, Writer) {
         &d,
         "interactions",
         "i1",
-        &[set("date", "2026-11-20"), set("notes", "met the HR director")],
+        &[
+            set("date", "2026-11-20"),
+            set("notes", "met the HR director"),
+        ],
     )
     .unwrap();
     (DossierDoc::create(&a, &d).unwrap(), a, b)
@@ -96,15 +99,27 @@ fn concurrent_text_edits_merge_and_scalar_clash_is_a_conflict() {
     let mut values: Vec<_> = conflicts[0]
         .values
         .iter()
-        .map(|v| (v.value.as_str().unwrap().to_string(), v.author.clone().unwrap().user))
+        .map(|v| {
+            (
+                v.value.as_str().unwrap().to_string(),
+                v.author.clone().unwrap().user,
+            )
+        })
         .collect();
     values.sort();
     assert_eq!(
         values,
-        vec![("interest".into(), "li".into()), ("lost".into(), "wang".into())]
+        vec![
+            ("interest".into(), "li".into()),
+            ("lost".into(), "wang".into())
+        ]
     );
 
-    let chosen = apply(&left.read().unwrap(), &[set("deals.deal1.stage", "interest")]).unwrap();
+    let chosen = apply(
+        &left.read().unwrap(),
+        &[set("deals.deal1.stage", "interest")],
+    )
+    .unwrap();
     left.resolve(&a, "deals.deal1.stage", &chosen).unwrap();
     assert!(conflict::list(left.automerge().document(), &authors).is_empty());
     assert_eq!(
@@ -123,14 +138,23 @@ fn writing_an_unchanged_dossier_makes_no_change() {
 #[test]
 fn history_names_each_writer_and_as_of_goes_back() {
     let (mut doc, a, b) = base();
-    let d = apply(&doc.read().unwrap(), &[set("deals.deal1.stage", "interest")]).unwrap();
+    let d = apply(
+        &doc.read().unwrap(),
+        &[set("deals.deal1.stage", "interest")],
+    )
+    .unwrap();
     doc.write(&b, &d, "stage").unwrap();
     let authors = doc.read().unwrap().authors;
-    let h = history::field_history(doc.automerge().document(), "deals.deal1.stage", &authors)
-        .unwrap();
+    let h =
+        history::field_history(doc.automerge().document(), "deals.deal1.stage", &authors).unwrap();
     let seen: Vec<(String, String)> = h
         .iter()
-        .map(|c| (c.value.as_str().unwrap().to_string(), c.author.clone().unwrap().user))
+        .map(|c| {
+            (
+                c.value.as_str().unwrap().to_string(),
+                c.author.clone().unwrap().user,
+            )
+        })
         .collect();
     assert_eq!(
         seen,
@@ -152,18 +176,35 @@ fn history_names_each_writer_and_as_of_goes_back() {
 fn an_unrelated_edit_does_not_settle_an_open_conflict() {
     let (mut left, a, b) = base();
     let mut right = fork(&mut left);
-    let l = apply(&left.read().unwrap(), &[set("profile.website", "left.example")]).unwrap();
+    let l = apply(
+        &left.read().unwrap(),
+        &[set("profile.website", "left.example")],
+    )
+    .unwrap();
     left.write(&a, &l, "edit").unwrap();
-    let r = apply(&right.read().unwrap(), &[set("profile.website", "right.example")]).unwrap();
+    let r = apply(
+        &right.read().unwrap(),
+        &[set("profile.website", "right.example")],
+    )
+    .unwrap();
     right.write(&b, &r, "edit").unwrap();
     left.merge(&mut right).unwrap();
 
     // A new meeting is recorded: the whole dossier is reconciled, website included.
-    let more = add_item(&left.read().unwrap(), "interactions", "i9", &[set("date", "2026-11-22")])
-        .unwrap();
+    let more = add_item(
+        &left.read().unwrap(),
+        "interactions",
+        "i9",
+        &[set("date", "2026-11-22")],
+    )
+    .unwrap();
     assert!(left.write(&a, &more, "meeting").unwrap());
     let authors = left.read().unwrap().authors;
     let conflicts = conflict::list(left.automerge().document(), &authors);
-    assert_eq!(conflicts.len(), 1, "the website clash is still there to resolve");
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "the website clash is still there to resolve"
+    );
     assert_eq!(conflicts[0].values.len(), 2);
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use fieldbook_app::clock::FixedClock;
 use fieldbook_app::Engine;
+use fieldbook_app::clock::FixedClock;
 use fieldbook_shared::Day;
 
 /// A device: an engine on its own SQLite file, writing as `user` on `device`.

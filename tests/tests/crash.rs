@@ -31,7 +31,10 @@ fn sigkill_mid_burst_keeps_every_acknowledged_edit() {
         }
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: the writer was killed, not finished");
+        assert!(
+            !status.success(),
+            "round {round}: the writer was killed, not finished"
+        );
         let last = last_ack.expect("the writer acknowledged some edits");
 
         let engine = device(dir.path(), "check", "check").unwrap();
@@ -39,11 +42,22 @@ fn sigkill_mid_burst_keeps_every_acknowledged_edit() {
         let notes: Vec<&str> = d.interactions.values().map(|i| i.notes.as_str()).collect();
         for n in (0..=last).filter(|n| n % 2 == 0) {
             let tag = format!("edit-{n} ");
-            assert!(notes.iter().any(|t| t.starts_with(&tag)), "round {round}: lost acked edit {n}");
+            assert!(
+                notes.iter().any(|t| t.starts_with(&tag)),
+                "round {round}: lost acked edit {n}"
+            );
         }
-        let scale: u64 = d.profile.sales_scale.trim_start_matches("edit-").parse().unwrap();
+        let scale: u64 = d
+            .profile
+            .sales_scale
+            .trim_start_matches("edit-")
+            .parse()
+            .unwrap();
         let last_field_edit = if last % 2 == 1 { last } else { last - 1 };
-        assert!(scale >= last_field_edit, "round {round}: lost acked field edit {last_field_edit}");
+        assert!(
+            scale >= last_field_edit,
+            "round {round}: lost acked field edit {last_field_edit}"
+        );
         // The killed writer may have committed one more edit without acknowledging it; the next
         // writer may write that number again, which the checks above tolerate.
         next = last + 1;

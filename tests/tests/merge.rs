@@ -50,7 +50,7 @@ struct Seen {
     writes: BTreeSet<usize>,
 }
 
-fn pair<'a>(devs: &'a mut [Engine], a: usize, b: usize) -> (&'a mut Engine, &'a mut Engine) {
+fn pair(devs: &mut [Engine], a: usize, b: usize) -> (&mut Engine, &mut Engine) {
     let (lo, hi) = (a.min(b), a.max(b));
     let (left, right) = devs.split_at_mut(hi);
     (&mut left[lo], &mut right[0])
@@ -65,7 +65,13 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
         .collect();
     let id = "shared-dossier";
     devs[0]
-        .create_dossier_with_id(id, &[Assignment { path: "profile.name".into(), value: "Acme".into() }])
+        .create_dossier_with_id(
+            id,
+            &[Assignment {
+                path: "profile.name".into(),
+                value: "Acme".into(),
+            }],
+        )
         .unwrap();
     let notes_id = devs[0]
         .add_item(id, "interactions", &["date=2026-11-20".parse().unwrap()])
@@ -88,10 +94,14 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
             Step::AddInteraction(d) => {
                 let note = format!("meeting-{k}");
                 let iid = devs[d]
-                    .add_item(id, "interactions", &[
-                        "date=2026-11-21".parse().unwrap(),
-                        format!("notes={note}").parse().unwrap(),
-                    ])
+                    .add_item(
+                        id,
+                        "interactions",
+                        &[
+                            "date=2026-11-21".parse().unwrap(),
+                            format!("notes={note}").parse().unwrap(),
+                        ],
+                    )
                     .unwrap();
                 interactions.push(iid);
             }
@@ -106,7 +116,13 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
                 writes.push((f, value.clone()));
                 seen[d].writes.insert(w);
                 devs[d]
-                    .set(id, &[Assignment { path: FIELDS[f].into(), value }])
+                    .set(
+                        id,
+                        &[Assignment {
+                            path: FIELDS[f].into(),
+                            value,
+                        }],
+                    )
                     .unwrap();
             }
             Step::InsertNote(d, pct) => {
@@ -118,12 +134,21 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
                 let chars: Vec<char> = current.chars().collect();
                 let at = chars.len() * pct as usize / 100;
                 // Insert only between words, so every word stays whole.
-                let at = (0..=at).rev().find(|&i| i == 0 || chars[i - 1] == '>').unwrap_or(0);
+                let at = (0..=at)
+                    .rev()
+                    .find(|&i| i == 0 || chars[i - 1] == '>')
+                    .unwrap_or(0);
                 let mut next: String = chars[..at].iter().collect();
                 next.push_str(&word);
                 next.extend(&chars[at..]);
                 devs[d]
-                    .set(id, &[Assignment { path: format!("interactions.{notes_id}.notes"), value: next }])
+                    .set(
+                        id,
+                        &[Assignment {
+                            path: format!("interactions.{notes_id}.notes"),
+                            value: next,
+                        }],
+                    )
                     .unwrap();
                 words.push(word);
             }
@@ -151,7 +176,11 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
     let views: Vec<_> = devs.iter().map(|d| d.dossier(id).unwrap()).collect();
     for v in &views[1..] {
         prop_assert_eq!(&v.dossier, &views[0].dossier, "replicas differ");
-        prop_assert_eq!(&v.conflicts, &views[0].conflicts, "replicas list different conflicts");
+        prop_assert_eq!(
+            &v.conflicts,
+            &views[0].conflicts,
+            "replicas list different conflicts"
+        );
     }
     let d = &views[0].dossier;
     for iid in &interactions {
@@ -159,13 +188,22 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
     }
     let notes = d.interactions[&notes_id].notes.as_str();
     for w in &words {
-        prop_assert_eq!(notes.matches(w.as_str()).count(), 1, "note word {} in {:?}", w, notes);
+        prop_assert_eq!(
+            notes.matches(w.as_str()).count(),
+            1,
+            "note word {} in {:?}",
+            w,
+            notes
+        );
     }
     let conflicts: BTreeMap<&str, BTreeSet<String>> = views[0]
         .conflicts
         .iter()
         .map(|c| {
-            let values = c.values.iter().map(|v| v.value.as_str().unwrap_or("").to_string());
+            let values = c
+                .values
+                .iter()
+                .map(|v| v.value.as_str().unwrap_or("").to_string());
             (c.path.as_str(), values.collect())
         })
         .collect();
@@ -183,7 +221,11 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
             0 => prop_assert_eq!(shown, ""),
             1 => {
                 prop_assert_eq!(&shown, alive.iter().next().unwrap());
-                prop_assert!(!conflicts.contains_key(path), "spurious conflict on {}", path);
+                prop_assert!(
+                    !conflicts.contains_key(path),
+                    "spurious conflict on {}",
+                    path
+                );
             }
             _ => {
                 prop_assert!(alive.contains(&shown));
@@ -210,18 +252,39 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
     let mut a = device(dirs[0].path(), "li", "laptop").unwrap();
     let mut b = device(dirs[1].path(), "li", "phone").unwrap();
     let id = a
-        .create_dossier(&[Assignment { path: "profile.name".into(), value: "Acme".into() }])
+        .create_dossier(&[Assignment {
+            path: "profile.name".into(),
+            value: "Acme".into(),
+        }])
         .unwrap();
     let deal = a
-        .add_item(&id, "deals", &["title=Training".parse().unwrap(), "stage=interest".parse().unwrap()])
+        .add_item(
+            &id,
+            "deals",
+            &[
+                "title=Training".parse().unwrap(),
+                "stage=interest".parse().unwrap(),
+            ],
+        )
         .unwrap();
-    let person = a.add_item(&id, "people", &["name=Ann".parse().unwrap()]).unwrap();
+    let person = a
+        .add_item(&id, "people", &["name=Ann".parse().unwrap()])
+        .unwrap();
     exchange(&mut a, &mut b).unwrap();
 
-    a.set(&id, &[format!("deals.{deal}.stage=evaluation").parse().unwrap()]).unwrap();
-    b.set(&id, &[format!("deals.{deal}.stage=lost").parse().unwrap()]).unwrap();
+    a.set(
+        &id,
+        &[format!("deals.{deal}.stage=evaluation").parse().unwrap()],
+    )
+    .unwrap();
+    b.set(&id, &[format!("deals.{deal}.stage=lost").parse().unwrap()])
+        .unwrap();
     a.delete(&id, &format!("people.{person}")).unwrap();
-    b.set(&id, &[format!("people.{person}.phone=555-0101").parse().unwrap()]).unwrap();
+    b.set(
+        &id,
+        &[format!("people.{person}.phone=555-0101").parse().unwrap()],
+    )
+    .unwrap();
     exchange(&mut a, &mut b).unwrap();
 
     let conflicts = a.conflicts(&id).unwrap();
@@ -233,14 +296,23 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
         .map(|v| v.author.as_ref().unwrap().device.clone())
         .collect();
     assert_eq!(devices, ["laptop".to_string(), "phone".to_string()].into());
-    assert_eq!(a.summary(&id).unwrap().conflicts, 1, "the list shows the dossier has a conflict");
+    assert_eq!(
+        a.summary(&id).unwrap().conflicts,
+        1,
+        "the list shows the dossier has a conflict"
+    );
 
     // The phone's edit to the person deleted on the laptop is kept, under the tombstone.
     let p = &a.dossier(&id).unwrap().dossier.people[&person];
     assert!(p.deleted_at.is_some());
     assert_eq!(p.phone, "555-0101");
 
-    b.resolve(&id, &format!("deals.{deal}.stage"), &serde_json::json!("evaluation")).unwrap();
+    b.resolve(
+        &id,
+        &format!("deals.{deal}.stage"),
+        &serde_json::json!("evaluation"),
+    )
+    .unwrap();
     exchange(&mut a, &mut b).unwrap();
     assert!(a.conflicts(&id).unwrap().is_empty());
     assert_eq!(a.summary(&id).unwrap().conflicts, 0);

@@ -1,1 +1,174 @@
-fn main(){}
+//! `fieldbook-bench`: the local store's speed at realistic sizes.
+//!
+//! For each size: create N seeded synthetic dossiers (batched transactions), reopen the store
+//! cold and time the first list page, search (Chinese and English, p50/p95), opening one
+//! dossier, recording a meeting (one committed edit), and the store's size on disk.
+//! Run it in release: `cargo run --release -p fieldbook-app --bin fieldbook-bench`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Parser;
+use fieldbook_app::clock::FixedClock;
+use fieldbook_app::engine::{Engine, Meeting};
+use fieldbook_app::store::ListQuery;
+use fieldbook_app::synth;
+use fieldbook_shared::Day;
+
+#[derive(Parser)]
+#[command(about = "Benchmark the device store at realistic sizes")]
+struct Args {
+    /// Numbers of dossiers to measure at.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    sizes: Vec<usize>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to put the stores (a temp folder by default).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+const QUERIES: &[&str] = &[
+    "培训",
+    "领导力",
+    "讲师质量",
+    "leadership",
+    "procurement budget",
+    "免费试听 framework",
+    "Acme",
+    "不存在的词",
+];
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i.min(samples.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let today: Day = "2026-11-23".parse()?;
+    let clock = Arc::new(FixedClock::at(today));
+    let tmp = tempfile_dir(args.dir.as_deref())?;
+    println!(
+        "| dossiers | create | per dossier | cold open + first page (50) | list page p50 | search p50 | search p95 | open dossier p50 | open p95 | record meeting p50 | store size |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &n in &args.sizes {
+        let dir = tmp.join(format!("n{n}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut engine = Engine::open(&dir, clock.clone())?;
+        let data = synth::dossiers(args.seed, n, &["li", "wang", "zhao"], today);
+        let started = Instant::now();
+        for batch in data.chunks(500) {
+            engine.create_many(batch)?;
+        }
+        let create = started.elapsed();
+        drop(engine);
+
+        // Cold: a fresh process would open the file and show the first page.
+        let started = Instant::now();
+        let engine = Engine::open(&dir, clock.clone())?;
+        let page = engine.list(&ListQuery {
+            limit: Some(50),
+            ..Default::default()
+        })?;
+        let cold_first_page = started.elapsed();
+        assert_eq!(page.len(), 50.min(n));
+
+        let mut list_samples = Vec::new();
+        for i in 0..50 {
+            let q = ListQuery {
+                limit: Some(50),
+                overdue_on: (i % 2 == 0).then_some(today),
+                ..Default::default()
+            };
+            let t = Instant::now();
+            engine.list(&q)?;
+            list_samples.push(t.elapsed());
+        }
+
+        let mut search_samples = Vec::new();
+        let mut hits = 0;
+        for _ in 0..10 {
+            for q in QUERIES {
+                let t = Instant::now();
+                hits += engine.search(q, 20)?.len();
+                search_samples.push(t.elapsed());
+            }
+        }
+        assert!(hits > 0, "the synthetic text must be findable");
+
+        let ids: Vec<&String> = data
+            .iter()
+            .map(|(id, _)| id)
+            .step_by((n / 100).max(1))
+            .collect();
+        let mut open_samples = Vec::new();
+        for id in &ids {
+            let t = Instant::now();
+            engine.dossier(id)?;
+            open_samples.push(t.elapsed());
+        }
+
+        let mut engine = engine;
+        let mut edit_samples = Vec::new();
+        for id in ids.iter().take(30) {
+            let t = Instant::now();
+            engine.record_meeting(
+                id,
+                &Meeting {
+                    notes: "再次拜访，客户确认了预算 / budget confirmed".into(),
+                    next_step: "send the revised proposal".into(),
+                    next_step_due: Some(today.plus_days(3)),
+                    ..Default::default()
+                },
+            )?;
+            edit_samples.push(t.elapsed());
+        }
+        drop(engine);
+
+        println!(
+            "| {n} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB |",
+            create.as_secs_f64(),
+            ms(create / n as u32),
+            ms(cold_first_page),
+            ms(percentile(&mut list_samples, 0.5)),
+            ms(percentile(&mut search_samples, 0.5)),
+            ms(percentile(&mut search_samples, 0.95)),
+            ms(percentile(&mut open_samples, 0.5)),
+            ms(percentile(&mut open_samples, 0.95)),
+            ms(percentile(&mut edit_samples, 0.5)),
+            dir_size(&dir) as f64 / 1e6,
+        );
+    }
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn tempfile_dir(given: Option<&Path>) -> Result<std::path::PathBuf> {
+    let dir = match given {
+        Some(d) => d.to_path_buf(),
+        None => std::env::temp_dir().join(format!("fieldbook-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

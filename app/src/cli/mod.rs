@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fieldbook_shared::patch::{Assignment, COLLECTIONS};
 use fieldbook_shared::{Day, FollowUpKind, FunnelBand, InteractionKind, Stage};
@@ -338,7 +338,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Restore { id, path } => {
             engine.restore(&id, path.as_deref().unwrap_or(""))?;
-            out.emit(&serde_json::json!({ "restored": true }), || "restored".into())
+            out.emit(&serde_json::json!({ "restored": true }), || {
+                "restored".into()
+            })
         }
         Command::Meeting(m) => {
             let meeting = Meeting {
@@ -363,7 +365,10 @@ fn run(cli: Cli) -> Result<()> {
                     "interaction {}\nfollow-up {} due {}",
                     recorded.interaction,
                     f,
-                    meeting.next_step_due.map(|d| d.to_string()).unwrap_or_default()
+                    meeting
+                        .next_step_due
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
                 ),
                 None => format!("interaction {}", recorded.interaction),
             })
@@ -417,7 +422,9 @@ fn run(cli: Cli) -> Result<()> {
                 (None, None) => bail!("give the value to keep, or --pick N"),
             };
             engine.resolve(&id, &path, &chosen)?;
-            out.emit(&serde_json::json!({ "resolved": path }), || "resolved".into())
+            out.emit(&serde_json::json!({ "resolved": path }), || {
+                "resolved".into()
+            })
         }
         Command::History { id, path } => {
             let changes = engine.history(&id, &path)?;
@@ -488,17 +495,26 @@ fn fields(out: &Out, collection: Option<&str>) -> Result<()> {
                     fieldbook_shared::patch::add_item(&d, &nested, probe, &[])
                 })
                 .map_err(|_| {
-                    anyhow::anyhow!("`{c}` is not a collection; one of: {}", COLLECTIONS.join(", "))
+                    anyhow::anyhow!(
+                        "`{c}` is not a collection; one of: {}",
+                        COLLECTIONS.join(", ")
+                    )
                 })?;
             let all = serde_json::to_value(&with)?;
             let path: Vec<&str> = c.split('.').collect();
             let mut v = &all;
             for seg in path {
-                let seg = if seg == "*" || seg == "<id>" { probe } else { seg };
+                let seg = if seg == "*" || seg == "<id>" {
+                    probe
+                } else {
+                    seg
+                };
                 v = &v[seg];
             }
             v[probe].clone()
         }
     };
-    out.emit(&json, || serde_json::to_string_pretty(&json).unwrap_or_default())
+    out.emit(&json, || {
+        serde_json::to_string_pretty(&json).unwrap_or_default()
+    })
 }

@@ -14,15 +14,17 @@ fn when(ms: i64) -> String {
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(ToString::to_string).unwrap_or_else(|| "—".into())
+    v.as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "—".into())
 }
 
 /// Live items sorted by a date key, oldest first.
-fn sorted<'a, T>(
-    items: &'a Items<T>,
+fn sorted<T>(
+    items: &Items<T>,
     deleted: impl Fn(&T) -> bool,
     key: impl Fn(&T) -> Option<Day>,
-) -> Vec<(&'a String, &'a T)> {
+) -> Vec<(&String, &T)> {
     let mut v: Vec<_> = items.iter().filter(|(_, t)| !deleted(t)).collect();
     v.sort_by_key(|(id, t)| (key(t), (*id).clone()));
     v
@@ -139,7 +141,11 @@ pub fn dossier(id: &str, d: &Dossier, conflicts: &[Conflict], today: Day) -> Str
                 opt(&x.opened_on),
                 opt(&x.severity),
                 x.steps_done(),
-                if x.escalated_on.is_some() { " escalated" } else { "" },
+                if x.escalated_on.is_some() {
+                    " escalated"
+                } else {
+                    ""
+                },
                 if x.is_open() { "" } else { " closed" },
                 x.what_happened
             );

@@ -42,7 +42,10 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
 }
 
 pub fn bytes_round_trip_in_order(store: &mut dyn DossierStore) {
-    assert!(store.load("a").unwrap().is_none(), "unknown id loads as None");
+    assert!(
+        store.load("a").unwrap().is_none(),
+        "unknown id loads as None"
+    );
     store.write(&[sample("a", "Acme", "")]).unwrap();
     let mut append = sample("a", "Acme", "");
     append.chunk = Chunk::Append(b"+1".to_vec());
@@ -50,11 +53,17 @@ pub fn bytes_round_trip_in_order(store: &mut dyn DossierStore) {
     append.chunk = Chunk::Append(b"+2".to_vec());
     store.write(&[append]).unwrap();
     let saved = store.load("a").unwrap().expect("written dossier loads");
-    assert_eq!(saved.bytes, b"snapshot of a+1+2", "chunks concatenate in write order");
+    assert_eq!(
+        saved.bytes, b"snapshot of a+1+2",
+        "chunks concatenate in write order"
+    );
     assert_eq!(saved.chunks, 3);
     store.write(&[sample("a", "Acme", "")]).unwrap();
     let saved = store.load("a").unwrap().unwrap();
-    assert_eq!(saved.bytes, b"snapshot of a", "a snapshot replaces earlier chunks");
+    assert_eq!(
+        saved.bytes, b"snapshot of a",
+        "a snapshot replaces earlier chunks"
+    );
     assert_eq!(saved.chunks, 1);
 }
 
@@ -87,7 +96,10 @@ pub fn list_puts_what_needs_doing_first(store: &mut dyn DossierStore) {
             ..Default::default()
         })
         .unwrap();
-    assert_eq!(page[0].id, "later", "limit/offset page through the same order");
+    assert_eq!(
+        page[0].id, "later",
+        "limit/offset page through the same order"
+    );
 }
 
 pub fn filters(store: &mut dyn DossierStore) {
@@ -114,17 +126,61 @@ pub fn filters(store: &mut dyn DossierStore) {
         store.list(&q).unwrap().into_iter().map(|s| s.id).collect()
     };
     let today = day("2026-11-23");
-    assert_eq!(ids(ListQuery { overdue_on: Some(today), ..Default::default() }), ["overdue"]);
     assert_eq!(
-        ids(ListQuery { not_contacted_since: Some(today.plus_days(-30)), ..Default::default() }),
+        ids(ListQuery {
+            overdue_on: Some(today),
+            ..Default::default()
+        }),
+        ["overdue"]
+    );
+    assert_eq!(
+        ids(ListQuery {
+            not_contacted_since: Some(today.plus_days(-30)),
+            ..Default::default()
+        }),
         ["stale"]
     );
-    assert_eq!(ids(ListQuery { owner: Some("wang".into()), ..Default::default() }), ["overdue"]);
-    assert_eq!(ids(ListQuery { stage: Some(Stage::Negotiation), ..Default::default() }), ["overdue"]);
-    assert_eq!(ids(ListQuery { band: Some(FunnelBand::Bottom), ..Default::default() }), ["overdue"]);
-    assert!(ids(ListQuery { band: Some(FunnelBand::Top), ..Default::default() }).is_empty());
-    assert_eq!(ids(ListQuery::default()).len(), 2, "archived dossiers are hidden by default");
-    assert_eq!(ids(ListQuery { include_archived: true, ..Default::default() }).len(), 3);
+    assert_eq!(
+        ids(ListQuery {
+            owner: Some("wang".into()),
+            ..Default::default()
+        }),
+        ["overdue"]
+    );
+    assert_eq!(
+        ids(ListQuery {
+            stage: Some(Stage::Negotiation),
+            ..Default::default()
+        }),
+        ["overdue"]
+    );
+    assert_eq!(
+        ids(ListQuery {
+            band: Some(FunnelBand::Bottom),
+            ..Default::default()
+        }),
+        ["overdue"]
+    );
+    assert!(
+        ids(ListQuery {
+            band: Some(FunnelBand::Top),
+            ..Default::default()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        ids(ListQuery::default()).len(),
+        2,
+        "archived dossiers are hidden by default"
+    );
+    assert_eq!(
+        ids(ListQuery {
+            include_archived: true,
+            ..Default::default()
+        })
+        .len(),
+        3
+    );
     assert_eq!(store.deals("overdue").unwrap()[0].stage, Stage::Negotiation);
 }
 
@@ -132,12 +188,21 @@ pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
     store
         .write(&[
             sample("zh", "华东机械", "客户希望下个季度安排销售培训课程"),
-            sample("en", "Acme", "They need leadership training for 40 managers"),
+            sample(
+                "en",
+                "Acme",
+                "They need leadership training for 40 managers",
+            ),
             sample("other", "Other", "nothing relevant here"),
         ])
         .unwrap();
     fn found(store: &dyn DossierStore, q: &str) -> Vec<String> {
-        let mut ids: Vec<String> = store.search(q, 20).unwrap().into_iter().map(|h| h.id).collect();
+        let mut ids: Vec<String> = store
+            .search(q, 20)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         ids.sort();
         ids
     }
@@ -148,15 +213,27 @@ pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
     assert_eq!(hits("TRAINING"), ["en"], "case-insensitive English");
     assert_eq!(hits("leader manag"), ["en"], "every term must match");
     assert!(hits("leader 培训").is_empty());
-    assert!(hits("\"; DROP TABLE dossier; --").is_empty(), "query syntax is quoted");
+    assert!(
+        hits("\"; DROP TABLE dossier; --").is_empty(),
+        "query syntax is quoted"
+    );
     let hit = &store.search("培训", 20).unwrap()[0];
-    assert!(hit.snippet.contains("[培训]"), "snippet marks the match: {}", hit.snippet);
+    assert!(
+        hit.snippet.contains("[培训]"),
+        "snippet marks the match: {}",
+        hit.snippet
+    );
     // Rewriting a dossier replaces its text in the index.
-    store.write(&[sample("zh", "华东机械", "只谈价格")]).unwrap();
+    store
+        .write(&[sample("zh", "华东机械", "只谈价格")])
+        .unwrap();
     assert!(found(store, "培训").is_empty());
     assert_eq!(found(store, "价格"), ["zh"]);
     let listed = store
-        .list(&ListQuery { text: Some("leadership".into()), ..Default::default() })
+        .list(&ListQuery {
+            text: Some("leadership".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(listed.len(), 1);
 }
@@ -178,7 +255,11 @@ pub fn batch_is_atomic(store: &mut dyn DossierStore) {
     bad.deals = vec![deal.clone(), deal];
     let c = sample("c", "C", "");
     assert!(store.write(&[c, bad]).is_err());
-    assert_eq!(store.ids().unwrap(), vec!["a".to_string()], "a failed batch writes nothing");
+    assert_eq!(
+        store.ids().unwrap(),
+        vec!["a".to_string()],
+        "a failed batch writes nothing"
+    );
 }
 
 pub fn settings(store: &mut dyn DossierStore) {

@@ -7,11 +7,11 @@
 
 use std::path::Path;
 
-use fieldbook_shared::summary::{cjk_bigrams, DealSummary, DossierSummary};
 use fieldbook_shared::Day;
+use fieldbook_shared::summary::{DealSummary, DossierSummary, cjk_bigrams};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
-use rusqlite_migration::{Migrations, M};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
 
 use super::{Chunk, DossierStore, DossierWrite, ListQuery, SavedDossier, SearchHit, StoreError};
 
@@ -145,7 +145,9 @@ impl SqliteStore {
             .next_follow_up
             .map_or_else(|| "9999-12-31".to_string(), |d| d.to_string());
         let old_rowid: Option<i64> = tx
-            .query_row("SELECT rowid FROM dossier WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT rowid FROM dossier WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?;
         let rowid: i64 = tx.query_row(
             "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
@@ -234,7 +236,10 @@ fn text_filter(text: &str) -> Option<(String, Vec<Value>)> {
         // One-character terms (and two-character ones that are not a CJK pair) have no index
         // that can answer them: a scan, correct but slower.
         parts.push("SELECT rowid FROM dossier_text WHERE body LIKE ? ESCAPE '\\'".to_string());
-        let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = t
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         args.push(Value::Text(format!("%{escaped}%")));
     }
     Some((parts.join(" INTERSECT "), args))
@@ -249,7 +254,14 @@ fn snippet(body: &str, text: &str) -> String {
             if !body.is_char_boundary(at) || !body.is_char_boundary(at + term.len()) {
                 break;
             }
-            let before: String = body[..at].chars().rev().take(24).collect::<Vec<_>>().into_iter().rev().collect();
+            let before: String = body[..at]
+                .chars()
+                .rev()
+                .take(24)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             let after: String = body[at + term.len()..].chars().take(40).collect();
             let matched = &body[at..at + term.len()];
             return format!("…{}[{}]{}…", before, matched, after).replace('\n', " ");
@@ -285,7 +297,9 @@ impl DossierStore for SqliteStore {
     fn summary(&self, id: &str) -> Result<Option<DossierSummary>, StoreError> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT summary FROM dossier WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT summary FROM dossier WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
@@ -329,7 +343,11 @@ impl DossierStore for SqliteStore {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -344,7 +362,9 @@ impl DossierStore for SqliteStore {
     }
 
     fn ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM dossier ORDER BY id")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM dossier ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -366,7 +386,9 @@ impl DossierStore for SqliteStore {
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM setting WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
