@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use automerge::ActorId;
 use fieldbook_shared::conflict::{self, Conflict};
-use fieldbook_shared::document::{DossierDoc, Writer};
+use fieldbook_shared::document::{DossierDoc, Writer, stamped};
 use fieldbook_shared::history::{self, FieldChange};
 use fieldbook_shared::patch::{self, Assignment};
 use fieldbook_shared::summary::{self, DossierSummary};
@@ -216,11 +216,13 @@ impl<S: DossierStore> Engine<S> {
     }
 
     /// Everything to write for `doc`'s current state. `since` is the heads the store already
-    /// holds (None: write a full snapshot).
+    /// holds (None: write a full snapshot). `known` is the document's state when the caller
+    /// has just written it, which saves reading it back (the costliest step of a write).
     fn prepare(
         id: &str,
         doc: &mut DossierDoc,
         since: Option<(&[automerge::ChangeHash], usize)>,
+        known: Option<Dossier>,
     ) -> Result<DossierWrite, EngineError> {
         let chunk = match since {
             Some((heads, chunks)) if chunks < COMPACT_AFTER_CHUNKS => {
@@ -228,7 +230,14 @@ impl<S: DossierStore> Engine<S> {
             }
             _ => Chunk::Snapshot(doc.save()),
         };
-        let dossier = Self::read(id, doc)?;
+        let dossier = match known {
+            Some(d) => {
+                // Every test run checks that what we know is what a reader would see.
+                debug_assert_eq!(Some(&d), doc.read().ok().as_ref(), "known state diverged");
+                d
+            }
+            None => Self::read(id, doc)?,
+        };
         let conflicts = conflict::count(doc.automerge().document()) as u32;
         Ok(DossierWrite {
             chunk,
@@ -266,8 +275,9 @@ impl<S: DossierStore> Engine<S> {
             .into());
         }
         validate::check_edit(None, dossier)?;
-        let mut doc = DossierDoc::create(&self.writer(), dossier)?;
-        let write = Self::prepare(id, &mut doc, None)?;
+        let writer = self.writer();
+        let mut doc = DossierDoc::create(&writer, dossier)?;
+        let write = Self::prepare(id, &mut doc, None, Some(stamped(&writer, dossier)))?;
         self.store.write(&[write])?;
         Ok(())
     }
@@ -284,10 +294,12 @@ impl<S: DossierStore> Engine<S> {
         let before = Self::read(id, &doc)?;
         let after = edit(&before)?;
         validate::check_edit(Some(&before), &after)?;
-        if !doc.write(&self.writer(), &after, message)? {
+        let writer = self.writer();
+        if !doc.write(&writer, &after, message)? {
             return Ok(false);
         }
-        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)))?;
+        let written = stamped(&writer, &after);
+        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), Some(written))?;
         self.store.write(&[write])?;
         Ok(true)
     }
@@ -446,7 +458,7 @@ impl<S: DossierStore> Engine<S> {
         )?;
         validate::check_edit(Some(&before), &after)?;
         doc.resolve(&self.writer(), path, &after)?;
-        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)))?;
+        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), None)?;
         self.store.write(&[write])?;
         Ok(())
     }
@@ -506,7 +518,7 @@ impl<S: DossierStore> Engine<S> {
             // Refuse bytes that are not a dossier before they touch the store.
             Self::read(id, &incoming)?;
             match self.store.load(id)? {
-                None => writes.push(Self::prepare(id, &mut incoming, None)?),
+                None => writes.push(Self::prepare(id, &mut incoming, None, None)?),
                 Some(saved) => {
                     let mut doc =
                         DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {
@@ -516,7 +528,8 @@ impl<S: DossierStore> Engine<S> {
                     let heads = doc.heads();
                     doc.merge(&mut incoming)?;
                     if doc.heads() != heads {
-                        writes.push(Self::prepare(id, &mut doc, Some((&heads, saved.chunks)))?);
+                        let since = Some((heads.as_slice(), saved.chunks));
+                        writes.push(Self::prepare(id, &mut doc, since, None)?);
                     }
                 }
             }
@@ -550,7 +563,12 @@ impl<S: DossierStore> Engine<S> {
             check_id(id)?;
             validate::check_edit(None, dossier)?;
             let mut doc = DossierDoc::create(&writer, dossier)?;
-            writes.push(Self::prepare(id, &mut doc, None)?);
+            writes.push(Self::prepare(
+                id,
+                &mut doc,
+                None,
+                Some(stamped(&writer, dossier)),
+            )?);
         }
         self.store.write(&writes)?;
         Ok(())

@@ -15,6 +15,19 @@ pub struct Writer {
     pub now_ms: i64,
 }
 
+/// `dossier` as `writer` writes it: at this build's schema version, with the writer listed
+/// among the document's authors. This is exactly the state the document holds after
+/// [`DossierDoc::create`] or [`DossierDoc::write`], so callers need not read it back.
+pub fn stamped(writer: &Writer, dossier: &Dossier) -> Dossier {
+    let mut next = dossier.clone();
+    next.schema_version = SCHEMA_VERSION;
+    let actor = writer.actor.to_hex_string();
+    if next.authors.get(&actor) != Some(&writer.author) {
+        next.authors.insert(actor, writer.author.clone());
+    }
+    next
+}
+
 /// A dossier document open for reading and writing.
 pub struct DossierDoc {
     doc: AutoCommit,
@@ -24,12 +37,7 @@ impl DossierDoc {
     /// A new document holding `dossier`, written by `writer`.
     pub fn create(writer: &Writer, dossier: &Dossier) -> Result<DossierDoc, DomainError> {
         let mut doc = AutoCommit::new().with_actor(writer.actor.clone());
-        let mut first = dossier.clone();
-        first.schema_version = SCHEMA_VERSION;
-        first
-            .authors
-            .insert(writer.actor.to_hex_string(), writer.author.clone());
-        autosurgeon::reconcile(&mut doc, &first)?;
+        autosurgeon::reconcile(&mut doc, stamped(writer, dossier))?;
         doc.commit_with(
             CommitOptions::default()
                 .with_time(writer.now_ms)
@@ -70,12 +78,7 @@ impl DossierDoc {
         message: &str,
     ) -> Result<bool, DomainError> {
         self.doc.set_actor(writer.actor.clone());
-        let mut next = new.clone();
-        let actor = writer.actor.to_hex_string();
-        if next.authors.get(&actor) != Some(&writer.author) {
-            next.authors.insert(actor, writer.author.clone());
-        }
-        autosurgeon::reconcile(&mut KeepConflicts(&mut self.doc), &next)?;
+        autosurgeon::reconcile(&mut KeepConflicts(&mut self.doc), stamped(writer, new))?;
         Ok(self.commit(writer, message))
     }
 

@@ -54,7 +54,10 @@ CREATE INDEX deal_stage ON deal (stage, dossier_id);
 CREATE INDEX deal_band ON deal (band, open, dossier_id);
 
 CREATE VIRTUAL TABLE dossier_text USING fts5 (body, tokenize = 'trigram');
-CREATE VIRTUAL TABLE dossier_pairs USING fts5 (body, content = '', contentless_delete = 1);
+-- Only single-pair lookups are made here, so no positions are kept (detail = none).
+CREATE VIRTUAL TABLE dossier_pairs USING fts5 (
+    body, content = '', contentless_delete = 1, detail = none
+);
 "#;
 
 fn migrations() -> Migrations<'static> {
@@ -208,41 +211,98 @@ fn all_cjk(term: &str) -> bool {
     cjk_bigrams(term).trim() == term && term.chars().count() == 2
 }
 
-/// SQL selecting the rowids of dossiers whose text contains every term, with its parameters.
-fn text_filter(text: &str) -> Option<(String, Vec<Value>)> {
-    let terms: Vec<&str> = text.split_whitespace().collect();
-    if terms.is_empty() {
-        return None;
-    }
-    let (mut long, mut pairs, mut short) = (Vec::new(), Vec::new(), Vec::new());
-    for t in terms {
-        match t.chars().count() {
-            3.. => long.push(quote(t)),
-            2 if all_cjk(t) => pairs.push(quote(t)),
-            _ => short.push(t),
+/// A text query split by the index that can answer each term.
+#[derive(Default)]
+struct TextQuery {
+    /// FTS5 expression over the trigram index (terms of three characters or more).
+    long: Option<String>,
+    /// FTS5 expression over the CJK pair index (two-character CJK terms).
+    pairs: Option<String>,
+    /// LIKE patterns for what no index answers (one character; two non-CJK characters): a
+    /// scan, correct but slower.
+    short: Vec<String>,
+}
+
+impl TextQuery {
+    fn parse(text: &str) -> Option<TextQuery> {
+        let (mut long, mut pairs, mut short) = (Vec::new(), Vec::new(), Vec::new());
+        for t in text.split_whitespace() {
+            match t.chars().count() {
+                3.. => long.push(quote(t)),
+                2 if all_cjk(t) => pairs.push(quote(t)),
+                _ => {
+                    let escaped = t
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    short.push(format!("%{escaped}%"));
+                }
+            }
         }
+        let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(" AND "));
+        let q = TextQuery {
+            long: join(long),
+            pairs: join(pairs),
+            short,
+        };
+        (q.long.is_some() || q.pairs.is_some() || !q.short.is_empty()).then_some(q)
     }
-    let mut parts = Vec::new();
-    let mut args = Vec::new();
-    if !long.is_empty() {
-        parts.push("SELECT rowid FROM dossier_text WHERE dossier_text MATCH ?".to_string());
-        args.push(Value::Text(long.join(" AND ")));
+
+    /// SQL selecting the rowids of every dossier matching, for use inside `IN (...)`.
+    fn rowids(&self) -> (String, Vec<Value>) {
+        let mut parts = Vec::new();
+        let mut args = Vec::new();
+        if let Some(long) = &self.long {
+            parts.push("SELECT rowid FROM dossier_text WHERE dossier_text MATCH ?");
+            args.push(Value::Text(long.clone()));
+        }
+        if let Some(pairs) = &self.pairs {
+            parts.push("SELECT rowid FROM dossier_pairs WHERE dossier_pairs MATCH ?");
+            args.push(Value::Text(pairs.clone()));
+        }
+        for pattern in &self.short {
+            parts.push("SELECT rowid FROM dossier_text WHERE body LIKE ? ESCAPE '\\'");
+            args.push(Value::Text(pattern.clone()));
+        }
+        (parts.join(" INTERSECT "), args)
     }
-    if !pairs.is_empty() {
-        parts.push("SELECT rowid FROM dossier_pairs WHERE dossier_pairs MATCH ?".to_string());
-        args.push(Value::Text(pairs.join(" AND ")));
+
+    /// SQL for the first `limit` matches (id, name, text), driven by the most selective index
+    /// so that a term found in every dossier still stops after `limit` rows. CROSS JOIN fixes
+    /// the join order: left to itself the planner scans every dossier and probes the index.
+    fn first_matches(&self) -> (String, Vec<Value>) {
+        let mut args = Vec::new();
+        let mut conds = Vec::new();
+        let from = if let Some(long) = &self.long {
+            conds.push("dossier_text MATCH ?".to_string());
+            args.push(Value::Text(long.clone()));
+            if let Some(pairs) = &self.pairs {
+                conds.push(
+                    "t.rowid IN (SELECT rowid FROM dossier_pairs WHERE dossier_pairs MATCH ?)"
+                        .into(),
+                );
+                args.push(Value::Text(pairs.clone()));
+            }
+            "dossier_text t CROSS JOIN dossier d ON d.rowid = t.rowid"
+        } else if let Some(pairs) = &self.pairs {
+            conds.push("dossier_pairs MATCH ?".to_string());
+            args.push(Value::Text(pairs.clone()));
+            "dossier_pairs p CROSS JOIN dossier_text t ON t.rowid = p.rowid \
+             CROSS JOIN dossier d ON d.rowid = p.rowid"
+        } else {
+            "dossier_text t CROSS JOIN dossier d ON d.rowid = t.rowid"
+        };
+        for pattern in &self.short {
+            conds.push("t.body LIKE ? ESCAPE '\\'".into());
+            args.push(Value::Text(pattern.clone()));
+        }
+        conds.push("d.archived = 0".into());
+        let sql = format!(
+            "SELECT d.id, d.name, t.body FROM {from} WHERE {} LIMIT ?",
+            conds.join(" AND ")
+        );
+        (sql, args)
     }
-    for t in short {
-        // One-character terms (and two-character ones that are not a CJK pair) have no index
-        // that can answer them: a scan, correct but slower.
-        parts.push("SELECT rowid FROM dossier_text WHERE body LIKE ? ESCAPE '\\'".to_string());
-        let escaped = t
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        args.push(Value::Text(format!("%{escaped}%")));
-    }
-    Some((parts.join(" INTERSECT "), args))
 }
 
 /// A short piece of `body` around the first term found, the match marked with [ ].
@@ -333,14 +393,11 @@ impl DossierStore for SqliteStore {
     }
 
     fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StoreError> {
-        let Some((rowids, mut args)) = text_filter(text) else {
+        let Some(query) = TextQuery::parse(text) else {
             return Ok(Vec::new());
         };
+        let (sql, mut args) = query.first_matches();
         args.push(Value::Integer(i64::from(limit)));
-        let sql = format!(
-            "SELECT d.id, d.name, t.body FROM dossier d JOIN dossier_text t ON t.rowid = d.rowid \
-             WHERE d.rowid IN ({rowids}) AND d.archived = 0 ORDER BY d.name_key LIMIT ?"
-        );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
             Ok((
@@ -438,7 +495,8 @@ fn where_clause(q: &ListQuery) -> (String, Vec<Value>) {
         conds.push("(last_contact IS NULL OR last_contact < ?)".into());
         args.push(day(since));
     }
-    if let Some((rowids, text_args)) = q.text.as_deref().and_then(text_filter) {
+    if let Some(query) = q.text.as_deref().and_then(TextQuery::parse) {
+        let (rowids, text_args) = query.rowids();
         conds.push(format!("d.rowid IN ({rowids})"));
         args.extend(text_args);
     }
