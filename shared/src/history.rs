@@ -20,19 +20,48 @@ pub struct FieldChange {
     pub change: String,
 }
 
-fn value_at(doc: &Automerge, obj: &ObjId, key: &str, heads: &[ChangeHash]) -> serde_json::Value {
-    if heads.is_empty() {
-        return serde_json::Value::Null;
-    }
-    match doc.get_at(obj, key, heads) {
-        Ok(Some((Value::Scalar(s), _))) => scalar_to_json(&s),
-        Ok(Some((Value::Object(ObjType::Text), id))) => doc
-            .text_at(&id, heads)
+fn one_value(
+    doc: &Automerge,
+    value: &Value<'_>,
+    id: &ObjId,
+    heads: &[ChangeHash],
+) -> serde_json::Value {
+    match value {
+        Value::Scalar(s) => scalar_to_json(s),
+        Value::Object(ObjType::Text) => doc
+            .text_at(id, heads)
             .map(serde_json::Value::String)
             .unwrap_or(serde_json::Value::Null),
-        Ok(Some((Value::Object(t), _))) => serde_json::Value::String(format!("<{t}>")),
-        _ => serde_json::Value::Null,
+        Value::Object(t) => serde_json::Value::String(format!("<{t}>")),
     }
+}
+
+/// The field's values at `heads`: the one shown first, then any concurrent ones. Comparing
+/// whole sets makes a resolution (two values become one) show up as a change too.
+fn values_at(
+    doc: &Automerge,
+    obj: &ObjId,
+    key: &str,
+    heads: &[ChangeHash],
+) -> Vec<serde_json::Value> {
+    if heads.is_empty() {
+        return Vec::new();
+    }
+    let shown = match doc.get_at(obj, key, heads) {
+        Ok(Some((v, id))) => one_value(doc, &v, &id, heads),
+        _ => return Vec::new(),
+    };
+    let mut others: Vec<serde_json::Value> = doc
+        .get_all_at(obj, key, heads)
+        .unwrap_or_default()
+        .iter()
+        .map(|(v, id)| one_value(doc, v, id, heads))
+        .collect();
+    others.sort_by_key(|v| v.to_string());
+    if let Some(i) = others.iter().position(|v| *v == shown) {
+        others.remove(i);
+    }
+    std::iter::once(shown).chain(others).collect()
 }
 
 /// Every change that altered the field at `path`, oldest first.
@@ -61,12 +90,12 @@ pub fn field_history(
     // change's own causal past (not the document's whole state) credits each value to the
     // change that wrote it, also when two devices wrote concurrently.
     for meta in doc.get_changes_meta(&[]) {
-        let before = value_at(doc, &obj, key, &meta.deps);
-        let after = value_at(doc, &obj, key, &[meta.hash]);
+        let before = values_at(doc, &obj, key, &meta.deps);
+        let after = values_at(doc, &obj, key, &[meta.hash]);
         if before != after {
             let device = meta.actor.to_hex_string();
             out.push(FieldChange {
-                value: after,
+                value: after.into_iter().next().unwrap_or(serde_json::Value::Null),
                 author: authors.get(&device).cloned(),
                 device,
                 at_ms: meta.timestamp,

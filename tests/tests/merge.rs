@@ -315,6 +315,18 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
     .unwrap();
     exchange(&mut a, &mut b).unwrap();
     assert!(a.conflicts(&id).unwrap().is_empty());
+    let history = a.history(&id, &format!("deals.{deal}.stage")).unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        last.value, "evaluation",
+        "the resolution is part of the field's history"
+    );
+    assert_eq!(last.author.as_ref().unwrap().device, "phone");
+    assert_eq!(
+        history.len(),
+        4,
+        "created, laptop's move, phone's move, the resolution"
+    );
     assert_eq!(a.summary(&id).unwrap().conflicts, 0);
     assert_eq!(
         a.dossier(&id).unwrap().dossier.deals[&deal].stage,
