@@ -82,6 +82,9 @@ fn walk(
     authors: &BTreeMap<String, Author>,
     out: &mut Vec<Conflict>,
 ) {
+    if let Some(c) = deleted_while_edited(doc, obj, path, authors) {
+        out.push(c);
+    }
     // `map_range` flags keys holding concurrent values, so the costly `get_all` runs only
     // where there is something to report: counting conflicts stays cheap on every write.
     let entries: Vec<(String, bool, Option<ObjId>)> = doc
@@ -134,6 +137,69 @@ fn report(
             path: path.join("."),
             values,
         });
+    }
+}
+
+/// An item deleted on one device and edited on another (or after the delete) is kept, with the
+/// edit, under its tombstone; but a user looking at the list would not see the edit. Offer
+/// it as a conflict on `deleted_at`: the deletion, or null (restore the item with the edit).
+fn deleted_while_edited(
+    doc: &Automerge,
+    obj: &ObjId,
+    path: &[String],
+    authors: &BTreeMap<String, Author>,
+) -> Option<Conflict> {
+    let (deleted, op) = doc.get(obj, "deleted_at").ok()??;
+    if matches!(&deleted, Value::Scalar(s) if s.is_null()) {
+        return None;
+    }
+    let deletion = doc.hash_for_opid(&op)?;
+    let now = ReadDoc::hydrate(doc, obj, None).ok()?;
+    let then = ReadDoc::hydrate(doc, obj, Some(&[deletion][..])).ok()?;
+    if same_except_deletion(&now, &then) {
+        return None;
+    }
+    // Who edited it: the newest change the deleting device had not seen that altered the item.
+    // Change order among concurrent changes differs between replicas: sort by time and hash so
+    // every replica names the same editor.
+    let mut candidates = doc.get_changes_meta(&[deletion]);
+    candidates.sort_by_key(|m| std::cmp::Reverse((m.timestamp, m.hash)));
+    let editor = candidates.into_iter().find(|m| {
+        let before = ReadDoc::hydrate(doc, obj, Some(&m.deps)).ok();
+        let after = ReadDoc::hydrate(doc, obj, Some(&[m.hash][..])).ok();
+        match (before, after) {
+            (Some(b), Some(a)) => !same_except_deletion(&b, &a),
+            _ => false,
+        }
+    })?;
+    let editor_device = editor.actor.to_hex_string();
+    let mut field = path.to_vec();
+    field.push("deleted_at".into());
+    Some(Conflict {
+        path: field.join("."),
+        values: vec![
+            describe(doc, &deleted, &op, authors),
+            ConflictValue {
+                value: serde_json::Value::Null,
+                author: authors.get(&editor_device).cloned(),
+                device: editor_device,
+                at_ms: editor.timestamp,
+            },
+        ],
+    })
+}
+
+fn same_except_deletion(a: &automerge::hydrate::Value, b: &automerge::hydrate::Value) -> bool {
+    use automerge::hydrate::Value as H;
+    match (a, b) {
+        (H::Map(x), H::Map(y)) => {
+            let keys: std::collections::BTreeSet<&String> =
+                x.iter().chain(y.iter()).map(|(k, _)| k).collect();
+            keys.into_iter()
+                .filter(|k| k.as_str() != "deleted_at")
+                .all(|k| x.get(k) == y.get(k))
+        }
+        _ => a == b,
     }
 }
 

@@ -26,6 +26,8 @@ enum Step {
     SetField(usize, usize),
     /// Device inserts a word at a position (0..=100 % of the text) of the shared notes.
     InsertNote(usize, u8),
+    /// Device deletes the interaction holding the shared notes (its text must survive).
+    DeleteNotes(usize),
     /// Two devices exchange everything.
     Sync(usize, usize),
 }
@@ -36,6 +38,7 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
         (0..devices, 0..FIELDS.len()).prop_map(|(d, f)| Step::SetField(d, f)),
         (0..devices, 0..=100u8).prop_map(|(d, p)| Step::InsertNote(d, p)),
         (0..devices, 0..devices).prop_map(|(a, b)| Step::Sync(a, b)),
+        (0..devices).prop_map(Step::DeleteNotes),
     ]
 }
 
@@ -152,6 +155,11 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
                     .unwrap();
                 words.push(word);
             }
+            Step::DeleteNotes(d) => {
+                devs[d]
+                    .delete(id, &format!("interactions.{notes_id}"))
+                    .unwrap();
+            }
             Step::Sync(a, b) if a != b => {
                 let (x, y) = pair(&mut devs, a, b);
                 exchange(x, y).unwrap();
@@ -237,8 +245,11 @@ fn run(n: usize, steps: &[Step]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    // Each case writes real SQLite files; PROPTEST_CASES=1000 runs a long search.
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    // Each case writes real SQLite files, so CI runs 24; PROPTEST_CASES=1000 searches longer.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn concurrent_edits_converge_and_nothing_is_lost((n, steps) in schedule()) {
@@ -288,7 +299,25 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
     exchange(&mut a, &mut b).unwrap();
 
     let conflicts = a.conflicts(&id).unwrap();
-    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts.len(), 2, "{conflicts:#?}");
+    // The person deleted on the laptop while the phone edited them is offered back.
+    let deleted = conflicts
+        .iter()
+        .find(|c| c.path == format!("people.{person}.deleted_at"))
+        .expect("delete-vs-edit is listed");
+    assert!(
+        deleted.values[0].value.is_string(),
+        "first: keep the deletion"
+    );
+    assert!(
+        deleted.values[1].value.is_null(),
+        "second: restore with the edit"
+    );
+    assert_eq!(deleted.values[1].author.as_ref().unwrap().device, "phone");
+    let conflicts: Vec<_> = conflicts
+        .into_iter()
+        .filter(|c| c.path.ends_with("stage"))
+        .collect();
     assert_eq!(conflicts[0].path, format!("deals.{deal}.stage"));
     let devices: BTreeSet<String> = conflicts[0]
         .values
@@ -298,8 +327,8 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
     assert_eq!(devices, ["laptop".to_string(), "phone".to_string()].into());
     assert_eq!(
         a.summary(&id).unwrap().conflicts,
-        1,
-        "the list shows the dossier has a conflict"
+        2,
+        "the list shows the dossier has conflicts"
     );
 
     // The phone's edit to the person deleted on the laptop is kept, under the tombstone.
@@ -313,8 +342,18 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
         &serde_json::json!("evaluation"),
     )
     .unwrap();
+    // Restore the person, edit included.
+    b.resolve(
+        &id,
+        &format!("people.{person}.deleted_at"),
+        &serde_json::Value::Null,
+    )
+    .unwrap();
     exchange(&mut a, &mut b).unwrap();
-    assert!(a.conflicts(&id).unwrap().is_empty());
+    let left = a.conflicts(&id).unwrap();
+    assert!(left.is_empty(), "{left:#?}");
+    let p = &a.dossier(&id).unwrap().dossier.people[&person];
+    assert!(p.deleted_at.is_none() && p.phone == "555-0101");
     let history = a.history(&id, &format!("deals.{deal}.stage")).unwrap();
     let last = history.last().unwrap();
     assert_eq!(
