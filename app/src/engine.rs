@@ -91,6 +91,7 @@ pub struct MeetingRecorded {
 pub struct Engine<S: DossierStore = SqliteStore> {
     store: S,
     identity: Identity,
+    actor: ActorId,
     clock: Arc<dyn Clock>,
 }
 
@@ -138,6 +139,9 @@ impl<S: DossierStore> Engine<S> {
                 id
             }
         };
+        let actor = ActorId::try_from(device_id.as_str()).map_err(|_| {
+            StoreError::NotAStore(format!("the device id `{device_id}` is not an actor id"))
+        })?;
         let user = store
             .get_setting("device.user")?
             .or_else(|| std::env::var("USER").ok())
@@ -147,6 +151,7 @@ impl<S: DossierStore> Engine<S> {
             .unwrap_or_else(|| format!("device-{}", &device_id[..8]));
         Ok(Engine {
             store,
+            actor,
             identity: Identity {
                 device_id,
                 user,
@@ -179,14 +184,8 @@ impl<S: DossierStore> Engine<S> {
     }
 
     fn writer(&self) -> Writer {
-        let actor = self
-            .identity
-            .device_id
-            .as_str()
-            .try_into()
-            .unwrap_or_else(|_| ActorId::random());
         Writer {
-            actor,
+            actor: self.actor.clone(),
             author: Author {
                 user: self.identity.user.clone(),
                 device: self.identity.device.clone(),
@@ -516,9 +515,9 @@ impl<S: DossierStore> Engine<S> {
                 reason: e.to_string(),
             })?;
             // Refuse bytes that are not a dossier before they touch the store.
-            Self::read(id, &incoming)?;
+            let state = Self::read(id, &incoming)?;
             match self.store.load(id)? {
-                None => writes.push(Self::prepare(id, &mut incoming, None, None)?),
+                None => writes.push(Self::prepare(id, &mut incoming, None, Some(state))?),
                 Some(saved) => {
                     let mut doc =
                         DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {

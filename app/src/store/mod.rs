@@ -17,6 +17,8 @@ pub enum StoreError {
     Busy,
     #[error("the store file is damaged or not a Fieldbook store: {0}")]
     NotAStore(String),
+    #[error("a stored row cannot be read ({0}); the store was written by another version?")]
+    BadRow(String),
     #[error("could not upgrade the store's tables: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("database error: {0}")]

@@ -361,7 +361,7 @@ impl DossierStore for SqliteStore {
                 r.get(0)
             })
             .optional()?;
-        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+        json.map(|j| parse_row(&j)).transpose()
     }
 
     fn list(&self, q: &ListQuery) -> Result<Vec<DossierSummary>, StoreError> {
@@ -374,13 +374,7 @@ impl DossierStore for SqliteStore {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for json in rows {
-            if let Ok(s) = serde_json::from_str(&json?) {
-                out.push(s);
-            }
-        }
-        Ok(out)
+        rows.map(|json| parse_row(&json?)).collect()
     }
 
     fn count(&self, q: &ListQuery) -> Result<u64, StoreError> {
@@ -431,13 +425,7 @@ impl DossierStore for SqliteStore {
             .conn
             .prepare_cached("SELECT row FROM deal WHERE dossier_id = ?1 ORDER BY deal_id")?;
         let rows = stmt.query_map([dossier_id], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for json in rows {
-            if let Ok(d) = serde_json::from_str(&json?) {
-                out.push(d);
-            }
-        }
-        Ok(out)
+        rows.map(|json| parse_row(&json?)).collect()
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -457,6 +445,10 @@ impl DossierStore for SqliteStore {
         )?;
         Ok(())
     }
+}
+
+fn parse_row<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::BadRow(e.to_string()))
 }
 
 fn day(d: Day) -> Value {
