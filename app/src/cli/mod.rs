@@ -35,7 +35,8 @@ use crate::store::ListQuery;
         fieldbook search 培训"
 )]
 struct Cli {
-    /// Folder holding this device's store.
+    /// Folder holding this device's store [default: $XDG_DATA_HOME/fieldbook or
+    /// ~/.local/share/fieldbook].
     #[arg(long, global = true, env = "FIELDBOOK_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Print machine-readable JSON.
@@ -68,6 +69,7 @@ enum Command {
     },
     /// Show a dossier (as it is now, or as it was on a date).
     Show {
+        /// The dossier's id.
         id: String,
         /// Show the dossier as it stood at the end of this day.
         #[arg(long)]
@@ -75,12 +77,14 @@ enum Command {
     },
     /// Change fields of a dossier: path=value ...
     Set {
+        /// The dossier's id.
         id: String,
         #[arg(required = true, value_name = "PATH=VALUE")]
         sets: Vec<Assignment>,
     },
     /// Add an item (a person, interaction, deal, follow-up...) and print its id.
     Add {
+        /// The dossier's id.
         id: String,
         /// One of: people, interactions, deals, deals.<deal>.checklist, follow_ups, contracts,
         /// contracts.<contract>.milestones, complaints, account_plan.actions
@@ -91,9 +95,19 @@ enum Command {
     },
     /// Delete an item (kept as a tombstone; `restore` brings it back). Without a path,
     /// archive the whole dossier.
-    Delete { id: String, path: Option<String> },
+    Delete {
+        /// The dossier's id.
+        id: String,
+        /// The item, e.g. people.<person id>; none archives the dossier.
+        path: Option<String>,
+    },
     /// Undo a delete.
-    Restore { id: String, path: Option<String> },
+    Restore {
+        /// The dossier's id.
+        id: String,
+        /// The item, e.g. people.<person id>; none restores an archived dossier.
+        path: Option<String>,
+    },
     /// Record a meeting, call or visit in one go; a next step becomes a follow-up.
     Meeting(MeetingArgs),
     /// List dossiers, what needs doing first first.
@@ -105,10 +119,15 @@ enum Command {
         limit: u32,
     },
     /// Fields holding different values written concurrently on two devices.
-    Conflicts { id: String },
+    Conflicts {
+        /// The dossier's id.
+        id: String,
+    },
     /// Settle a conflicting field: pick one of the values shown, or give a new one.
     Resolve {
+        /// The dossier's id.
         id: String,
+        /// The conflicting field, as listed by `fieldbook conflicts`.
         path: String,
         /// The value to keep.
         value: Option<String>,
@@ -117,7 +136,12 @@ enum Command {
         pick: Option<usize>,
     },
     /// Every change to one field: who, on which device, when.
-    History { id: String, path: String },
+    History {
+        /// The dossier's id.
+        id: String,
+        /// The field, e.g. deals.<deal id>.stage.
+        path: String,
+    },
     /// Export dossiers: JSON (content, for people) or Automerge files (with full history).
     Export {
         /// Dossier ids; none with --all.
@@ -134,7 +158,11 @@ enum Command {
     /// with what is here; nothing here is lost.
     Import { path: PathBuf },
     /// The fields of a dossier or of one kind of item, with their empty values.
-    Fields { collection: Option<String> },
+    Fields {
+        /// A collection: people, interactions, deals, deals.*.checklist, follow_ups, contracts,
+        /// contracts.*.milestones, complaints, account_plan.actions.
+        collection: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -145,6 +173,7 @@ enum Format {
 
 #[derive(Args)]
 struct MeetingArgs {
+    /// The dossier's id.
     id: String,
     /// phone, visit, email, im, trade_show, trial, proposal_presentation, client_visit_us,
     /// reference_site_visit, leader_visit, other (default: visit)
