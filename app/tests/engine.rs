@@ -494,3 +494,26 @@ fn the_dossier_as_it_was_on_a_date() {
     );
     assert!(e.as_of(&id, day("2026-10-01")).unwrap().is_none());
 }
+
+#[test]
+fn absurd_amounts_do_not_break_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e.create_dossier(&sets(&["profile.name=Acme"])).unwrap();
+    for _ in 0..2 {
+        e.add_item(
+            &id,
+            "deals",
+            &sets(&[
+                "title=Huge",
+                "stage=negotiation",
+                "value=9223372036854775807",
+            ]),
+        )
+        .unwrap();
+    }
+    let s = e.summary(&id).unwrap();
+    assert_eq!(s.open_value, i64::MAX);
+    // Each deal's value × 75 % saturates at i64::MAX before the division by 100.
+    assert_eq!(s.weighted_value, 2 * (i64::MAX / 100));
+}

@@ -31,9 +31,12 @@ impl Day {
 
     /// `days` later (earlier when negative), saturating at the calendar's ends.
     pub fn plus_days(self, days: i64) -> Day {
-        let shifted = chrono::Duration::try_days(days)
-            .and_then(|d| self.0.checked_add_signed(d));
-        Day(shifted.unwrap_or(if days < 0 { NaiveDate::MIN } else { NaiveDate::MAX }))
+        let shifted = chrono::Duration::try_days(days).and_then(|d| self.0.checked_add_signed(d));
+        Day(shifted.unwrap_or(if days < 0 {
+            NaiveDate::MIN
+        } else {
+            NaiveDate::MAX
+        }))
     }
 
     /// Whole days from `self` until `later` (negative when `later` is earlier).

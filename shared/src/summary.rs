@@ -95,11 +95,11 @@ pub fn summarize(id: &str, d: &Dossier, conflicts: u32) -> DossierSummary {
         lead_stage: lead.map(|x| x.stage),
         lead_band: lead.map(|x| x.band),
         open_deals: open.len() as u32,
-        open_value: open.iter().map(|x| x.value).sum(),
-        weighted_value: open
-            .iter()
-            .map(|x| x.value * i64::from(x.probability) / 100)
-            .sum(),
+        // Values are whatever a user typed: saturate rather than overflow.
+        open_value: open.iter().fold(0i64, |t, x| t.saturating_add(x.value)),
+        weighted_value: open.iter().fold(0i64, |t, x| {
+            t.saturating_add(x.value.saturating_mul(i64::from(x.probability)) / 100)
+        }),
         next_follow_up: open_follow_ups.iter().min().copied(),
         open_follow_ups: open_follow_ups.len() as u32,
         last_contact: live(&d.interactions, |i| i.deleted_at.is_some())

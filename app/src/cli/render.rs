@@ -5,12 +5,19 @@ use std::fmt::Write;
 use fieldbook_shared::conflict::Conflict;
 use fieldbook_shared::history::FieldChange;
 use fieldbook_shared::summary::DossierSummary;
-use fieldbook_shared::{Day, Dossier, Items};
+use fieldbook_shared::{Author, Day, Dossier, Items};
 
 fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "?".into())
+}
+
+/// "li on laptop", or the device id when the document names no author for it.
+fn who(author: Option<&Author>, device: &str) -> String {
+    author
+        .map(|a| format!("{} on {}", a.user, a.device))
+        .unwrap_or_else(|| format!("device {device}"))
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
@@ -209,11 +216,7 @@ pub fn conflicts(conflicts: &[Conflict]) -> String {
     for c in conflicts {
         let _ = writeln!(s, "{}", c.path);
         for (n, v) in c.values.iter().enumerate() {
-            let who = v
-                .author
-                .as_ref()
-                .map(|a| format!("{} on {}", a.user, a.device))
-                .unwrap_or_else(|| format!("device {}", v.device));
+            let who = who(v.author.as_ref(), &v.device);
             let _ = writeln!(
                 s,
                 "  {}. {}  — {who}, {}{}",
@@ -235,11 +238,7 @@ pub fn history(changes: &[FieldChange]) -> String {
     changes
         .iter()
         .map(|c| {
-            let who = c
-                .author
-                .as_ref()
-                .map(|a| format!("{} on {}", a.user, a.device))
-                .unwrap_or_else(|| format!("device {}", c.device));
+            let who = who(c.author.as_ref(), &c.device);
             format!("{}  {who}: {}", when(c.at_ms), c.value)
         })
         .collect::<Vec<_>>()
