@@ -517,3 +517,41 @@ fn absurd_amounts_do_not_break_the_summary() {
     // Each deal's value × 75 % saturates at i64::MAX before the division by 100.
     assert_eq!(s.weighted_value, 2 * (i64::MAX / 100));
 }
+
+#[test]
+fn truncated_or_mangled_documents_are_refused_without_touching_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let id = e
+        .create_dossier(&sets(&["profile.name=Acme", "profile.region=杭州"]))
+        .unwrap();
+    e.add_item(&id, "people", &sets(&["name=Ann", "notes=likes detail"]))
+        .unwrap();
+    let good = e.export_document(&id).unwrap();
+    let before = e.dossier(&id).unwrap().dossier;
+
+    // Every prefix, and the document with each byte in turn flipped: each must either be
+    // refused with an error or merge into a readable dossier — never panic, never lose data.
+    let mut refused = 0;
+    let mut variants: Vec<Vec<u8>> = (0..good.len()).map(|n| good[..n].to_vec()).collect();
+    for i in (0..good.len()).step_by(7) {
+        let mut v = good.clone();
+        v[i] ^= 0x5a;
+        variants.push(v);
+    }
+    for bytes in variants {
+        match e.merge_documents(&[(id.clone(), bytes)]) {
+            Err(_) => refused += 1,
+            Ok(_) => {
+                let now = e.dossier(&id).unwrap().dossier;
+                assert_eq!(now.profile.region, before.profile.region);
+                assert_eq!(now.people.len(), before.people.len());
+            }
+        }
+    }
+    assert!(
+        refused > good.len() / 2,
+        "most damaged documents are refused ({refused})"
+    );
+    assert_eq!(e.dossier(&id).unwrap().dossier, before);
+}
