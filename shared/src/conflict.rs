@@ -45,6 +45,39 @@ pub fn scalar_to_json(v: &ScalarValue) -> serde_json::Value {
     }
 }
 
+/// A whole object as JSON (used to show a set or a nested record in history and conflicts).
+pub fn hydrated_to_json(v: &automerge::hydrate::Value) -> serde_json::Value {
+    use automerge::hydrate::Value as H;
+    match v {
+        H::Scalar(s) => scalar_to_json(s),
+        H::Text(t) => serde_json::Value::String(t.to_string()),
+        H::List(l) => l.iter().map(|item| hydrated_to_json(&item.value)).collect(),
+        H::Map(m) => {
+            let mut entries: Vec<(&String, serde_json::Value)> = m
+                .iter()
+                .map(|(k, mv)| (k, hydrated_to_json(&mv.value)))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            // A set (member -> true) reads best as its members.
+            if !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|(_, v)| *v == serde_json::Value::Bool(true))
+            {
+                return entries
+                    .into_iter()
+                    .map(|(k, _)| serde_json::Value::String(k.clone()))
+                    .collect();
+            }
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        }
+    }
+}
+
 fn value_to_json(doc: &Automerge, v: &Value<'_>, id: &ObjId) -> serde_json::Value {
     match v {
         Value::Scalar(s) => scalar_to_json(s),

@@ -7,7 +7,7 @@ use automerge::{Automerge, ChangeHash, ObjId, ObjType, ReadDoc, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
-use crate::conflict::scalar_to_json;
+use crate::conflict::{hydrated_to_json, scalar_to_json};
 use crate::model::Author;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +32,9 @@ fn one_value(
             .text_at(id, heads)
             .map(serde_json::Value::String)
             .unwrap_or(serde_json::Value::Null),
-        Value::Object(t) => serde_json::Value::String(format!("<{t}>")),
+        Value::Object(_) => ReadDoc::hydrate(doc, id, Some(heads))
+            .map(|v| hydrated_to_json(&v))
+            .unwrap_or(serde_json::Value::Null),
     }
 }
 

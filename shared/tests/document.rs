@@ -208,3 +208,33 @@ fn an_unrelated_edit_does_not_settle_an_open_conflict() {
     );
     assert_eq!(conflicts[0].values.len(), 2);
 }
+
+#[test]
+fn history_of_a_set_shows_its_members() {
+    let (mut doc, _, b) = base();
+    let d = add_item(
+        &doc.read().unwrap(),
+        "people",
+        "p1",
+        &[set("name", "Ann"), set("roles", "decider")],
+    )
+    .unwrap();
+    doc.write(&b, &d, "add").unwrap();
+    let d = apply(
+        &doc.read().unwrap(),
+        &[set("people.p1.roles", "decider,buyer")],
+    )
+    .unwrap();
+    doc.write(&b, &d, "roles").unwrap();
+    let authors = doc.read().unwrap().authors;
+    let h =
+        history::field_history(doc.automerge().document(), "people.p1.roles", &authors).unwrap();
+    let values: Vec<serde_json::Value> = h.into_iter().map(|c| c.value).collect();
+    assert_eq!(
+        values,
+        vec![
+            serde_json::json!(["decider"]),
+            serde_json::json!(["buyer", "decider"])
+        ]
+    );
+}

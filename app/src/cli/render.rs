@@ -20,6 +20,12 @@ fn who(author: Option<&Author>, device: &str) -> String {
         .unwrap_or_else(|| format!("device {device}"))
 }
 
+/// `text` padded to `width` terminal columns (a Chinese character takes two).
+fn pad(text: &str, width: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
         .map(ToString::to_string)
@@ -195,9 +201,9 @@ pub fn list(rows: &[DossierSummary], today: Day) -> String {
         };
         let _ = writeln!(
             s,
-            "{}  {:<24} {:<12} {:<16} last contact {}{}  {}",
+            "{}  {} {:<12} {:<18} last contact {}{}  {}",
             r.id,
-            r.name,
+            pad(&r.name, 26),
             r.lead_stage.map(|x| x.as_str()).unwrap_or("—"),
             due,
             opt(&r.last_contact),
