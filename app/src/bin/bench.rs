@@ -142,10 +142,26 @@ fn main() -> Result<()> {
             )?;
             edit_samples.push(t.elapsed());
         }
+        // Another device receiving every document with its history (what a first sync carries),
+        // merged in batches of 500 per transaction.
+        let docs: Vec<(String, Vec<u8>)> = data
+            .iter()
+            .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
+            .collect::<Result<_>>()?;
         drop(engine);
+        let other = tmp.join(format!("n{n}-import"));
+        let _ = std::fs::remove_dir_all(&other);
+        let mut receiver = Engine::open(&other, clock.clone())?;
+        let started = Instant::now();
+        for batch in docs.chunks(500) {
+            receiver.merge_documents(batch)?;
+        }
+        let import = started.elapsed();
+        drop(receiver);
+        let _ = std::fs::remove_dir_all(&other);
 
         println!(
-            "| {n} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB |",
+            "| {n} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.0} dossiers/s |",
             create.as_secs_f64(),
             ms(create / n as u32),
             ms(cold_first_page),
@@ -156,6 +172,7 @@ fn main() -> Result<()> {
             ms(percentile(&mut open_samples, 0.95)),
             ms(percentile(&mut edit_samples, 0.5)),
             dir_size(&dir) as f64 / 1e6,
+            n as f64 / import.as_secs_f64(),
         );
     }
     if args.dir.is_none() {
