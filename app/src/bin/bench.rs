@@ -67,9 +67,9 @@ fn main() -> Result<()> {
     let clock = Arc::new(FixedClock::at(today));
     let tmp = tempfile_dir(args.dir.as_deref())?;
     println!(
-        "| dossiers | create | per dossier | cold open + first page (50) | list page p50 | search p50 | search p95 | open dossier p50 | open p95 | record meeting p50 | store size |"
+        "| dossiers | create | per dossier | cold open + first page (50) | list page p50 | search p50 | search p95 | open dossier p50 | open p95 | record meeting p50 | store size | import into empty device |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
         let dir = tmp.join(format!("n{n}"));
         let _ = std::fs::remove_dir_all(&dir);
