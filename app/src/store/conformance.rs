@@ -191,7 +191,7 @@ pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
             sample(
                 "en",
                 "Acme",
-                "They need leadership training for 40 managers",
+                "They need leadership training for 40 managers; HR总监 agrees",
             ),
             sample("other", "Other", "nothing relevant here"),
         ])
@@ -211,6 +211,16 @@ pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
     assert_eq!(hits("培训课程"), ["zh"], "longer Chinese phrase");
     assert_eq!(hits("季"), ["zh"], "single character");
     assert_eq!(hits("TRAINING"), ["en"], "case-insensitive English");
+    assert_eq!(
+        hits("hr"),
+        ["en"],
+        "two letters: a word that starts with them"
+    );
+    assert_eq!(
+        hits("总监"),
+        ["en"],
+        "a Chinese pair right after Latin letters"
+    );
     assert_eq!(hits("leader manag"), ["en"], "every term must match");
     assert!(hits("leader 培训").is_empty());
     assert!(

@@ -216,10 +216,10 @@ fn all_cjk(term: &str) -> bool {
 struct TextQuery {
     /// FTS5 expression over the trigram index (terms of three characters or more).
     long: Option<String>,
-    /// FTS5 expression over the CJK pair index (two-character CJK terms).
+    /// FTS5 expression over the pair index (two-character CJK terms; two-letter word prefixes).
     pairs: Option<String>,
-    /// LIKE patterns for what no index answers (one character; two non-CJK characters): a
-    /// scan, correct but slower.
+    /// LIKE patterns for what no index answers (one character, two symbols): a scan, correct
+    /// but slower.
     short: Vec<String>,
 }
 
@@ -230,6 +230,9 @@ impl TextQuery {
             match t.chars().count() {
                 3.. => long.push(quote(t)),
                 2 if all_cjk(t) => pairs.push(quote(t)),
+                // Two letters or digits (HR, IT, 5A): words starting with them, from the pair
+                // index's word tokens, instead of scanning every dossier for a substring.
+                2 if t.chars().all(char::is_alphanumeric) => pairs.push(format!("{}*", quote(t))),
                 _ => {
                     let escaped = t
                         .replace('\\', "\\\\")
