@@ -53,4 +53,5 @@ say "Laptop: both meetings are there; the stage clash is shown, not dropped"
 say "Manager's device, a week later: the merged dossier, follow-ups overdue, search in Chinese"
 carry "${laptop[@]}" "${manager[@]}"
 "$fb" "${manager[@]}" --today 2026-11-30 list --overdue
+"$fb" "${manager[@]}" --today 2026-11-30 todo --overdue
 "$fb" "${manager[@]}" search 培训

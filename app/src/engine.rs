@@ -9,14 +9,16 @@ use fieldbook_shared::conflict::{self, Conflict};
 use fieldbook_shared::document::{DossierDoc, Writer, stamped};
 use fieldbook_shared::history::{self, FieldChange};
 use fieldbook_shared::patch::{self, Assignment};
-use fieldbook_shared::summary::{self, DossierSummary};
+use fieldbook_shared::summary::{self, DossierSummary, FollowUpSummary};
 use fieldbook_shared::validate;
 use fieldbook_shared::{Author, Day, DomainError, Dossier, FollowUpKind, InteractionKind};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Chunk, DossierStore, DossierWrite, ListQuery, SearchHit, StoreError};
+use crate::store::{
+    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, SearchHit, StoreError,
+};
 
 /// After this many appended chunks a dossier is rewritten as one snapshot.
 const COMPACT_AFTER_CHUNKS: usize = 64;
@@ -242,6 +244,7 @@ impl<S: DossierStore> Engine<S> {
             chunk,
             summary: summary::summarize(id, &dossier, conflicts),
             deals: summary::deals(id, &dossier),
+            follow_ups: summary::follow_ups(id, &dossier),
             search_text: summary::search_text(&dossier),
         })
     }
@@ -423,6 +426,11 @@ impl<S: DossierStore> Engine<S> {
 
     pub fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, EngineError> {
         Ok(self.store.search(text, limit)?)
+    }
+
+    /// Open follow-ups across every dossier, earliest due first.
+    pub fn follow_ups(&self, query: &FollowUpQuery) -> Result<Vec<FollowUpSummary>, EngineError> {
+        Ok(self.store.follow_ups(query)?)
     }
 
     pub fn ids(&self) -> Result<Vec<String>, EngineError> {

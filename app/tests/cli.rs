@@ -68,6 +68,9 @@ fn a_script_records_and_reads_back_with_json() {
     let rows = json(dir.path(), &["list", "--overdue"]);
     assert_eq!(rows.as_array().unwrap().len(), 1);
     assert_eq!(rows[0]["name"], "Acme");
+    let todo = json(dir.path(), &["todo", "--overdue"]);
+    assert_eq!(todo[0]["action"], "call");
+    assert_eq!(todo[0]["dossier_name"], "Acme");
     let hits = json(dir.path(), &["search", "培训"]);
     assert_eq!(hits[0]["id"], id.as_str());
     let view = json(dir.path(), &["show", &id]);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Day, Dossier, FunnelBand, Stage, TargetType};
+use crate::{Assignee, Day, Dossier, FollowUpKind, FunnelBand, Stage, TargetType};
 
 /// One row per dossier: enough to list, sort and filter without opening the document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,36 @@ pub struct DealSummary {
     pub band: FunnelBand,
     pub value: i64,
     pub expected_close: Option<Day>,
+}
+
+/// One row per follow-up, for "what do I have to do" across every dossier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpSummary {
+    pub dossier_id: String,
+    pub dossier_name: String,
+    pub follow_up_id: String,
+    pub due: Option<Day>,
+    pub kind: Option<FollowUpKind>,
+    pub action: String,
+    pub assignee: Option<Assignee>,
+    pub assignee_name: String,
+    pub done_on: Option<Day>,
+}
+
+pub fn follow_ups(id: &str, d: &Dossier) -> Vec<FollowUpSummary> {
+    live(&d.follow_ups, |f| f.deleted_at.is_some())
+        .map(|(fid, f)| FollowUpSummary {
+            dossier_id: id.to_string(),
+            dossier_name: d.profile.name.clone(),
+            follow_up_id: fid.clone(),
+            due: f.due,
+            kind: f.kind,
+            action: f.action.clone(),
+            assignee: f.assignee,
+            assignee_name: f.assignee_name.clone(),
+            done_on: f.done_on,
+        })
+        .collect()
 }
 
 fn live<'a, T>(

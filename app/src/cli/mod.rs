@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::engine::{Engine, Meeting};
 use crate::exchange;
-use crate::store::ListQuery;
+use crate::store::{FollowUpQuery, ListQuery};
 
 #[derive(Parser)]
 #[command(
@@ -112,6 +112,20 @@ enum Command {
     Meeting(MeetingArgs),
     /// List dossiers, what needs doing first first.
     List(ListArgs),
+    /// Open follow-ups across every dossier, earliest due first: what to do next.
+    Todo {
+        /// Only those past their due date.
+        #[arg(long)]
+        overdue: bool,
+        /// Only those assigned to this person.
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only those in dossiers owned by this rep.
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Full-text search across every dossier (Chinese and English).
     Search {
         text: Vec<String>,
@@ -416,6 +430,20 @@ fn run(cli: Cli) -> Result<()> {
             };
             let rows = engine.list(&query)?;
             out.emit(&rows, || render::list(&rows, today))
+        }
+        Command::Todo {
+            overdue,
+            assignee,
+            owner,
+            limit,
+        } => {
+            let rows = engine.follow_ups(&FollowUpQuery {
+                assignee_name: assignee,
+                due_before: overdue.then_some(today),
+                owner,
+                limit: Some(limit),
+            })?;
+            out.emit(&rows, || render::todo(&rows, today))
         }
         Command::Search { text, limit } => {
             let hits = engine.search(&text.join(" "), limit)?;

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use fieldbook_shared::conflict::Conflict;
 use fieldbook_shared::history::FieldChange;
-use fieldbook_shared::summary::DossierSummary;
+use fieldbook_shared::summary::{DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Author, Day, Dossier, Items};
 
 fn when(ms: i64) -> String {
@@ -209,6 +209,37 @@ pub fn list(rows: &[DossierSummary], today: Day) -> String {
             opt(&r.last_contact),
             if r.conflicts > 0 { "  !conflicts" } else { "" },
             r.owner
+        );
+    }
+    s
+}
+
+pub fn todo(rows: &[FollowUpSummary], today: Day) -> String {
+    if rows.is_empty() {
+        return "nothing to follow up".into();
+    }
+    let mut s = String::new();
+    for f in rows {
+        let state = if f.due.is_some_and(|d| d < today) {
+            "OVERDUE"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "{} {:<7} {} {} — {} ({})  [{} {}]",
+            opt(&f.due),
+            state,
+            pad(&f.dossier_name, 20),
+            opt(&f.kind),
+            f.action,
+            if f.assignee_name.is_empty() {
+                opt(&f.assignee)
+            } else {
+                f.assignee_name.clone()
+            },
+            f.dossier_id,
+            f.follow_up_id
         );
     }
     s

@@ -1,10 +1,10 @@
 //! The behaviour every [`DossierStore`] backend must show. A backend runs the whole suite with
 //! [`crate::store_conformance_suite!`]; each check panics with a message saying what broke.
 
-use fieldbook_shared::summary::{DealSummary, DossierSummary};
+use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 
-use super::{Chunk, DossierStore, DossierWrite, ListQuery};
+use super::{Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery};
 
 fn day(s: &str) -> Day {
     s.parse().expect("test dates are valid")
@@ -37,6 +37,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
             archived: false,
         },
         deals: Vec::new(),
+        follow_ups: Vec::new(),
         search_text: text.into(),
     }
 }
@@ -272,6 +273,72 @@ pub fn batch_is_atomic(store: &mut dyn DossierStore) {
     );
 }
 
+pub fn follow_ups_across_dossiers(store: &mut dyn DossierStore) {
+    let follow_up =
+        |dossier: &str, id: &str, due: Option<&str>, who: &str, done: bool| FollowUpSummary {
+            dossier_id: dossier.into(),
+            dossier_name: dossier.to_uppercase(),
+            follow_up_id: id.into(),
+            due: due.map(day),
+            kind: None,
+            action: format!("do {id}"),
+            assignee: None,
+            assignee_name: who.into(),
+            done_on: done.then(|| day("2026-11-01")),
+        };
+    let mut a = sample("a", "A", "");
+    a.follow_ups = vec![
+        follow_up("a", "late", Some("2026-11-10"), "li", false),
+        follow_up("a", "done", Some("2026-11-01"), "li", true),
+        follow_up("a", "undated", None, "li", false),
+    ];
+    let mut b = sample("b", "B", "");
+    b.summary.owner = "wang".into();
+    b.follow_ups = vec![follow_up("b", "soon", Some("2026-11-30"), "wang", false)];
+    let mut gone = sample("gone", "Gone", "");
+    gone.summary.archived = true;
+    gone.follow_ups = vec![follow_up("gone", "x", Some("2026-11-01"), "li", false)];
+    store.write(&[a, b, gone]).unwrap();
+    fn listed(store: &dyn DossierStore, q: FollowUpQuery) -> Vec<String> {
+        store
+            .follow_ups(&q)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.follow_up_id)
+            .collect()
+    }
+    let ids = |q: FollowUpQuery| listed(store, q);
+    assert_eq!(
+        ids(FollowUpQuery::default()),
+        ["late", "soon", "undated"],
+        "open, earliest first"
+    );
+    assert_eq!(
+        ids(FollowUpQuery {
+            due_before: Some(day("2026-11-23")),
+            ..Default::default()
+        }),
+        ["late"]
+    );
+    assert_eq!(
+        ids(FollowUpQuery {
+            assignee_name: Some("wang".into()),
+            ..Default::default()
+        }),
+        ["soon"]
+    );
+    assert_eq!(
+        ids(FollowUpQuery {
+            owner: Some("li".into()),
+            ..Default::default()
+        }),
+        ["late", "undated"]
+    );
+    // Rewriting a dossier replaces its follow-ups.
+    store.write(&[sample("a", "A", "")]).unwrap();
+    assert_eq!(listed(store, FollowUpQuery::default()), ["soon"]);
+}
+
 pub fn settings(store: &mut dyn DossierStore) {
     assert_eq!(store.get_setting("actor").unwrap(), None);
     store.set_setting("actor", "one").unwrap();
@@ -292,6 +359,7 @@ macro_rules! store_conformance_suite {
             filters,
             search_finds_chinese_and_english,
             batch_is_atomic,
+            follow_ups_across_dossiers,
             settings
         );
     };

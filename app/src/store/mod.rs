@@ -4,7 +4,7 @@
 pub mod conformance;
 pub mod sqlite;
 
-use fieldbook_shared::summary::{DealSummary, DossierSummary};
+use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +46,7 @@ pub struct DossierWrite {
     pub chunk: Chunk,
     pub summary: DossierSummary,
     pub deals: Vec<DealSummary>,
+    pub follow_ups: Vec<FollowUpSummary>,
     pub search_text: String,
 }
 
@@ -76,6 +77,18 @@ pub struct ListQuery {
     pub offset: u32,
 }
 
+/// Which follow-ups to list; open ones, earliest due first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpQuery {
+    /// Only those assigned to this person (by name).
+    pub assignee_name: Option<String>,
+    /// Only those due before this day (overdue on it).
+    pub due_before: Option<Day>,
+    /// Only those of dossiers owned by this rep.
+    pub owner: Option<String>,
+    pub limit: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub id: String,
@@ -95,6 +108,8 @@ pub trait DossierStore {
     fn search(&self, text: &str, limit: u32) -> Result<Vec<SearchHit>, StoreError>;
     fn ids(&self) -> Result<Vec<String>, StoreError>;
     fn deals(&self, dossier_id: &str) -> Result<Vec<DealSummary>, StoreError>;
+    /// Open follow-ups across every live dossier, earliest due first (undated last).
+    fn follow_ups(&self, query: &FollowUpQuery) -> Result<Vec<FollowUpSummary>, StoreError>;
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -8,12 +8,15 @@
 use std::path::Path;
 
 use fieldbook_shared::Day;
-use fieldbook_shared::summary::{DealSummary, DossierSummary, cjk_bigrams};
+use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, cjk_bigrams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
-use super::{Chunk, DossierStore, DossierWrite, ListQuery, SavedDossier, SearchHit, StoreError};
+use super::{
+    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, SavedDossier, SearchHit,
+    StoreError,
+};
 
 const SCHEMA: &str = r#"
 CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -52,6 +55,18 @@ CREATE TABLE deal (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX deal_stage ON deal (stage, dossier_id);
 CREATE INDEX deal_band ON deal (band, open, dossier_id);
+
+CREATE TABLE follow_up (
+    dossier_id TEXT NOT NULL,
+    follow_up_id TEXT NOT NULL,
+    open INTEGER NOT NULL,
+    -- due date, or '9999-12-31' when undated, so one index gives "earliest first"
+    sort_due TEXT NOT NULL,
+    assignee_name TEXT NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (dossier_id, follow_up_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX follow_up_due ON follow_up (open, sort_due);
 
 CREATE VIRTUAL TABLE dossier_text USING fts5 (body, tokenize = 'trigram');
 -- Only single-pair lookups are made here, so no positions are kept (detail = none).
@@ -184,6 +199,21 @@ impl SqliteStore {
                     d.band.as_str(),
                     d.stage.is_open(),
                     serde_json::to_string(d).expect("a deal summary always serialises"),
+                ],
+            )?;
+        }
+        tx.execute("DELETE FROM follow_up WHERE dossier_id = ?1", [id])?;
+        for f in &w.follow_ups {
+            tx.execute(
+                "INSERT INTO follow_up (dossier_id, follow_up_id, open, sort_due, assignee_name, row) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    f.follow_up_id,
+                    f.done_on.is_none(),
+                    f.due.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string()),
+                    f.assignee_name,
+                    serde_json::to_string(f).expect("a follow-up summary always serialises"),
                 ],
             )?;
         }
@@ -428,6 +458,32 @@ impl DossierStore for SqliteStore {
             .conn
             .prepare_cached("SELECT row FROM deal WHERE dossier_id = ?1 ORDER BY deal_id")?;
         let rows = stmt.query_map([dossier_id], |r| r.get::<_, String>(0))?;
+        rows.map(|json| parse_row(&json?)).collect()
+    }
+
+    fn follow_ups(&self, q: &FollowUpQuery) -> Result<Vec<FollowUpSummary>, StoreError> {
+        let mut conds = vec!["f.open = 1".to_string(), "d.archived = 0".to_string()];
+        let mut args = Vec::new();
+        if let Some(name) = &q.assignee_name {
+            conds.push("f.assignee_name = ?".into());
+            args.push(Value::Text(name.clone()));
+        }
+        if let Some(day) = q.due_before {
+            conds.push("f.sort_due < ?".into());
+            args.push(Value::Text(day.to_string()));
+        }
+        if let Some(owner) = &q.owner {
+            conds.push("d.owner = ?".into());
+            args.push(Value::Text(owner.clone()));
+        }
+        args.push(Value::Integer(i64::from(q.limit.unwrap_or(u32::MAX))));
+        let sql = format!(
+            "SELECT f.row FROM follow_up f JOIN dossier d ON d.id = f.dossier_id WHERE {} \
+             ORDER BY f.open, f.sort_due, f.dossier_id, f.follow_up_id LIMIT ?",
+            conds.join(" AND ")
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
         rows.map(|json| parse_row(&json?)).collect()
     }
 
