@@ -38,11 +38,6 @@ impl Day {
             NaiveDate::MAX
         }))
     }
-
-    /// Whole days from `self` until `later` (negative when `later` is earlier).
-    pub fn days_until(self, later: Day) -> i64 {
-        (later.0 - self.0).num_days()
-    }
 }
 
 impl From<NaiveDate> for Day {

@@ -110,7 +110,7 @@ impl DossierDoc {
     }
 
     /// The object holding the last segment of `path`, and that segment.
-    pub fn locate(&self, path: &str) -> Result<(ObjId, String), DomainError> {
+    fn locate(&self, path: &str) -> Result<(ObjId, String), DomainError> {
         let segs: Vec<&str> = path.split('.').filter(|s| !s.is_empty()).collect();
         let (last, parents) = segs.split_last().ok_or_else(|| DomainError::NoSuchField {
             path: path.to_string(),

@@ -146,17 +146,6 @@ pub struct Learned {
     pub weight_service: Option<u8>,
 }
 
-impl Learned {
-    pub fn get(&self, kind: LearnedKind) -> &Note {
-        match kind {
-            LearnedKind::Demand => &self.demand,
-            LearnedKind::Problem => &self.problem,
-            LearnedKind::BenefitPoints => &self.benefit_points,
-            LearnedKind::KeyPersonInfo => &self.key_person_info,
-        }
-    }
-}
-
 /// An opportunity: one dossier can hold several.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
 #[serde(default)]
