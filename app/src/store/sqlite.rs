@@ -159,14 +159,6 @@ impl SqliteStore {
         }
         let s = &w.summary;
         let summary = serde_json::to_string(s).expect("a summary always serialises");
-        let sort_due = s
-            .next_follow_up
-            .map_or_else(|| "9999-12-31".to_string(), |d| d.to_string());
-        let old_rowid: Option<i64> = tx
-            .query_row("SELECT rowid FROM dossier WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
         let rowid: i64 = tx.query_row(
             "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
              last_contact, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -180,7 +172,7 @@ impl SqliteStore {
                 s.name.to_lowercase(),
                 s.owner,
                 s.archived,
-                sort_due,
+                sort_key(s.next_follow_up),
                 s.next_follow_up.map(|d| d.to_string()),
                 s.last_contact.map(|d| d.to_string()),
                 summary
@@ -211,16 +203,15 @@ impl SqliteStore {
                     id,
                     f.follow_up_id,
                     f.done_on.is_none(),
-                    f.due.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string()),
+                    sort_key(f.due),
                     f.assignee_name,
                     serde_json::to_string(f).expect("a follow-up summary always serialises"),
                 ],
             )?;
         }
-        if old_rowid.is_some() {
-            tx.execute("DELETE FROM dossier_text WHERE rowid = ?1", [rowid])?;
-            tx.execute("DELETE FROM dossier_pairs WHERE rowid = ?1", [rowid])?;
-        }
+        // A first write finds nothing to delete; later writes replace the dossier's text.
+        tx.execute("DELETE FROM dossier_text WHERE rowid = ?1", [rowid])?;
+        tx.execute("DELETE FROM dossier_pairs WHERE rowid = ?1", [rowid])?;
         tx.execute(
             "INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)",
             params![rowid, w.search_text],
@@ -231,6 +222,11 @@ impl SqliteStore {
         )?;
         Ok(())
     }
+}
+
+/// A due date as a sort key: undated sorts last, so "earliest first" is one index scan.
+fn sort_key(due: Option<Day>) -> String {
+    due.map_or_else(|| "9999-12-31".to_string(), |d| d.to_string())
 }
 
 fn quote(term: &str) -> String {
