@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, SearchHit, StoreError,
+    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit, StoreError,
 };
 
 /// After this many appended chunks a dossier is rewritten as one snapshot.
@@ -101,13 +101,8 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn check_id(id: &str) -> Result<(), EngineError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+pub(crate) fn check_id(id: &str) -> Result<(), EngineError> {
+    if fieldbook_shared::document::valid_id(id) {
         Ok(())
     } else {
         Err(EngineError::BadId(id.to_string()))
@@ -196,7 +191,15 @@ impl<S: DossierStore> Engine<S> {
         }
     }
 
-    fn open_doc(&self, id: &str) -> Result<(DossierDoc, usize), EngineError> {
+    pub(crate) fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) fn open_doc(&self, id: &str) -> Result<(DossierDoc, usize), EngineError> {
         check_id(id)?;
         let saved = self
             .store
@@ -219,7 +222,7 @@ impl<S: DossierStore> Engine<S> {
     /// Everything to write for `doc`'s current state. `since` is the heads the store already
     /// holds (None: write a full snapshot). `known` is the document's state when the caller
     /// has just written it, which saves reading it back (the costliest step of a write).
-    fn prepare(
+    pub(crate) fn prepare(
         id: &str,
         doc: &mut DossierDoc,
         since: Option<(&[automerge::ChangeHash], usize)>,
@@ -240,13 +243,11 @@ impl<S: DossierStore> Engine<S> {
             None => Self::read(id, doc)?,
         };
         let conflicts = conflict::count(doc.automerge().document()) as u32;
-        Ok(DossierWrite {
+        Ok(DossierWrite::new(
             chunk,
-            summary: summary::summarize(id, &dossier, conflicts),
-            deals: summary::deals(id, &dossier),
-            follow_ups: summary::follow_ups(id, &dossier),
-            search_text: summary::search_text(&dossier),
-        })
+            summary::project(id, &dossier, conflicts),
+            Origin::Local,
+        ))
     }
 
     /// Create a dossier from field assignments (`profile.name=…`); returns its id.

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod engine;
 pub mod exchange;
 pub mod store;
+pub mod sync;
 pub mod synth;
 
 pub use engine::{Engine, EngineError, Meeting};

@@ -7,6 +7,22 @@ use crate::DomainError;
 use crate::keep_conflicts::KeepConflicts;
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
 
+/// Whether `id` may name a dossier: 1–64 ASCII letters, digits, '-' or '_' (UUIDs by default).
+/// Checked wherever an id arrives from outside: typed by a user, read from a file, received
+/// over the wire.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
+/// The dossier a document holds (for code holding a bare Automerge document, like the relay).
+pub fn read(doc: &AutoCommit) -> Result<Dossier, DomainError> {
+    Ok(autosurgeon::hydrate(doc)?)
+}
+
 /// Who is writing, and when (milliseconds since the Unix epoch; injectable for tests).
 #[derive(Debug, Clone)]
 pub struct Writer {
@@ -62,7 +78,7 @@ impl DossierDoc {
     }
 
     pub fn read(&self) -> Result<Dossier, DomainError> {
-        Ok(autosurgeon::hydrate(&self.doc)?)
+        read(&self.doc)
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

@@ -11,6 +11,7 @@ pub mod model;
 mod note;
 pub mod patch;
 pub mod summary;
+pub mod sync;
 mod tags;
 pub mod validate;
 pub mod vocab;

@@ -62,6 +62,27 @@ pub struct FollowUpSummary {
     pub done_on: Option<Day>,
 }
 
+/// Everything a store keeps beside a dossier's document so that lists, search and dashboards
+/// never open it. Computed wherever the document is written (device or relay) and shipped with
+/// a cold snapshot, so that a device receiving a dossier for the first time need not read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub summary: DossierSummary,
+    pub deals: Vec<DealSummary>,
+    pub follow_ups: Vec<FollowUpSummary>,
+    pub search_text: String,
+}
+
+/// The projection of dossier `id` in state `d`; `conflicts` is its count of unresolved fields.
+pub fn project(id: &str, d: &Dossier, conflicts: u32) -> Projection {
+    Projection {
+        summary: summarize(id, d, conflicts),
+        deals: deals(id, d),
+        follow_ups: follow_ups(id, d),
+        search_text: search_text(d),
+    }
+}
+
 pub fn follow_ups(id: &str, d: &Dossier) -> Vec<FollowUpSummary> {
     live(&d.follow_ups, |f| f.deleted_at.is_some())
         .map(|(fid, f)| FollowUpSummary {

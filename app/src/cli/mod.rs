@@ -171,6 +171,24 @@ enum Command {
     /// Import a JSON export, an .automerge file, or a folder of them. Documents are merged
     /// with what is here; nothing here is lost.
     Import { path: PathBuf },
+    /// Join a team: enrol this device with its relay using a one-time invite code.
+    Enroll {
+        /// The relay's address, e.g. http://relay.example.com:7878
+        relay: String,
+        /// The invite code from the team's admin (XXXX-XXXX-XXXX).
+        invite: String,
+    },
+    /// Sync with the relay: send this device's changes, receive the team's.
+    Sync {
+        /// Stay connected and keep syncing (reconnecting with backoff) until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Give up a one-shot sync after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Sync status: the relay, changes waiting to be sent, the last completed sync.
+    Status,
     /// The fields of a dossier or of one kind of item, with their empty values.
     Fields {
         /// A collection: people, interactions, deals, deals.*.checklist, follow_ups, contracts,
@@ -532,8 +550,87 @@ fn run(cli: Cli) -> Result<()> {
                 format!("{changed} dossiers created or changed")
             })
         }
+        Command::Enroll { relay, invite } => {
+            let enrolled = crate::sync::enroll(&mut engine, &relay, &invite)?;
+            out.emit(&enrolled_view(&enrolled), || {
+                format!(
+                    "enrolled as {} ({}) in team {}; run `fieldbook sync` to sync",
+                    enrolled.user,
+                    enrolled.role.as_str(),
+                    enrolled.team
+                )
+            })
+        }
+        Command::Sync { watch, timeout } => sync_command(&mut engine, &out, watch, timeout),
+        Command::Status => {
+            let status = engine.sync_status()?;
+            out.emit(&status, || render::sync_status(&status))
+        }
         Command::Fields { .. } => unreachable!("handled before the store is opened"),
     }
+}
+
+/// The enrolment as shown: everything but the token.
+fn enrolled_view(e: &fieldbook_shared::sync::wire::Enrolled) -> serde_json::Value {
+    serde_json::json!({
+        "team": e.team, "user": e.user, "role": e.role, "device_id": e.device_id,
+    })
+}
+
+fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Result<()> {
+    use crate::sync::{LinkState, Mode, SyncError, run_background, sync_with_relay};
+    let relay = engine.relay_config()?.ok_or(SyncError::NotEnrolled)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    if watch {
+        let (state_tx, mut states) = tokio::sync::watch::channel(LinkState::Connecting);
+        let json = out.json;
+        runtime.block_on(async move {
+            let printer = async {
+                while states.changed().await.is_ok() {
+                    let s = states.borrow_and_update().clone();
+                    if json {
+                        println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                    } else {
+                        println!("{}", render::link_state(&s));
+                    }
+                }
+            };
+            tokio::select! {
+                _ = run_background(&mut *engine, state_tx, stop) => {}
+                _ = printer => {}
+                _ = tokio::signal::ctrl_c() => { let _ = stop_tx.send(true); }
+            }
+        });
+        return Ok(());
+    }
+    let report = runtime.block_on(async {
+        let mut handle = &mut *engine;
+        let mut quiet = |_| {};
+        let sync = sync_with_relay(&mut handle, &relay, Mode::Once, &mut stop, &mut quiet);
+        match tokio::time::timeout(std::time::Duration::from_secs(timeout), sync).await {
+            Ok(r) => r,
+            Err(_) => Err(SyncError::TimedOut(timeout)),
+        }
+    })?;
+    drop(stop_tx);
+    let status = engine.sync_status()?;
+    out.emit(
+        &serde_json::json!({ "report": report, "status": status }),
+        || {
+            format!(
+                "synced: {} frames / {} bytes sent, {} frames / {} bytes received in {} ms\n{}",
+                report.frames_sent,
+                report.bytes_sent,
+                report.frames_received,
+                report.bytes_received,
+                report.elapsed_ms,
+                render::sync_status(&status)
+            )
+        },
+    )
 }
 
 /// The fields of a dossier, or of an item of `collection`, as JSON with empty values.

@@ -281,3 +281,42 @@ pub fn history(changes: &[FieldChange]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+pub fn sync_status(s: &crate::sync::SyncStatus) -> String {
+    let relay = match (&s.relay, &s.team) {
+        (Some(r), Some(t)) => format!("relay {r}, team {t}"),
+        (Some(r), None) => format!("relay {r}"),
+        _ => "not enrolled with a relay (working offline)".to_string(),
+    };
+    let last = s
+        .last_sync_ms
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "never".into());
+    format!(
+        "{relay}\n{} changes in {} dossiers waiting to be sent\nlast sync: {last}",
+        s.unsynced_changes, s.unsynced_dossiers
+    )
+}
+
+pub fn link_state(s: &crate::sync::LinkState) -> String {
+    use crate::sync::LinkState;
+    match s {
+        LinkState::NotEnrolled => {
+            "not enrolled: run `fieldbook enroll <relay-url> <invite>`".into()
+        }
+        LinkState::Connecting => "connecting…".into(),
+        LinkState::Connected { remaining: 0 } => "online, up to date".into(),
+        LinkState::Connected { remaining } => {
+            format!("online, syncing ({remaining} dossiers to go)")
+        }
+        LinkState::Offline { error, retry_in_ms } => format!(
+            "offline{}; retrying in {} s",
+            error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+            retry_in_ms.div_ceil(1000)
+        ),
+    }
+}

@@ -4,7 +4,7 @@
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 
-use super::{Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery};
+use super::{Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin};
 
 fn day(s: &str) -> Day {
     s.parse().expect("test dates are valid")
@@ -39,6 +39,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
         deals: Vec::new(),
         follow_ups: Vec::new(),
         search_text: text.into(),
+        origin: Origin::Local,
     }
 }
 
@@ -346,6 +347,65 @@ pub fn settings(store: &mut dyn DossierStore) {
     assert_eq!(store.get_setting("actor").unwrap().as_deref(), Some("two"));
 }
 
+pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
+    assert_eq!(store.unsynced().unwrap(), Vec::<String>::new());
+    store.write(&[sample("a", "Acme", "")]).unwrap();
+    let mut edit = sample("a", "Acme", "");
+    edit.chunk = Chunk::Append(b"+1".to_vec());
+    store
+        .write(&[edit.clone(), sample("b", "Beta", "")])
+        .unwrap();
+    let mut unsynced = store.unsynced().unwrap();
+    unsynced.sort();
+    assert_eq!(unsynced, ["a", "b"], "local writes wait for the relay");
+    assert_eq!(
+        store.unsynced_changes().unwrap(),
+        3,
+        "each local write counts"
+    );
+    assert_eq!(store.sync_state("a").unwrap(), None);
+
+    let v1 = store.version("a").unwrap().expect("a has a version");
+    store.finish_sync("a", b"state-1", false).unwrap();
+    assert_eq!(
+        store.sync_state("a").unwrap().as_deref(),
+        Some(&b"state-1"[..])
+    );
+    assert_eq!(
+        store.unsynced_changes().unwrap(),
+        3,
+        "not acked: still counted"
+    );
+    store.finish_sync("a", b"state-2", true).unwrap();
+    assert_eq!(store.unsynced().unwrap(), ["b"]);
+    assert_eq!(store.unsynced_changes().unwrap(), 1);
+
+    edit.chunk = Chunk::Append(b"+2".to_vec());
+    edit.origin = Origin::Synced {
+        sync_state: Some(b"state-3".to_vec()),
+    };
+    store.write(&[edit]).unwrap();
+    assert_eq!(
+        store.unsynced().unwrap(),
+        ["b"],
+        "received changes are not ours to send"
+    );
+    assert_eq!(
+        store.sync_state("a").unwrap().as_deref(),
+        Some(&b"state-3"[..])
+    );
+    let v2 = store.version("a").unwrap().unwrap();
+    assert_ne!(v1, v2, "a write changes the version");
+    store.write(&[sample("a", "Acme", "")]).unwrap();
+    let v3 = store.version("a").unwrap().unwrap();
+    assert!(
+        v3 != v1 && v3 != v2,
+        "a compacting snapshot changes the version too"
+    );
+    assert_eq!(store.version("nope").unwrap(), None);
+    assert_eq!(store.sync_state("nope").unwrap(), None);
+}
+
 /// Instantiate the whole suite for a backend. The factory returns the store and a guard kept
 /// alive for the test (a temp dir, a server handle, or `()`):
 /// `store_conformance_suite!(|| (make_store(), guard));`
@@ -360,7 +420,8 @@ macro_rules! store_conformance_suite {
             search_finds_chinese_and_english,
             batch_is_atomic,
             follow_ups_across_dossiers,
-            settings
+            settings,
+            sync_bookkeeping
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

@@ -4,7 +4,7 @@
 pub mod conformance;
 pub mod sqlite;
 
-use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
+use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, Projection};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,16 @@ pub enum Chunk {
     Append(Vec<u8>),
 }
 
+/// Where a write comes from, which decides what the relay still has to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// An edit made on this device: one more change the relay has not acknowledged.
+    Local,
+    /// Changes received from the relay. `sync_state` (an encoded Automerge sync state), when
+    /// given, records what both sides now hold.
+    Synced { sync_state: Option<Vec<u8>> },
+}
+
 /// Everything written for one dossier in one atomic step: its bytes and its projections, so
 /// that lists and search never disagree with the document.
 #[derive(Debug, Clone)]
@@ -48,6 +58,26 @@ pub struct DossierWrite {
     pub deals: Vec<DealSummary>,
     pub follow_ups: Vec<FollowUpSummary>,
     pub search_text: String,
+    pub origin: Origin,
+}
+
+impl DossierWrite {
+    pub fn new(chunk: Chunk, projection: Projection, origin: Origin) -> DossierWrite {
+        let Projection {
+            summary,
+            deals,
+            follow_ups,
+            search_text,
+        } = projection;
+        DossierWrite {
+            chunk,
+            summary,
+            deals,
+            follow_ups,
+            search_text,
+            origin,
+        }
+    }
 }
 
 /// A dossier's saved bytes: loadable as one Automerge document.
@@ -111,5 +141,15 @@ pub trait DossierStore {
     /// Open follow-ups across every live dossier, earliest due first (undated last).
     fn follow_ups(&self, query: &FollowUpQuery) -> Result<Vec<FollowUpSummary>, StoreError>;
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// The saved sync state of `id` with the relay (None: never completed an exchange).
+    fn sync_state(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Record a completed exchange; `acked` clears the count of unacknowledged changes.
+    fn finish_sync(&mut self, id: &str, state: &[u8], acked: bool) -> Result<(), StoreError>;
+    /// Dossiers with local changes the relay has not acknowledged.
+    fn unsynced(&self) -> Result<Vec<String>, StoreError>;
+    /// How many local changes, over all dossiers, the relay has not acknowledged.
+    fn unsynced_changes(&self) -> Result<u64, StoreError>;
+    /// A number that changes whenever `id`'s saved bytes change (None: no such dossier).
+    fn version(&self, id: &str) -> Result<Option<i64>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
 }

@@ -14,7 +14,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, SavedDossier, SearchHit,
+    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SavedDossier, SearchHit,
     StoreError,
 };
 
@@ -75,8 +75,22 @@ CREATE VIRTUAL TABLE dossier_pairs USING fts5 (
 );
 "#;
 
+/// What the device knows of its exchanges with the relay.
+const SYNC_SCHEMA: &str = r#"
+CREATE TABLE sync_doc (
+    dossier_id TEXT PRIMARY KEY,
+    -- encoded Automerge sync state: the heads both sides held after the last exchange
+    state BLOB,
+    -- local changes the relay has not acknowledged
+    unsynced INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sync_doc_unsynced ON sync_doc (unsynced) WHERE unsynced > 0;
+-- Dossiers written before sync existed have changes the relay has never seen.
+INSERT INTO sync_doc (dossier_id, unsynced) SELECT id, 1 FROM dossier;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA)])
+    Migrations::new(vec![M::up(SCHEMA), M::up(SYNC_SCHEMA)])
 }
 
 fn map_err(e: rusqlite::Error) -> StoreError {
@@ -143,10 +157,17 @@ impl SqliteStore {
         let id = &w.summary.id;
         match &w.chunk {
             Chunk::Snapshot(bytes) => {
+                // Sequence numbers keep rising across compactions: the latest is the
+                // dossier's version.
+                let next: i64 = tx.query_row(
+                    "SELECT COALESCE(MAX(seq), -1) + 1 FROM chunk WHERE dossier_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?;
                 tx.execute("DELETE FROM chunk WHERE dossier_id = ?1", [id])?;
                 tx.execute(
-                    "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, 0, ?2)",
-                    params![id, bytes],
+                    "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, ?2, ?3)",
+                    params![id, next, bytes],
                 )?;
             }
             Chunk::Append(bytes) => {
@@ -156,6 +177,25 @@ impl SqliteStore {
                     params![id, bytes],
                 )?;
             }
+        }
+        match &w.origin {
+            Origin::Local => {
+                tx.execute(
+                    "INSERT INTO sync_doc (dossier_id, unsynced) VALUES (?1, 1) \
+                     ON CONFLICT (dossier_id) DO UPDATE SET unsynced = unsynced + 1",
+                    [id],
+                )?;
+            }
+            Origin::Synced {
+                sync_state: Some(state),
+            } => {
+                tx.execute(
+                    "INSERT INTO sync_doc (dossier_id, state) VALUES (?1, ?2) \
+                     ON CONFLICT (dossier_id) DO UPDATE SET state = excluded.state",
+                    params![id, state],
+                )?;
+            }
+            Origin::Synced { sync_state: None } => {}
         }
         let s = &w.summary;
         let summary = serde_json::to_string(s).expect("a summary always serialises");
@@ -499,6 +539,50 @@ impl DossierStore for SqliteStore {
             [key, value],
         )?;
         Ok(())
+    }
+
+    fn sync_state(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let state: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT state FROM sync_doc WHERE dossier_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(state.flatten())
+    }
+
+    fn finish_sync(&mut self, id: &str, state: &[u8], acked: bool) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_doc (dossier_id, state) VALUES (?1, ?2) \
+                 ON CONFLICT (dossier_id) DO UPDATE SET state = excluded.state, \
+                 unsynced = CASE WHEN ?3 THEN 0 ELSE unsynced END",
+            )?
+            .execute(params![id, state, acked])?;
+        Ok(())
+    }
+
+    fn unsynced(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT dossier_id FROM sync_doc WHERE unsynced > 0")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    fn unsynced_changes(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(unsynced), 0) FROM sync_doc WHERE unsynced > 0",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn version(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT MAX(seq) FROM chunk WHERE dossier_id = ?1")?
+            .query_row([id], |r| r.get(0))?)
     }
 }
 

@@ -1,0 +1,122 @@
+//! The device's side of sync: enrolment with a relay, and the driver that runs the shared
+//! sans-IO session ([`fieldbook_shared::sync::device`]) over a WebSocket, once or for as long
+//! as the app runs, reconnecting with backoff.
+
+mod enroll;
+mod net;
+mod replica;
+
+use std::sync::{Arc, Mutex};
+
+pub use enroll::enroll;
+pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
+pub use replica::{OpenDocs, Replica};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, EngineError};
+use crate::store::DossierStore;
+
+pub(crate) const RELAY_URL: &str = "relay.url";
+pub(crate) const RELAY_TOKEN: &str = "relay.token";
+pub(crate) const RELAY_TEAM: &str = "relay.team";
+pub(crate) const RELAY_ROLE: &str = "relay.role";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    #[error(
+        "this device is not enrolled with a relay yet (`fieldbook enroll <relay-url> <invite>`)"
+    )]
+    NotEnrolled,
+    #[error("cannot reach the relay at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the relay refused: {0}")]
+    Refused(String),
+    #[error("the relay closed the connection ({code}): {reason}")]
+    Closed { code: u16, reason: String },
+    #[error("the relay sent something this device cannot read: {0}")]
+    Protocol(String),
+    #[error("the sync did not finish within {0} s")]
+    TimedOut(u64),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<crate::store::StoreError> for SyncError {
+    fn from(e: crate::store::StoreError) -> Self {
+        SyncError::Engine(e.into())
+    }
+}
+
+/// Where this device syncs, once enrolled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelayConfig {
+    pub url: String,
+    pub token: String,
+}
+
+/// What a rep sees of sync: enrolled or not, what waits to be sent, when it last completed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub relay: Option<String>,
+    pub team: Option<String>,
+    pub role: Option<String>,
+    /// Local changes the relay has not acknowledged.
+    pub unsynced_changes: u64,
+    /// Dossiers holding them.
+    pub unsynced_dossiers: u64,
+    pub last_sync_ms: Option<i64>,
+}
+
+impl<S: DossierStore> Engine<S> {
+    pub fn relay_config(&self) -> Result<Option<RelayConfig>, EngineError> {
+        let store = self.store();
+        Ok(
+            match (
+                store.get_setting(RELAY_URL)?,
+                store.get_setting(RELAY_TOKEN)?,
+            ) {
+                (Some(url), Some(token)) => Some(RelayConfig { url, token }),
+                _ => None,
+            },
+        )
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus, EngineError> {
+        let store = self.store();
+        Ok(SyncStatus {
+            relay: store.get_setting(RELAY_URL)?,
+            team: store.get_setting(RELAY_TEAM)?,
+            role: store.get_setting(RELAY_ROLE)?,
+            unsynced_changes: store.unsynced_changes()?,
+            unsynced_dossiers: store.unsynced()?.len() as u64,
+            last_sync_ms: store
+                .get_setting(replica::LAST_SYNC)?
+                .and_then(|s| s.parse().ok()),
+        })
+    }
+}
+
+/// Access to the engine for the sync driver: borrowed outright by the CLI, shared behind a
+/// mutex with the UI in the app. The driver holds it only while handling a batch of frames.
+pub trait EngineHandle {
+    type Store: DossierStore;
+    fn with<T>(&mut self, f: impl FnOnce(&mut Engine<Self::Store>) -> T) -> T;
+}
+
+impl<S: DossierStore> EngineHandle for &mut Engine<S> {
+    type Store = S;
+    fn with<T>(&mut self, f: impl FnOnce(&mut Engine<S>) -> T) -> T {
+        f(self)
+    }
+}
+
+impl<S: DossierStore> EngineHandle for Arc<Mutex<Engine<S>>> {
+    type Store = S;
+    fn with<T>(&mut self, f: impl FnOnce(&mut Engine<S>) -> T) -> T {
+        // A panic elsewhere while holding the lock leaves the engine as SQLite left it:
+        // committed or not, never half-written.
+        let mut engine = self.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut engine)
+    }
+}

@@ -1,0 +1,348 @@
+//! Running a sync session over a WebSocket.
+
+use std::time::{Duration, Instant};
+
+use fieldbook_shared::sync::SessionError;
+use fieldbook_shared::sync::device::{DeviceSession, Window};
+use fieldbook_shared::sync::wire::{self, MAX_FRAME_BYTES, ToDevice, ToRelay, close};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::replica::{OpenDocs, Replica};
+use super::{EngineHandle, RelayConfig, SyncError};
+use crate::engine::EngineError;
+use crate::store::DossierStore;
+
+/// Frames handled in one batch (one SQLite transaction) at most.
+const BATCH_FRAMES: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Sync everything there is, then disconnect.
+    Once,
+    /// Stay connected: send local edits as they are made, receive others' as they arrive.
+    Live,
+}
+
+/// What one connection did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Round trips: times this side waited for the relay with nothing else to do.
+    pub round_trips: u64,
+    pub elapsed_ms: u64,
+}
+
+/// The link as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LinkState {
+    NotEnrolled,
+    Connecting,
+    /// Connected; `remaining` dossiers still to exchange (0: up to date).
+    Connected {
+        remaining: usize,
+    },
+    /// Not connected; the last error in words, and when the next attempt is.
+    Offline {
+        error: Option<String>,
+        retry_in_ms: u64,
+    },
+}
+
+fn ws_url(base: &str) -> Result<String, SyncError> {
+    let base = base.trim_end_matches('/');
+    if let Some(rest) = base.strip_prefix("http://") {
+        Ok(format!("ws://{rest}/v1/sync"))
+    } else if base.starts_with("https://") {
+        Err(SyncError::Unreachable {
+            url: base.into(),
+            reason: "this build speaks plain ws:// only; put the relay behind a local TLS \
+                     terminator or use http:// on a trusted network"
+                .into(),
+        })
+    } else {
+        Err(SyncError::Unreachable {
+            url: base.into(),
+            reason: "the relay URL must start with http://".into(),
+        })
+    }
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+fn session_error(e: SessionError<EngineError>) -> SyncError {
+    match e {
+        SessionError::Protocol(p) => SyncError::Protocol(p),
+        SessionError::Replica(e) => SyncError::Engine(e),
+    }
+}
+
+/// Connect to the relay and sync. In [`Mode::Once`] returns when everything is exchanged;
+/// in [`Mode::Live`] when `stop` turns true or the connection fails. `on_state` hears
+/// progress.
+pub async fn sync_with_relay<H: EngineHandle>(
+    handle: &mut H,
+    relay: &RelayConfig,
+    mode: Mode,
+    stop: &mut watch::Receiver<bool>,
+    on_state: &mut dyn FnMut(LinkState),
+) -> Result<SyncReport, SyncError> {
+    let started = Instant::now();
+    let url = ws_url(&relay.url)?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| SyncError::Unreachable {
+            url: relay.url.clone(),
+            reason: e.to_string(),
+        })?;
+    let bearer = format!("Bearer {}", relay.token)
+        .parse()
+        .map_err(|_| SyncError::Refused("the stored device token is not valid text".into()))?;
+    request.headers_mut().insert("authorization", bearer);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+        .await
+        .map_err(|e| match e {
+            tungstenite::Error::Http(r) if r.status().as_u16() == 401 => SyncError::Refused(
+                "this device's token is not accepted (revoked, or enrolled elsewhere); enrol again"
+                    .into(),
+            ),
+            other => SyncError::Unreachable {
+                url: relay.url.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+    let (mut sink, mut stream) = ws.split();
+    let mut report = SyncReport::default();
+    let mut open = OpenDocs::default();
+    let mut session = DeviceSession::new(Window::default());
+
+    let hello = handle
+        .with(|engine| {
+            session.start(&mut Replica {
+                engine,
+                open: &mut open,
+            })
+        })
+        .map_err(session_error)?;
+    send(&mut sink, &hello, &mut report).await?;
+    on_state(LinkState::Connected { remaining: 0 });
+    let mut poll = tokio::time::interval(Duration::from_millis(500));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    let result = loop {
+        tokio::select! {
+            next = stream.next() => {
+                report.round_trips += 1;
+                let mut frames = Vec::new();
+                let mut next = next;
+                loop {
+                    match next {
+                        None => break,
+                        Some(msg) => match read(msg, &mut report)? {
+                            Some(frame) => frames.push(frame),
+                            None => {}
+                        },
+                    }
+                    if frames.len() >= BATCH_FRAMES {
+                        break;
+                    }
+                    match stream.next().now_or_never() {
+                        Some(n) => next = n,
+                        None => break,
+                    }
+                }
+                if frames.is_empty() {
+                    break Err(SyncError::Closed {
+                        code: 1006,
+                        reason: "the connection dropped".into(),
+                    });
+                }
+                let out = handle
+                    .with(|engine| session.receive(&mut Replica { engine, open: &mut open }, frames))
+                    .map_err(session_error);
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) => break Err(e),
+                };
+                send(&mut sink, &out, &mut report).await?;
+                on_state(LinkState::Connected { remaining: session.remaining() });
+                if mode == Mode::Once && session.is_idle() {
+                    break Ok(());
+                }
+            }
+            _ = poll.tick(), if mode == Mode::Live => {
+                // Edits made by this app or another process on this device.
+                let out = handle.with(|engine| -> Result<Vec<ToRelay>, SyncError> {
+                    let unsynced = engine.store().unsynced()?;
+                    let mut out = Vec::new();
+                    let mut replica = Replica { engine, open: &mut open };
+                    for doc in &unsynced {
+                        if !session.knows(doc) {
+                            out.extend(
+                                session.local_change(&mut replica, doc).map_err(session_error)?,
+                            );
+                        }
+                    }
+                    Ok(out)
+                })?;
+                send(&mut sink, &out, &mut report).await?;
+            }
+            _ = stop.changed() => break Ok(()),
+        }
+    };
+    let (code, reason) = match &result {
+        Ok(()) => (CloseCode::Normal, "done".to_string()),
+        Err(SyncError::Protocol(p)) => (CloseCode::Protocol, p.clone()),
+        Err(SyncError::Closed { .. }) => {
+            report.elapsed_ms = started.elapsed().as_millis() as u64;
+            return result.map(|()| report);
+        }
+        Err(e) => (CloseCode::Error, e.to_string()),
+    };
+    let frame = CloseFrame {
+        code,
+        reason: reason.chars().take(120).collect::<String>().into(),
+    };
+    // Best effort: the relay may already be gone.
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    result.map(|()| report)
+}
+
+fn read(
+    msg: Result<Message, tungstenite::Error>,
+    report: &mut SyncReport,
+) -> Result<Option<ToDevice>, SyncError> {
+    match msg {
+        Ok(Message::Binary(bytes)) => {
+            report.frames_received += 1;
+            report.bytes_received += bytes.len() as u64;
+            wire::decode::<ToDevice>(&bytes)
+                .map(Some)
+                .map_err(|e| SyncError::Protocol(e.to_string()))
+        }
+        Ok(Message::Close(frame)) => {
+            let (code, reason) = frame
+                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                .unwrap_or((1005, String::new()));
+            Err(SyncError::Closed {
+                code,
+                reason: describe_close(code, reason),
+            })
+        }
+        Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => Ok(None),
+        Ok(Message::Text(_)) => Err(SyncError::Protocol("a text frame".into())),
+        Err(e) => Err(SyncError::Closed {
+            code: 1006,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn describe_close(code: u16, reason: String) -> String {
+    match code {
+        close::REVOKED => format!("this device was revoked by the team's admin ({reason})"),
+        close::GOING_AWAY => format!("the relay is restarting ({reason})"),
+        _ => reason,
+    }
+}
+
+async fn send<S>(sink: &mut S, out: &[ToRelay], report: &mut SyncReport) -> Result<(), SyncError>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    if out.is_empty() {
+        return Ok(());
+    }
+    for frame in out {
+        let bytes = wire::encode(frame);
+        report.frames_sent += 1;
+        report.bytes_sent += bytes.len() as u64;
+        sink.feed(Message::Binary(bytes.into()))
+            .await
+            .map_err(|e| SyncError::Closed {
+                code: 1006,
+                reason: e.to_string(),
+            })?;
+    }
+    sink.flush().await.map_err(|e| SyncError::Closed {
+        code: 1006,
+        reason: e.to_string(),
+    })
+}
+
+/// Keep the device synced for as long as `stop` stays false: connect, sync live, and after
+/// a failure retry with exponential backoff (1 s doubling to 60 s, with jitter).
+pub async fn run_background<H: EngineHandle>(
+    mut handle: H,
+    states: watch::Sender<LinkState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let relay = match handle.with(|e| e.relay_config()) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let _ = states.send(LinkState::NotEnrolled);
+                if wait(&mut stop, Duration::from_secs(5)).await {
+                    return;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("reading the relay settings: {e}");
+                return;
+            }
+        };
+        let _ = states.send(LinkState::Connecting);
+        let connected_at = Instant::now();
+        let result = sync_with_relay(&mut handle, &relay, Mode::Live, &mut stop, &mut |s| {
+            let _ = states.send(s);
+        })
+        .await;
+        if *stop.borrow() {
+            return;
+        }
+        if connected_at.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_secs(1);
+        }
+        let error = result.err().map(|e| e.to_string());
+        if let Some(e) = &error {
+            tracing::warn!("sync: {e}");
+        }
+        let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 4);
+        let delay = backoff + Duration::from_millis(jitter);
+        let _ = states.send(LinkState::Offline {
+            error,
+            retry_in_ms: delay.as_millis() as u64,
+        });
+        if wait(&mut stop, delay).await {
+            return;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Sleep for `d`; true if told to stop meanwhile.
+async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,221 @@
+//! `fieldbook-relay`: serve, and the admin commands (run beside a serving relay on the same
+//! database; a revocation reaches live connections within a second).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use fieldbook_shared::sync::wire::Role;
+use tokio::sync::watch;
+
+use crate::accounts;
+use crate::http::{Relay, now_ms};
+use crate::serve::{ServeOptions, serve};
+use crate::store;
+
+#[derive(Parser)]
+#[command(
+    name = "fieldbook-relay",
+    version,
+    about = "The Fieldbook relay: a team's devices sync through it."
+)]
+#[command(after_help = "Examples:
+  fieldbook-relay team create north
+  fieldbook-relay invite --team north --user li --role rep
+  fieldbook-relay serve --listen 127.0.0.1:7878
+  fieldbook-relay devices --team north
+  fieldbook-relay revoke 3")]
+struct Cli {
+    /// Where the relay keeps its data: sqlite://PATH (created if missing).
+    #[arg(
+        long,
+        env = "FIELDBOOK_RELAY_DB",
+        default_value = "sqlite://fieldbook-relay.sqlite",
+        global = true
+    )]
+    db: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve devices until interrupted (Ctrl-C or SIGTERM).
+    Serve {
+        /// Address to listen on; port 0 picks a free port (printed on start).
+        #[arg(long, env = "FIELDBOOK_RELAY_LISTEN", default_value = "127.0.0.1:7878")]
+        listen: String,
+        /// Seconds a client has to send its request headers.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+    },
+    /// Teams.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+    /// Invite a user (created on first invite) and print a one-time invite code.
+    Invite {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "rep")]
+        role: Role,
+        #[arg(long, default_value_t = 7)]
+        valid_days: u32,
+    },
+    /// List enrolled devices, with their last sync and unsent changes.
+    Devices {
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Revoke a device: its token stops working and its live connection is closed.
+    Revoke { device: i64 },
+}
+
+#[derive(Subcommand)]
+enum TeamCommand {
+    Create { name: String },
+}
+
+pub fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FIELDBOOK_RELAY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut db = store::open(&cli.db)?;
+    match cli.command {
+        Command::Serve {
+            listen,
+            header_timeout,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen).await?;
+                let addr = listener.local_addr()?;
+                let (stop_tx, stop_rx) = watch::channel(false);
+                let relay = Arc::new(Relay::new(db, stop_rx));
+                // Tests and scripts read this line for the port.
+                println!("listening on http://{addr}");
+                let options = ServeOptions {
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
+                    ..Default::default()
+                };
+                serve(listener, relay, options, async move {
+                    shutdown_signal().await;
+                    let _ = stop_tx.send(true);
+                })
+                .await?;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Team {
+            command: TeamCommand::Create { name },
+        } => {
+            let id = accounts::create_team(db.as_mut(), &name, now_ms())?;
+            println!("team {name} created (id {id})");
+        }
+        Command::Invite {
+            team,
+            user,
+            role,
+            valid_days,
+        } => {
+            let code = accounts::invite(db.as_mut(), &team, &user, role, valid_days, now_ms())?;
+            println!("{code}");
+            eprintln!(
+                "invite for {user} ({}) in team {team}, valid {valid_days} days; on the device: fieldbook enroll <relay-url> {code}",
+                role.as_str()
+            );
+        }
+        Command::Devices { team } => {
+            let team_id = match &team {
+                Some(t) => Some(
+                    db.team_id(t)?
+                        .ok_or_else(|| store::StoreError::NoTeam(t.clone()))?,
+                ),
+                None => None,
+            };
+            println!(
+                "{:>4}  {:<12} {:<12} {:<8} {:<14} {:>8}  {}",
+                "id", "team", "user", "role", "device", "unsent", "last sync"
+            );
+            for d in db.devices(team_id)? {
+                let last = d
+                    .status
+                    .and_then(|s| s.last_sync_ms)
+                    .map(fmt_ms)
+                    .unwrap_or_else(|| "never".into());
+                let unsent = d.status.map_or("-".to_string(), |s| s.unsynced.to_string());
+                let revoked = if d.revoked_ms.is_some() {
+                    "  (revoked)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>4}  {:<12} {:<12} {:<8} {:<14} {:>8}  {last}{revoked}",
+                    d.device_id,
+                    d.team,
+                    d.user,
+                    d.role.as_str(),
+                    d.name,
+                    unsent
+                );
+            }
+        }
+        Command::Revoke { device } => {
+            if db.revoke_device(device, now_ms())? {
+                println!("device {device} revoked");
+            } else {
+                anyhow::bail!("no active device {device}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

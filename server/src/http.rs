@@ -1,0 +1,207 @@
+//! The relay's HTTP surface: health, enrolment, and the sync WebSocket.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fieldbook_shared::sync::relay::Limits;
+use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, MAX_FRAME_BYTES};
+use tokio::sync::{broadcast, watch};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::accounts::{self, AccountError, hash_secret};
+use crate::store::{DeviceId, RelayStore, TeamId};
+
+/// Changes committed for a team, announced to its live connections.
+#[derive(Debug, Clone)]
+pub struct TeamChange {
+    pub seq: u64,
+    pub docs: Arc<Vec<String>>,
+    /// The connection that committed them.
+    pub origin: u64,
+}
+
+/// One broadcast channel per team with a live connection.
+#[derive(Default)]
+pub struct Hub {
+    teams: Mutex<HashMap<TeamId, broadcast::Sender<TeamChange>>>,
+}
+
+impl Hub {
+    pub fn subscribe(&self, team: TeamId) -> broadcast::Receiver<TeamChange> {
+        let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop channels nobody listens to any more.
+        teams.retain(|_, tx| tx.receiver_count() > 0);
+        teams
+            .entry(team)
+            .or_insert_with(|| broadcast::channel(256).0)
+            .subscribe()
+    }
+
+    pub fn publish(&self, team: TeamId, change: TeamChange) {
+        let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = teams.get(&team) {
+            // No receivers is fine: nobody else is connected.
+            let _ = tx.send(change);
+        }
+    }
+}
+
+/// WebSocket sizes: small buffers keep an idle connection cheap (axum's defaults cost
+/// ~134 KiB each); explicit caps bound what one peer can make the relay hold.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketLimits {
+    pub read_buffer: usize,
+    pub write_buffer: usize,
+    pub max_message: usize,
+}
+
+impl Default for SocketLimits {
+    fn default() -> Self {
+        SocketLimits {
+            read_buffer: 4 * 1024,
+            write_buffer: 0,
+            max_message: MAX_FRAME_BYTES,
+        }
+    }
+}
+
+pub struct Relay {
+    pub store: Mutex<Box<dyn RelayStore>>,
+    pub hub: Hub,
+    pub revoked: broadcast::Sender<DeviceId>,
+    pub shutdown: watch::Receiver<bool>,
+    pub limits: Limits,
+    pub socket: SocketLimits,
+    pub connections: AtomicUsize,
+    next_connection: std::sync::atomic::AtomicU64,
+}
+
+pub type AppState = Arc<Relay>;
+
+impl Relay {
+    pub fn new(store: Box<dyn RelayStore>, shutdown: watch::Receiver<bool>) -> Relay {
+        Relay {
+            store: Mutex::new(store),
+            hub: Hub::default(),
+            revoked: broadcast::channel(64).0,
+            shutdown,
+            limits: Limits::default(),
+            socket: SocketLimits::default(),
+            connections: AtomicUsize::new(0),
+            next_connection: Default::default(),
+        }
+    }
+
+    /// Run `f` on the store. The store is synchronous (SQLite): the calling worker thread
+    /// is handed over to blocking work meanwhile, so other connections keep being served.
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut dyn RelayStore) -> T) -> T {
+        tokio::task::block_in_place(|| {
+            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            f(store.as_mut())
+        })
+    }
+
+    pub fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/sync", get(sync))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(16 * 1024))
+        // Plain requests get 10 s; an upgraded WebSocket is past this layer once answered.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+async fn health(State(relay): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "connections": relay.connections.load(Ordering::Relaxed),
+    }))
+    .into_response()
+}
+
+async fn enroll(State(relay): State<AppState>, Json(request): Json<EnrollRequest>) -> Response {
+    let result = relay.with_store(|store| accounts::enroll(store, &request, now_ms()));
+    match result {
+        Ok(enrolled) => {
+            tracing::info!(team = %enrolled.team, user = %enrolled.user, device = enrolled.device_id, "device enrolled");
+            Json(enrolled).into_response()
+        }
+        Err(
+            e @ (AccountError::BadInvite | AccountError::BadDeviceName | AccountError::BadName(_)),
+        ) => error(StatusCode::FORBIDDEN, e.to_string()),
+        Err(e) => {
+            tracing::error!("enrolment failed: {e}");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay could not store the enrolment; try again",
+            )
+        }
+    }
+}
+
+async fn sync(
+    State(relay): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return error(StatusCode::UNAUTHORIZED, "a device token is required");
+    };
+    let hash = hash_secret(token);
+    let auth = match relay.with_store(|store| store.device_by_token(&hash)) {
+        Ok(Some(auth)) => auth,
+        Ok(None) => return error(StatusCode::UNAUTHORIZED, "unknown or revoked device token"),
+        Err(e) => {
+            tracing::error!("token lookup failed: {e}");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let s = relay.socket;
+    upgrade
+        .read_buffer_size(s.read_buffer)
+        .write_buffer_size(s.write_buffer)
+        .max_message_size(s.max_message)
+        .max_frame_size(s.max_message)
+        .on_upgrade(move |socket| crate::serve::connection(socket, relay, auth))
+}

@@ -1,0 +1,10 @@
+//! The Fieldbook relay: a full Automerge peer for each team's devices. It merges what they
+//! send, stores it durably (acknowledging only after the commit), and pushes changes live to
+//! the team's other connected devices.
+
+pub mod accounts;
+pub mod cli;
+pub mod http;
+pub mod replica;
+pub mod serve;
+pub mod store;

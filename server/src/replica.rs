@@ -1,0 +1,225 @@
+//! A team's merged dossiers as one connection's sync session reaches them
+//! ([`RelayReplica`]): bound to the device's team, so another team's dossiers do not exist.
+
+use std::collections::HashMap;
+
+use automerge::AutoCommit;
+use automerge::sync::{Message, State, SyncDoc};
+use fieldbook_shared::Dossier;
+use fieldbook_shared::conflict;
+use fieldbook_shared::summary::{Projection, project};
+use fieldbook_shared::sync::relay::RelayReplica;
+use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot};
+use fieldbook_shared::sync::{Incoming, heads_to_bytes};
+
+use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
+
+/// After this many appended chunks a dossier is rewritten as one snapshot.
+const COMPACT_AFTER_CHUNKS: usize = 64;
+/// Documents kept open per connection at most (the exchanges in flight need them).
+const MAX_OPEN_DOCS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// What the device sent cannot be stored: its connection is closed with this reason,
+    /// and nothing of it is kept.
+    #[error("{doc}: {reason}")]
+    Rejected { doc: String, reason: String },
+    #[error("the stored dossier {doc} cannot be read: {reason}")]
+    Corrupt { doc: String, reason: String },
+}
+
+/// Documents open for one connection's exchanges, each valid while the store's sequence for
+/// it is the one it was loaded at (another connection's write reloads it).
+#[derive(Default)]
+pub struct OpenDocs {
+    docs: HashMap<String, Open>,
+}
+
+struct Open {
+    doc: AutoCommit,
+    chunks: usize,
+    seq: u64,
+}
+
+pub struct TeamReplica<'a> {
+    pub store: &'a mut dyn RelayStore,
+    pub auth: &'a DeviceAuth,
+    pub open: &'a mut OpenDocs,
+    pub now_ms: i64,
+}
+
+impl TeamReplica<'_> {
+    fn open(&mut self, doc: &str) -> Result<Option<&mut Open>, ReplicaError> {
+        let team = self.auth.team_id;
+        let Some(seq) = self.store.doc_seq(team, doc)? else {
+            self.open.docs.remove(doc);
+            return Ok(None);
+        };
+        if self.open.docs.get(doc).is_none_or(|o| o.seq != seq) {
+            let Some(stored) = self.store.load_doc(team, doc)? else {
+                return Ok(None);
+            };
+            let loaded = AutoCommit::load(&stored.bytes).map_err(|e| ReplicaError::Corrupt {
+                doc: doc.to_string(),
+                reason: e.to_string(),
+            })?;
+            if self.open.docs.len() >= MAX_OPEN_DOCS {
+                self.open.docs.clear();
+            }
+            self.open.docs.insert(
+                doc.to_string(),
+                Open {
+                    doc: loaded,
+                    chunks: stored.chunks,
+                    seq: stored.seq,
+                },
+            );
+        }
+        Ok(self.open.docs.get_mut(doc))
+    }
+}
+
+impl TeamReplica<'_> {
+    /// Nothing of this batch was stored: drop the in-memory merges too.
+    fn forget(&mut self, doc: &str, writes: &[DocWrite]) {
+        self.open.docs.remove(doc);
+        for w in writes {
+            self.open.docs.remove(&w.doc);
+        }
+    }
+}
+
+impl RelayReplica for TeamReplica<'_> {
+    type Error = ReplicaError;
+
+    fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), ReplicaError> {
+        Ok(self.store.changed_since(self.auth.team_id, since)?)
+    }
+
+    fn receive(
+        &mut self,
+        batch: &mut [Incoming],
+    ) -> Result<Option<(u64, Vec<String>)>, ReplicaError> {
+        let mut writes = Vec::new();
+        for incoming in batch.iter_mut() {
+            let id = incoming.doc.clone();
+            if self.open(&id)?.is_none() {
+                self.open.docs.insert(
+                    id.clone(),
+                    Open {
+                        doc: AutoCommit::new(),
+                        chunks: 0,
+                        seq: 0,
+                    },
+                );
+            }
+            let open = self.open.docs.get_mut(&id).expect("just opened");
+            let before = open.doc.get_heads();
+            let applied = open
+                .doc
+                .sync()
+                .receive_sync_message(&mut incoming.state, incoming.message.clone());
+            if let Err(e) = applied {
+                self.forget(&id, &writes);
+                return Err(ReplicaError::Rejected {
+                    doc: id,
+                    reason: format!("changes that do not apply: {e}"),
+                });
+            }
+            let heads = open.doc.get_heads();
+            if heads == before {
+                continue;
+            }
+            // The relay keeps only what reads as a dossier: it serves these bytes and this
+            // projection to every device of the team.
+            let dossier: Dossier = match fieldbook_shared::document::read(&open.doc) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.forget(&id, &writes);
+                    return Err(ReplicaError::Rejected {
+                        doc: id,
+                        reason: format!("the changes do not make a readable dossier: {e}"),
+                    });
+                }
+            };
+            let conflicts = conflict::count(open.doc.document()) as u32;
+            let projection = serde_json::to_string(&project(&id, &dossier, conflicts))
+                .expect("a projection always serialises");
+            let chunk = if open.chunks == 0 || open.chunks >= COMPACT_AFTER_CHUNKS {
+                open.chunks = 1;
+                Chunk::Snapshot(open.doc.save())
+            } else {
+                open.chunks += 1;
+                Chunk::Append(open.doc.save_after(&before))
+            };
+            writes.push(DocWrite {
+                doc: id,
+                chunk,
+                heads: heads_to_bytes(&heads),
+                projection,
+            });
+        }
+        if writes.is_empty() {
+            return Ok(None);
+        }
+        let result = self.store.write_docs(self.auth.team_id, &writes);
+        let seq = match result {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.forget("", &writes);
+                return Err(e.into());
+            }
+        };
+        let n = writes.len() as u64;
+        for (i, w) in writes.iter().enumerate() {
+            if let Some(open) = self.open.docs.get_mut(&w.doc) {
+                open.seq = seq + 1 + i as u64 - n;
+            }
+        }
+        Ok(Some((seq, writes.into_iter().map(|w| w.doc).collect())))
+    }
+
+    fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, ReplicaError> {
+        let message = match self.open(doc)? {
+            Some(open) => open.doc.sync().generate_sync_message(state),
+            None => AutoCommit::new().sync().generate_sync_message(state),
+        };
+        if message.is_none() {
+            self.open.docs.remove(doc);
+        }
+        Ok(message)
+    }
+
+    fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), ReplicaError> {
+        let stored = self.store.snapshots(self.auth.team_id, docs)?;
+        let mut found = Vec::with_capacity(stored.len());
+        for s in stored {
+            match serde_json::from_str::<Projection>(&s.projection) {
+                Ok(projection) => found.push(Snapshot {
+                    doc: s.doc,
+                    heads: s.heads,
+                    bytes: s.bytes,
+                    projection,
+                }),
+                Err(e) => tracing::error!(doc = %s.doc, "stored projection unreadable: {e}"),
+            }
+        }
+        let held: std::collections::HashSet<&str> = found.iter().map(|s| s.doc.as_str()).collect();
+        let missing = docs
+            .iter()
+            .filter(|d| !held.contains(d.as_str()))
+            .cloned()
+            .collect();
+        Ok((found, missing))
+    }
+
+    fn report(&mut self, status: DeviceStatus) -> Result<(), ReplicaError> {
+        Ok(self
+            .store
+            .report_status(self.auth.device_id, &status, self.now_ms)?)
+    }
+}

@@ -1,0 +1,188 @@
+//! What every [`RelayStore`] backend must do. Run with [`crate::relay_store_conformance!`].
+
+use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+
+use super::{Chunk, DocWrite, RelayStore, StoreError};
+
+fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
+    DocWrite {
+        doc: doc.into(),
+        chunk,
+        heads: vec![[head; 32]],
+        projection: format!("{{\"doc\":\"{doc}\",\"head\":{head}}}"),
+    }
+}
+
+pub fn invites_enrol_once(store: &mut dyn RelayStore) {
+    let team = store.create_team("north", 1).unwrap();
+    assert!(matches!(
+        store.create_team("north", 2),
+        Err(StoreError::TeamExists(_))
+    ));
+    assert_eq!(store.team_id("north").unwrap(), Some(team));
+    assert_eq!(store.team_id("south").unwrap(), None);
+    store
+        .create_invite(team, "li", Role::Rep, &[1; 32], 1_000)
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_invite(&[1; 32], "laptop", &[9; 32], 1_000)
+            .unwrap(),
+        None,
+        "expired at its expiry time"
+    );
+    store
+        .create_invite(team, "li", Role::Rep, &[2; 32], 10_000)
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_invite(&[3; 32], "laptop", &[9; 32], 5)
+            .unwrap(),
+        None,
+        "unknown code"
+    );
+    let auth = store
+        .redeem_invite(&[2; 32], "laptop", &[9; 32], 5)
+        .unwrap()
+        .expect("a fresh invite enrols");
+    assert_eq!((auth.team.as_str(), auth.user.as_str()), ("north", "li"));
+    assert_eq!(auth.role, Role::Rep);
+    assert_eq!(
+        store.redeem_invite(&[2; 32], "phone", &[8; 32], 6).unwrap(),
+        None,
+        "an invite is used once"
+    );
+    assert_eq!(store.device_by_token(&[9; 32]).unwrap(), Some(auth.clone()));
+    assert_eq!(store.device_by_token(&[8; 32]).unwrap(), None);
+}
+
+pub fn revoked_devices_lose_access(store: &mut dyn RelayStore) {
+    let team = store.create_team("north", 1).unwrap();
+    store
+        .create_invite(team, "wang", Role::Manager, &[1; 32], 100)
+        .unwrap();
+    let auth = store
+        .redeem_invite(&[1; 32], "desk", &[7; 32], 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(auth.role, Role::Manager);
+    assert_eq!(store.revocations_after(0).unwrap(), vec![]);
+    assert!(store.revoke_device(auth.device_id, 3).unwrap());
+    assert!(
+        !store.revoke_device(auth.device_id, 4).unwrap(),
+        "only once"
+    );
+    assert!(!store.revoke_device(999, 4).unwrap());
+    assert_eq!(store.device_by_token(&[7; 32]).unwrap(), None);
+    let revs = store.revocations_after(0).unwrap();
+    assert_eq!(revs.len(), 1);
+    assert_eq!(revs[0].1, auth.device_id);
+    assert_eq!(store.revocations_after(revs[0].0).unwrap(), vec![]);
+    let devices = store.devices(Some(team)).unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].revoked_ms, Some(3));
+}
+
+pub fn status_reports_are_kept(store: &mut dyn RelayStore) {
+    let team = store.create_team("north", 1).unwrap();
+    store
+        .create_invite(team, "li", Role::Rep, &[1; 32], 100)
+        .unwrap();
+    let auth = store
+        .redeem_invite(&[1; 32], "phone", &[5; 32], 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.devices(None).unwrap()[0].status, None);
+    let status = DeviceStatus {
+        unsynced: 4,
+        last_sync_ms: Some(77),
+    };
+    store.report_status(auth.device_id, &status, 90).unwrap();
+    let row = &store.devices(None).unwrap()[0];
+    assert_eq!(row.status, Some(status));
+    assert_eq!(row.reported_ms, Some(90));
+}
+
+pub fn documents_are_scoped_and_sequenced(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let south = store.create_team("south", 1).unwrap();
+    assert_eq!(store.changed_since(north, 0).unwrap(), (0, vec![]));
+    let seq = store
+        .write_docs(
+            north,
+            &[
+                write("a", Chunk::Snapshot(b"A0".to_vec()), 1),
+                write("b", Chunk::Snapshot(b"B0".to_vec()), 2),
+            ],
+        )
+        .unwrap();
+    assert_eq!(seq, 2, "one sequence number per dossier written");
+    let seq = store
+        .write_docs(north, &[write("a", Chunk::Append(b"+1".to_vec()), 3)])
+        .unwrap();
+    assert_eq!(seq, 3);
+    assert_eq!(
+        store.changed_since(north, 0).unwrap(),
+        (3, vec!["b".to_string(), "a".to_string()]),
+        "each dossier once, by its latest write"
+    );
+    assert_eq!(
+        store.changed_since(north, 2).unwrap(),
+        (3, vec!["a".to_string()])
+    );
+    assert_eq!(store.changed_since(north, 3).unwrap(), (3, vec![]));
+
+    let a = store.load_doc(north, "a").unwrap().unwrap();
+    assert_eq!(a.bytes, b"A0+1");
+    assert_eq!((a.chunks, a.seq), (2, 3));
+    assert_eq!(store.doc_seq(north, "a").unwrap(), Some(3));
+    assert_eq!(store.doc_seq(north, "zz").unwrap(), None);
+
+    // Another team sees none of it, and may use the same id for its own dossier.
+    assert_eq!(store.load_doc(south, "a").unwrap(), None);
+    assert_eq!(store.changed_since(south, 0).unwrap(), (0, vec![]));
+    assert_eq!(store.snapshots(south, &["a".into()]).unwrap(), vec![]);
+    store
+        .write_docs(south, &[write("a", Chunk::Snapshot(b"S".to_vec()), 9)])
+        .unwrap();
+    assert_eq!(store.load_doc(north, "a").unwrap().unwrap().bytes, b"A0+1");
+    assert_eq!(store.doc_count(north).unwrap(), 2);
+    assert_eq!(store.doc_count(south).unwrap(), 1);
+
+    let snaps = store
+        .snapshots(north, &["a".into(), "nope".into(), "b".into()])
+        .unwrap();
+    assert_eq!(snaps.len(), 2, "unknown ids are left out");
+    assert_eq!(snaps[0].doc, "a");
+    assert_eq!(snaps[0].bytes, b"A0+1");
+    assert_eq!(snaps[0].heads, vec![[3; 32]]);
+    assert!(snaps[0].projection.contains("\"head\":3"));
+
+    // A snapshot replaces the chunks.
+    store
+        .write_docs(north, &[write("a", Chunk::Snapshot(b"A1".to_vec()), 4)])
+        .unwrap();
+    let a = store.load_doc(north, "a").unwrap().unwrap();
+    assert_eq!((a.bytes.as_slice(), a.chunks), (&b"A1"[..], 1));
+}
+
+#[macro_export]
+macro_rules! relay_store_conformance {
+    ($make:expr) => {
+        $crate::relay_store_conformance!(@tests $make;
+            invites_enrol_once,
+            revoked_devices_lose_access,
+            status_reports_are_kept,
+            documents_are_scoped_and_sequenced
+        );
+    };
+    (@tests $make:expr; $($name:ident),+) => {
+        $(
+            #[test]
+            fn $name() {
+                let (mut store, _guard) = ($make)();
+                $crate::store::conformance::$name(&mut store);
+            }
+        )+
+    };
+}

@@ -1,0 +1,151 @@
+//! The relay's durable state behind one small trait: accounts (teams, users, invites,
+//! devices) and each team's merged dossiers with their projections and change sequence.
+//! Every backend runs the one suite in [`conformance`]; SQLite is the embedded default.
+
+pub mod conformance;
+pub mod sqlite;
+
+use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use serde::{Deserialize, Serialize};
+
+pub type TeamId = i64;
+pub type DeviceId = i64;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("the disk is full: the change was not stored")]
+    Full,
+    #[error("the database is busy; try again")]
+    Busy,
+    #[error("no team `{0}`")]
+    NoTeam(String),
+    #[error("a team `{0}` already exists")]
+    TeamExists(String),
+    #[error("a stored row cannot be read: {0}")]
+    BadRow(String),
+    #[error("unsupported database URL `{0}` (expected sqlite://PATH or sqlite::memory:)")]
+    BadUrl(String),
+    #[error("could not upgrade the database schema: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Who is on the other end of an authenticated connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAuth {
+    pub device_id: DeviceId,
+    pub team_id: TeamId,
+    pub team: String,
+    pub user: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRow {
+    pub device_id: DeviceId,
+    pub team: String,
+    pub user: String,
+    pub role: Role,
+    pub name: String,
+    pub enrolled_ms: i64,
+    pub revoked_ms: Option<i64>,
+    /// The device's last report: changes it still held unsent, and its last completed sync.
+    pub status: Option<DeviceStatus>,
+    pub reported_ms: Option<i64>,
+}
+
+/// How a write changes a dossier's stored bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    Snapshot(Vec<u8>),
+    Append(Vec<u8>),
+}
+
+/// One dossier's new state, written with the others of its batch in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocWrite {
+    pub doc: String,
+    pub chunk: Chunk,
+    pub heads: Vec<[u8; 32]>,
+    /// The dossier's projection (JSON of `fieldbook_shared::summary::Projection`).
+    pub projection: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDoc {
+    pub bytes: Vec<u8>,
+    pub chunks: usize,
+    /// The team sequence of its last write: changes whenever the dossier does.
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    pub doc: String,
+    pub bytes: Vec<u8>,
+    pub heads: Vec<[u8; 32]>,
+    pub projection: String,
+}
+
+pub trait RelayStore: Send {
+    fn create_team(&mut self, name: &str, now_ms: i64) -> Result<TeamId, StoreError>;
+    fn team_id(&self, name: &str) -> Result<Option<TeamId>, StoreError>;
+    /// Record a one-time invite for `user` (created if new) in `team`.
+    fn create_invite(
+        &mut self,
+        team: TeamId,
+        user: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Use an invite: enrol a device under its user with `token_hash`. None when the code is
+    /// unknown, used or expired (one answer for all three).
+    fn redeem_invite(
+        &mut self,
+        code_hash: &[u8; 32],
+        device_name: &str,
+        token_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<DeviceAuth>, StoreError>;
+    /// The device holding this token, unless unknown or revoked.
+    fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>, StoreError>;
+    fn devices(&self, team: Option<TeamId>) -> Result<Vec<DeviceRow>, StoreError>;
+    /// Revoke a device; false if there is no such (unrevoked) device.
+    fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError>;
+    /// Revocations recorded after revocation number `after`: (number, device).
+    fn revocations_after(&self, after: i64) -> Result<Vec<(i64, DeviceId)>, StoreError>;
+    fn report_status(
+        &mut self,
+        device: DeviceId,
+        status: &DeviceStatus,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The team's sequence now and the dossiers written after `since`, oldest first.
+    fn changed_since(&self, team: TeamId, since: u64) -> Result<(u64, Vec<String>), StoreError>;
+    fn load_doc(&self, team: TeamId, doc: &str) -> Result<Option<StoredDoc>, StoreError>;
+    /// The team sequence of `doc`'s last write (None: the team has no such dossier).
+    fn doc_seq(&self, team: TeamId, doc: &str) -> Result<Option<u64>, StoreError>;
+    /// Write a batch atomically; each dossier gets the next team sequence number. Returns
+    /// the team's sequence after the batch.
+    fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError>;
+    /// Whole dossiers with projections, for the ids the team holds (others are left out).
+    fn snapshots(&self, team: TeamId, docs: &[String]) -> Result<Vec<StoredSnapshot>, StoreError>;
+    fn doc_count(&self, team: TeamId) -> Result<u64, StoreError>;
+}
+
+/// Open the store a database URL names: `sqlite://PATH` or `sqlite::memory:`.
+pub fn open(url: &str) -> Result<Box<dyn RelayStore>, StoreError> {
+    if url == "sqlite::memory:" {
+        return Ok(Box::new(sqlite::SqliteRelayStore::in_memory()?));
+    }
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => Ok(Box::new(sqlite::SqliteRelayStore::open(
+            std::path::Path::new(path),
+        )?)),
+        _ => Err(StoreError::BadUrl(url.to_string())),
+    }
+}

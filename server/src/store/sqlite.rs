@@ -1,0 +1,458 @@
+//! The relay's embedded default store: one SQLite file, WAL, every commit synced to disk
+//! before the relay acknowledges it.
+
+use std::path::Path;
+
+use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+use super::{
+    Chunk, DeviceAuth, DeviceId, DeviceRow, DocWrite, RelayStore, StoreError, StoredDoc,
+    StoredSnapshot, TeamId,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE team (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    -- the team's change sequence: bumped once per dossier written
+    seq INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+) STRICT;
+CREATE TABLE user (
+    id INTEGER PRIMARY KEY,
+    team_id INTEGER NOT NULL REFERENCES team (id),
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    UNIQUE (team_id, name)
+) STRICT;
+CREATE TABLE invite (
+    code_hash BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES user (id),
+    expires_ms INTEGER NOT NULL,
+    used_ms INTEGER
+) STRICT;
+CREATE TABLE device (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES user (id),
+    name TEXT NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    enrolled_ms INTEGER NOT NULL,
+    revoked_ms INTEGER,
+    unsynced INTEGER,
+    last_sync_ms INTEGER,
+    reported_ms INTEGER
+) STRICT;
+CREATE TABLE revocation (
+    id INTEGER PRIMARY KEY,
+    device_id INTEGER NOT NULL
+) STRICT;
+-- Dossiers are scoped by team: another team's ids simply do not exist here.
+CREATE TABLE doc (
+    team_id INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    heads BLOB NOT NULL,
+    projection TEXT NOT NULL,
+    PRIMARY KEY (team_id, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX doc_by_seq ON doc (team_id, seq);
+CREATE TABLE doc_chunk (
+    team_id INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (team_id, doc_id, n)
+) STRICT, WITHOUT ROWID;
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA)])
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Full,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+        _ => StoreError::Database(e.to_string()),
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        db_err(e)
+    }
+}
+
+pub struct SqliteRelayStore {
+    conn: Connection,
+}
+
+impl SqliteRelayStore {
+    pub fn open(path: &Path) -> Result<SqliteRelayStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn in_memory() -> Result<SqliteRelayStore, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteRelayStore, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // FULL: a commit is on disk before the relay acknowledges what it holds.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        Ok(SqliteRelayStore { conn })
+    }
+
+    /// Cap the file size in pages (to test the disk-full path).
+    pub fn set_max_pages(&self, pages: u64) -> Result<(), StoreError> {
+        self.conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn role(s: &str) -> Result<Role, rusqlite::Error> {
+    s.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn heads_blob(heads: &[[u8; 32]]) -> Vec<u8> {
+    heads.concat()
+}
+
+fn heads_from_blob(blob: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
+    if blob.len() % 32 != 0 {
+        return Err(StoreError::BadRow(format!("heads of {} bytes", blob.len())));
+    }
+    Ok(blob
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("chunks of 32"))
+        .collect())
+}
+
+const AUTH_SELECT: &str = "SELECT d.id, t.id, t.name, u.name, u.role FROM device d \
+     JOIN user u ON u.id = d.user_id JOIN team t ON t.id = u.team_id";
+
+fn auth_row(r: &rusqlite::Row<'_>) -> Result<DeviceAuth, rusqlite::Error> {
+    Ok(DeviceAuth {
+        device_id: r.get(0)?,
+        team_id: r.get(1)?,
+        team: r.get(2)?,
+        user: r.get(3)?,
+        role: role(&r.get::<_, String>(4)?)?,
+    })
+}
+
+impl RelayStore for SqliteRelayStore {
+    fn create_team(&mut self, name: &str, now_ms: i64) -> Result<TeamId, StoreError> {
+        match self.conn.execute(
+            "INSERT INTO team (name, created_ms) VALUES (?1, ?2)",
+            params![name, now_ms],
+        ) {
+            Ok(_) => Ok(self.conn.last_insert_rowid()),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                Err(StoreError::TeamExists(name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn team_id(&self, name: &str) -> Result<Option<TeamId>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT id FROM team WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn create_invite(
+        &mut self,
+        team: TeamId,
+        user: &str,
+        role: Role,
+        code_hash: &[u8; 32],
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO user (team_id, name, role) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (team_id, name) DO UPDATE SET role = excluded.role",
+            params![team, user, role.as_str()],
+        )?;
+        let user_id: i64 = tx.query_row(
+            "SELECT id FROM user WHERE team_id = ?1 AND name = ?2",
+            params![team, user],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO invite (code_hash, user_id, expires_ms) VALUES (?1, ?2, ?3)",
+            params![code_hash.as_slice(), user_id, expires_ms],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn redeem_invite(
+        &mut self,
+        code_hash: &[u8; 32],
+        device_name: &str,
+        token_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<DeviceAuth>, StoreError> {
+        let tx = self.conn.transaction()?;
+        // Marking it used in the same statement that checks it: two devices racing with one
+        // code cannot both win.
+        let user_id: Option<i64> = tx
+            .query_row(
+                "UPDATE invite SET used_ms = ?2 WHERE code_hash = ?1 AND used_ms IS NULL \
+                 AND expires_ms > ?2 RETURNING user_id",
+                params![code_hash.as_slice(), now_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(user_id) = user_id else {
+            return Ok(None);
+        };
+        tx.execute(
+            "INSERT INTO device (user_id, name, token_hash, enrolled_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![user_id, device_name, token_hash.as_slice(), now_ms],
+        )?;
+        let id = tx.last_insert_rowid();
+        let auth = tx.query_row(&format!("{AUTH_SELECT} WHERE d.id = ?1"), [id], auth_row)?;
+        tx.commit()?;
+        Ok(Some(auth))
+    }
+
+    fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "{AUTH_SELECT} WHERE d.token_hash = ?1 AND d.revoked_ms IS NULL"
+            ))?
+            .query_row([token_hash.as_slice()], auth_row)
+            .optional()?)
+    }
+
+    fn devices(&self, team: Option<TeamId>) -> Result<Vec<DeviceRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT d.id, t.name, u.name, u.role, d.name, d.enrolled_ms, d.revoked_ms, \
+             d.unsynced, d.last_sync_ms, d.reported_ms FROM device d \
+             JOIN user u ON u.id = d.user_id JOIN team t ON t.id = u.team_id \
+             WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.name, u.name, d.id",
+        )?;
+        let rows = stmt.query_map([team], |r| {
+            let unsynced: Option<i64> = r.get(7)?;
+            Ok(DeviceRow {
+                device_id: r.get(0)?,
+                team: r.get(1)?,
+                user: r.get(2)?,
+                role: role(&r.get::<_, String>(3)?)?,
+                name: r.get(4)?,
+                enrolled_ms: r.get(5)?,
+                revoked_ms: r.get(6)?,
+                status: unsynced.map(|n| DeviceStatus {
+                    unsynced: u64::try_from(n).unwrap_or(0),
+                    last_sync_ms: r.get(8).ok().flatten(),
+                }),
+                reported_ms: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE device SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+            params![device, now_ms],
+        )?;
+        if n > 0 {
+            tx.execute("INSERT INTO revocation (device_id) VALUES (?1)", [device])?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn revocations_after(&self, after: i64) -> Result<Vec<(i64, DeviceId)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, device_id FROM revocation WHERE id > ?1 ORDER BY id")?;
+        let rows = stmt.query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn report_status(
+        &mut self,
+        device: DeviceId,
+        status: &DeviceStatus,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE device SET unsynced = ?2, last_sync_ms = ?3, reported_ms = ?4 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                device,
+                i64::try_from(status.unsynced).unwrap_or(i64::MAX),
+                status.last_sync_ms,
+                now_ms
+            ])?;
+        Ok(())
+    }
+
+    fn changed_since(&self, team: TeamId, since: u64) -> Result<(u64, Vec<String>), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let seq: i64 = tx.query_row("SELECT seq FROM team WHERE id = ?1", [team], |r| r.get(0))?;
+        let since = i64::try_from(since).unwrap_or(i64::MAX);
+        let ids = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT doc_id FROM doc WHERE team_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![team, since], |r| r.get(0))?;
+            rows.collect::<Result<Vec<String>, _>>()?
+        };
+        tx.finish()?;
+        Ok((u64::try_from(seq).unwrap_or(0), ids))
+    }
+
+    fn load_doc(&self, team: TeamId, doc: &str) -> Result<Option<StoredDoc>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let seq: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
+            .query_row(params![team, doc], |r| r.get(0))
+            .optional()?;
+        let Some(seq) = seq else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        let mut chunks = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT bytes FROM doc_chunk WHERE team_id = ?1 AND doc_id = ?2 ORDER BY n",
+            )?;
+            let mut rows = stmt.query(params![team, doc])?;
+            while let Some(row) = rows.next()? {
+                bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+                chunks += 1;
+            }
+        }
+        tx.finish()?;
+        Ok(Some(StoredDoc {
+            bytes,
+            chunks,
+            seq: u64::try_from(seq).unwrap_or(0),
+        }))
+    }
+
+    fn doc_seq(&self, team: TeamId, doc: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
+            .query_row(params![team, doc], |r| r.get(0))
+            .optional()?;
+        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut seq: i64 = tx
+            .query_row("SELECT seq FROM team WHERE id = ?1", [team], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
+        for w in batch {
+            seq += 1;
+            match &w.chunk {
+                Chunk::Snapshot(bytes) => {
+                    tx.execute(
+                        "DELETE FROM doc_chunk WHERE team_id = ?1 AND doc_id = ?2",
+                        params![team, w.doc],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO doc_chunk (team_id, doc_id, n, bytes) VALUES (?1, ?2, 0, ?3)",
+                        params![team, w.doc, bytes],
+                    )?;
+                }
+                Chunk::Append(bytes) => {
+                    tx.prepare_cached(
+                        "INSERT INTO doc_chunk (team_id, doc_id, n, bytes) VALUES (?1, ?2, \
+                         (SELECT COALESCE(MAX(n), -1) + 1 FROM doc_chunk \
+                          WHERE team_id = ?1 AND doc_id = ?2), ?3)",
+                    )?
+                    .execute(params![team, w.doc, bytes])?;
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO doc (team_id, doc_id, seq, heads, projection) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (team_id, doc_id) DO UPDATE SET \
+                 seq = excluded.seq, heads = excluded.heads, projection = excluded.projection",
+            )?
+            .execute(params![
+                team,
+                w.doc,
+                seq,
+                heads_blob(&w.heads),
+                w.projection
+            ])?;
+        }
+        tx.execute("UPDATE team SET seq = ?2 WHERE id = ?1", params![team, seq])?;
+        tx.commit()?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    fn snapshots(&self, team: TeamId, docs: &[String]) -> Result<Vec<StoredSnapshot>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out = Vec::with_capacity(docs.len());
+        {
+            let mut head = tx.prepare_cached(
+                "SELECT heads, projection FROM doc WHERE team_id = ?1 AND doc_id = ?2",
+            )?;
+            let mut chunks = tx.prepare_cached(
+                "SELECT bytes FROM doc_chunk WHERE team_id = ?1 AND doc_id = ?2 ORDER BY n",
+            )?;
+            for doc in docs {
+                let row: Option<(Vec<u8>, String)> = head
+                    .query_row(params![team, doc], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((heads, projection)) = row else {
+                    continue;
+                };
+                let mut bytes = Vec::new();
+                let mut rows = chunks.query(params![team, doc])?;
+                while let Some(row) = rows.next()? {
+                    bytes.extend_from_slice(
+                        row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?,
+                    );
+                }
+                out.push(StoredSnapshot {
+                    doc: doc.clone(),
+                    bytes,
+                    heads: heads_from_blob(&heads)?,
+                    projection,
+                });
+            }
+        }
+        tx.finish()?;
+        Ok(out)
+    }
+
+    fn doc_count(&self, team: TeamId) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM doc WHERE team_id = ?1", [team], |r| {
+                    r.get(0)
+                })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,310 @@
+//! The device's side of a sync session.
+//!
+//! On connecting the device says how far it has seen the team's changes; the relay answers
+//! with the dossiers changed since. Those, and every dossier with local changes not yet
+//! acknowledged, are synced with Automerge's sync protocol, a window of them at a time;
+//! dossiers the device has never held are fetched whole. When nothing is left in flight the
+//! device records how far it has seen, so reconnecting with nothing changed costs one round
+//! trip whatever the number of dossiers.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use automerge::sync::{Message, State};
+
+use super::wire::{DeviceStatus, MAX_FETCH_IDS, Snapshot, ToDevice, ToRelay};
+use super::{Incoming, SessionError};
+
+/// The device's store, as the session needs it.
+pub trait DeviceReplica {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// How far this device has seen the team's change sequence.
+    fn cursor(&mut self) -> Result<u64, Self::Error>;
+    fn save_cursor(&mut self, seq: u64) -> Result<(), Self::Error>;
+    fn status(&mut self) -> Result<DeviceStatus, Self::Error>;
+    /// Dossiers with local changes the relay has not acknowledged.
+    fn unsynced_docs(&mut self) -> Result<Vec<String>, Self::Error>;
+    /// Where the last completed exchange of `doc` left off; None if this device lacks `doc`.
+    fn sync_state(&mut self, doc: &str) -> Result<Option<State>, Self::Error>;
+    fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, Self::Error>;
+    /// Apply received messages and make the result durable, all at once.
+    fn receive(&mut self, batch: &mut [Incoming]) -> Result<(), Self::Error>;
+    /// `doc`'s exchange is complete: both sides hold the same heads.
+    fn finish(&mut self, doc: &str, state: &State) -> Result<(), Self::Error>;
+    /// Store dossiers this device did not hold, as the relay sent them.
+    fn store_snapshots(&mut self, snapshots: Vec<Snapshot>) -> Result<(), Self::Error>;
+    /// Everything announced has been synced: record the time.
+    fn completed(&mut self) -> Result<(), Self::Error>;
+}
+
+/// How many dossiers are exchanged at once, and how many whole ones requested at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub syncing: usize,
+    pub fetching: usize,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            syncing: 128,
+            fetching: 4 * MAX_FETCH_IDS,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct DeviceSession {
+    window: Window,
+    welcomed: bool,
+    /// The highest team sequence announced to us.
+    seen: u64,
+    /// The sequence saved as our cursor.
+    saved: u64,
+    queue: VecDeque<String>,
+    queued: BTreeSet<String>,
+    in_flight: BTreeMap<String, State>,
+    /// In-flight dossiers the relay announced another change for: go again after.
+    again: BTreeSet<String>,
+    fetching: BTreeSet<String>,
+    idle_reported: bool,
+}
+
+type SessionResult<T, E> = std::result::Result<T, SessionError<E>>;
+
+impl DeviceSession {
+    pub fn new(window: Window) -> DeviceSession {
+        DeviceSession {
+            window,
+            ..Default::default()
+        }
+    }
+
+    /// The frames to send once connected.
+    pub fn start<R: DeviceReplica>(&mut self, r: &mut R) -> SessionResult<Vec<ToRelay>, R::Error> {
+        let since = r.cursor().map_err(SessionError::Replica)?;
+        self.saved = since;
+        self.seen = since;
+        let status = r.status().map_err(SessionError::Replica)?;
+        Ok(vec![ToRelay::Hello { since, status }])
+    }
+
+    /// Connected, welcomed, and nothing left to exchange.
+    pub fn is_idle(&self) -> bool {
+        self.welcomed
+            && self.queue.is_empty()
+            && self.in_flight.is_empty()
+            && self.fetching.is_empty()
+    }
+
+    /// How many dossiers are still to be exchanged in this session (for progress display).
+    pub fn remaining(&self) -> usize {
+        self.queue.len() + self.in_flight.len() + self.fetching.len()
+    }
+
+    /// Whether `doc` is queued or being exchanged in this session.
+    pub fn knows(&self, doc: &str) -> bool {
+        self.queued.contains(doc) || self.in_flight.contains_key(doc) || self.fetching.contains(doc)
+    }
+
+    /// A local edit was committed to `doc`.
+    pub fn local_change<R: DeviceReplica>(
+        &mut self,
+        r: &mut R,
+        doc: &str,
+    ) -> SessionResult<Vec<ToRelay>, R::Error> {
+        self.enqueue(doc);
+        self.pump(r)
+    }
+
+    /// Handle frames received, in order; the replica commits what they change at once.
+    pub fn receive<R: DeviceReplica>(
+        &mut self,
+        r: &mut R,
+        frames: Vec<ToDevice>,
+    ) -> SessionResult<Vec<ToRelay>, R::Error> {
+        let mut incoming: Vec<Incoming> = Vec::new();
+        let mut touched = BTreeSet::new();
+        let mut snapshots = Vec::new();
+        for frame in frames {
+            match frame {
+                ToDevice::Welcome { seq, changed } => {
+                    if self.welcomed {
+                        return Err(SessionError::Protocol("a second welcome".into()));
+                    }
+                    self.welcomed = true;
+                    self.seen = self.seen.max(seq);
+                    let local = r.unsynced_docs().map_err(SessionError::Replica)?;
+                    for doc in changed.iter().chain(&local) {
+                        self.enqueue(doc);
+                    }
+                }
+                ToDevice::Changed { seq, docs } => {
+                    self.seen = self.seen.max(seq);
+                    for doc in &docs {
+                        self.enqueue(doc);
+                    }
+                }
+                ToDevice::Sync { doc, data } => {
+                    let message = Message::decode(&data).map_err(|e| {
+                        SessionError::Protocol(format!("bad sync message for {doc}: {e}"))
+                    })?;
+                    if incoming.iter().any(|i| i.doc == doc) {
+                        // A second message for one dossier in one batch: apply what came
+                        // before it first, so each is applied on the state the previous left.
+                        self.apply(r, &mut incoming)?;
+                    }
+                    let state = match self.in_flight.remove(&doc) {
+                        Some(state) => state,
+                        // An answer to an exchange this session did not start (or gave up
+                        // on) is still worth applying.
+                        None => r
+                            .sync_state(&doc)
+                            .map_err(SessionError::Replica)?
+                            .unwrap_or_default(),
+                    };
+                    touched.insert(doc.clone());
+                    incoming.push(Incoming {
+                        doc,
+                        state,
+                        message,
+                    });
+                }
+                ToDevice::Snapshots(list) => {
+                    for s in &list {
+                        self.fetching.remove(&s.doc);
+                    }
+                    snapshots.extend(list);
+                }
+                ToDevice::Unavailable { docs } => {
+                    for d in &docs {
+                        self.fetching.remove(d);
+                    }
+                }
+            }
+        }
+        if !snapshots.is_empty() {
+            r.store_snapshots(snapshots)
+                .map_err(SessionError::Replica)?;
+        }
+        self.apply(r, &mut incoming)?;
+        let mut out = Vec::new();
+        for doc in touched {
+            let Some(mut state) = self.in_flight.remove(&doc) else {
+                continue;
+            };
+            match r
+                .generate(&doc, &mut state)
+                .map_err(SessionError::Replica)?
+            {
+                Some(m) => {
+                    // Telling the relay our new heads, with nothing for it to apply and
+                    // nothing to ask for: it will have nothing to answer.
+                    let last_word =
+                        m.changes.is_empty() && state.their_heads.as_ref() == Some(&m.heads);
+                    out.push(ToRelay::Sync {
+                        doc: doc.clone(),
+                        data: m.encode(),
+                    });
+                    if last_word {
+                        self.finish(r, &doc, &state)?;
+                    } else {
+                        self.in_flight.insert(doc, state);
+                    }
+                }
+                None => self.finish(r, &doc, &state)?,
+            }
+        }
+        out.extend(self.pump(r)?);
+        Ok(out)
+    }
+
+    fn finish<R: DeviceReplica>(
+        &mut self,
+        r: &mut R,
+        doc: &str,
+        state: &State,
+    ) -> SessionResult<(), R::Error> {
+        r.finish(doc, state).map_err(SessionError::Replica)?;
+        if self.again.remove(doc) {
+            self.enqueue(doc);
+        }
+        Ok(())
+    }
+
+    /// Apply (durably) the messages gathered so far; their exchanges stay in flight.
+    fn apply<R: DeviceReplica>(
+        &mut self,
+        r: &mut R,
+        incoming: &mut Vec<Incoming>,
+    ) -> SessionResult<(), R::Error> {
+        if incoming.is_empty() {
+            return Ok(());
+        }
+        r.receive(incoming).map_err(SessionError::Replica)?;
+        for i in incoming.drain(..) {
+            self.in_flight.insert(i.doc, i.state);
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, doc: &str) {
+        if self.in_flight.contains_key(doc) {
+            self.again.insert(doc.to_string());
+        } else if !self.fetching.contains(doc) && self.queued.insert(doc.to_string()) {
+            self.queue.push_back(doc.to_string());
+        }
+    }
+
+    /// Start exchanges up to the window; when all is done, save the cursor and report.
+    fn pump<R: DeviceReplica>(&mut self, r: &mut R) -> SessionResult<Vec<ToRelay>, R::Error> {
+        let mut out = Vec::new();
+        if !self.welcomed {
+            return Ok(out);
+        }
+        let mut fetch = Vec::new();
+        while self.in_flight.len() < self.window.syncing
+            && self.fetching.len() + fetch.len() < self.window.fetching
+        {
+            let Some(doc) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&doc);
+            match r.sync_state(&doc).map_err(SessionError::Replica)? {
+                None => fetch.push(doc),
+                Some(mut state) => {
+                    match r
+                        .generate(&doc, &mut state)
+                        .map_err(SessionError::Replica)?
+                    {
+                        Some(m) => {
+                            out.push(ToRelay::Sync {
+                                doc: doc.clone(),
+                                data: m.encode(),
+                            });
+                            self.in_flight.insert(doc, state);
+                        }
+                        None => self.finish(r, &doc, &state)?,
+                    }
+                }
+            }
+        }
+        for ids in fetch.chunks(MAX_FETCH_IDS) {
+            self.fetching.extend(ids.iter().cloned());
+            out.push(ToRelay::Fetch { docs: ids.to_vec() });
+        }
+        if !out.is_empty() {
+            self.idle_reported = false;
+        }
+        if self.is_idle() && (!self.idle_reported || self.seen > self.saved) {
+            if self.seen > self.saved {
+                r.save_cursor(self.seen).map_err(SessionError::Replica)?;
+                self.saved = self.seen;
+            }
+            r.completed().map_err(SessionError::Replica)?;
+            let status = r.status().map_err(SessionError::Replica)?;
+            out.push(ToRelay::Status(status));
+            self.idle_reported = true;
+        }
+        Ok(out)
+    }
+}

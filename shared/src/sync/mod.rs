@@ -1,0 +1,54 @@
+//! Sync between devices and their relay, without IO: the wire messages and the two session
+//! state machines. Each session is driven by events (frames received, changes announced) and
+//! answers with frames to send; the documents themselves are reached through a replica trait
+//! that each side implements over its own store. The same code therefore runs over a real
+//! WebSocket and inside a deterministic simulation.
+
+pub mod device;
+pub mod relay;
+pub mod wire;
+
+use automerge::ChangeHash;
+use automerge::sync::{BloomFilter, Have, Message, State};
+
+/// One received Automerge sync message, with the state of that dossier's exchange.
+pub struct Incoming {
+    pub doc: String,
+    pub state: State,
+    pub message: Message,
+}
+
+/// What went wrong in a session: the peer broke the protocol (close the connection with this
+/// reason), or the replica failed (the host's own error).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError<E> {
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Replica(E),
+}
+
+/// A sync state that resumes from the heads both sides had at the end of the last completed
+/// exchange, assuming the peer still has them. Automerge's own persisted state forgets what
+/// the peer has, so its first message carries only heads and a filter; this one carries the
+/// changes made since straight away, saving a round trip on every edit. If the peer no longer
+/// has those heads, Automerge's reset path recovers.
+pub fn resume_state(shared_heads: Vec<ChangeHash>) -> State {
+    let mut state = State::new();
+    state.shared_heads = shared_heads.clone();
+    state.their_heads = Some(shared_heads.clone());
+    state.their_need = Some(Vec::new());
+    state.their_have = Some(vec![Have {
+        last_sync: shared_heads,
+        bloom: BloomFilter::default(),
+    }]);
+    state
+}
+
+pub fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
+    heads.iter().map(|h| h.0).collect()
+}
+
+pub fn heads_from_bytes(heads: &[[u8; 32]]) -> Vec<ChangeHash> {
+    heads.iter().map(|h| ChangeHash(*h)).collect()
+}

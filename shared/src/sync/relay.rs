@@ -1,0 +1,258 @@
+//! The relay's side of one device's connection.
+//!
+//! The relay holds no per-device sync state between connections: a device resumes each
+//! exchange from the heads it saw last (see [`super::resume_state`]), and within a connection
+//! the relay keeps the state of the exchanges in flight only, bounded by [`Limits`].
+
+use std::collections::HashMap;
+
+use automerge::sync::{Message, State};
+
+use super::wire::{DeviceStatus, MAX_FETCH_IDS, SNAPSHOT_BATCH_BYTES, Snapshot, ToDevice, ToRelay};
+use super::{Incoming, SessionError};
+use crate::document::valid_id;
+
+/// The team's merged dossiers, as one connection's session needs them. An implementation is
+/// bound to the connected device's team: ids outside it do not exist for it.
+pub trait RelayReplica {
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// The team's sequence now, and the dossiers changed after `since`.
+    fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), Self::Error>;
+    /// Apply received messages and commit the result durably, all at once. Returns the
+    /// team's sequence after the commit and the dossiers that changed, if any did.
+    fn receive(
+        &mut self,
+        batch: &mut [Incoming],
+    ) -> Result<Option<(u64, Vec<String>)>, Self::Error>;
+    fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, Self::Error>;
+    /// Whole dossiers for a device that lacks them; ids the team does not hold come back in
+    /// the second list.
+    fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), Self::Error>;
+    fn report(&mut self, status: DeviceStatus) -> Result<(), Self::Error>;
+}
+
+/// Bounds on what one connection may hold the relay to.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Exchanges open at once.
+    pub docs_in_flight: usize,
+    /// Messages in one exchange before it must have converged (two honest peers need a
+    /// handful).
+    pub rounds_per_doc: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            docs_in_flight: 1024,
+            rounds_per_doc: 32,
+        }
+    }
+}
+
+/// The result of handling some frames: what to send back, and what was committed (to
+/// announce to the team's other connections).
+#[derive(Debug, Default)]
+pub struct Handled {
+    pub replies: Vec<ToDevice>,
+    pub committed: Option<(u64, Vec<String>)>,
+}
+
+#[derive(Default)]
+pub struct RelaySession {
+    limits: Limits,
+    greeted: bool,
+    /// The highest team sequence this device has been told about.
+    told: u64,
+    open: HashMap<String, (State, u32)>,
+}
+
+type SessionResult<T, E> = std::result::Result<T, SessionError<E>>;
+
+fn violation<T, E>(why: impl Into<String>) -> SessionResult<T, E> {
+    Err(SessionError::Protocol(why.into()))
+}
+
+impl RelaySession {
+    pub fn new(limits: Limits) -> RelaySession {
+        RelaySession {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// The highest team sequence this device has been told about.
+    pub fn told(&self) -> u64 {
+        self.told
+    }
+
+    /// Exchanges open on this connection (memory held for it).
+    pub fn open_exchanges(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn receive<R: RelayReplica>(
+        &mut self,
+        r: &mut R,
+        frames: Vec<ToRelay>,
+    ) -> SessionResult<Handled, R::Error> {
+        let mut out = Handled::default();
+        let mut incoming: Vec<Incoming> = Vec::new();
+        let mut order: Vec<String> = Vec::new();
+        for frame in frames {
+            if !self.greeted && !matches!(frame, ToRelay::Hello { .. }) {
+                return violation("the first message must be hello");
+            }
+            match frame {
+                ToRelay::Hello { since, status } => {
+                    if self.greeted {
+                        return violation("a second hello");
+                    }
+                    self.greeted = true;
+                    r.report(status).map_err(SessionError::Replica)?;
+                    let (seq, changed) = r.changed_since(since).map_err(SessionError::Replica)?;
+                    self.told = seq;
+                    out.replies.push(ToDevice::Welcome { seq, changed });
+                }
+                ToRelay::Status(status) => r.report(status).map_err(SessionError::Replica)?,
+                ToRelay::Fetch { docs } => {
+                    if docs.len() > MAX_FETCH_IDS {
+                        return violation(format!(
+                            "fetch of {} dossiers (at most {MAX_FETCH_IDS})",
+                            docs.len()
+                        ));
+                    }
+                    if let Some(bad) = docs.iter().find(|d| !valid_id(d)) {
+                        return violation(format!("`{}` is not a dossier id", clip(bad)));
+                    }
+                    let (found, missing) = r.snapshots(&docs).map_err(SessionError::Replica)?;
+                    out.replies.extend(batches(found));
+                    if !missing.is_empty() {
+                        out.replies.push(ToDevice::Unavailable { docs: missing });
+                    }
+                }
+                ToRelay::Sync { doc, data } => {
+                    if !valid_id(&doc) {
+                        return violation(format!("`{}` is not a dossier id", clip(&doc)));
+                    }
+                    let message = match Message::decode(&data) {
+                        Ok(m) => m,
+                        Err(e) => return violation(format!("bad sync message for {doc}: {e}")),
+                    };
+                    if incoming.iter().any(|i| i.doc == doc) {
+                        self.apply(r, &mut incoming, &mut out)?;
+                    }
+                    let (state, rounds) = match self.open.remove(&doc) {
+                        Some(open) => open,
+                        None => {
+                            if self.open.len() >= self.limits.docs_in_flight {
+                                return violation(format!(
+                                    "more than {} dossiers in flight",
+                                    self.limits.docs_in_flight
+                                ));
+                            }
+                            (State::new(), 0)
+                        }
+                    };
+                    if rounds >= self.limits.rounds_per_doc {
+                        return violation(format!(
+                            "{doc} did not converge in {} rounds",
+                            self.limits.rounds_per_doc
+                        ));
+                    }
+                    self.open.insert(doc.clone(), (State::new(), rounds + 1));
+                    if !order.contains(&doc) {
+                        order.push(doc.clone());
+                    }
+                    incoming.push(Incoming {
+                        doc,
+                        state,
+                        message,
+                    });
+                }
+            }
+        }
+        self.apply(r, &mut incoming, &mut out)?;
+        for doc in order {
+            let Some((mut state, rounds)) = self.open.remove(&doc) else {
+                continue;
+            };
+            if let Some(m) = r
+                .generate(&doc, &mut state)
+                .map_err(SessionError::Replica)?
+            {
+                out.replies.push(ToDevice::Sync {
+                    doc: doc.clone(),
+                    data: m.encode(),
+                });
+                self.open.insert(doc, (state, rounds));
+            }
+        }
+        if let Some((seq, _)) = &out.committed {
+            // The device learns of its own commit through the exchange itself.
+            self.told = self.told.max(*seq);
+        }
+        Ok(out)
+    }
+
+    fn apply<R: RelayReplica>(
+        &mut self,
+        r: &mut R,
+        incoming: &mut Vec<Incoming>,
+        out: &mut Handled,
+    ) -> SessionResult<(), R::Error> {
+        if incoming.is_empty() {
+            return Ok(());
+        }
+        if let Some((seq, docs)) = r.receive(incoming).map_err(SessionError::Replica)? {
+            match &mut out.committed {
+                Some((s, all)) => {
+                    *s = seq;
+                    all.extend(docs);
+                }
+                None => out.committed = Some((seq, docs)),
+            }
+        }
+        for i in incoming.drain(..) {
+            let rounds = self.open.get(&i.doc).map_or(1, |(_, n)| *n);
+            self.open.insert(i.doc, (i.state, rounds));
+        }
+        Ok(())
+    }
+
+    /// Another connection committed changes to `docs`, bringing the team to `seq`: tell this
+    /// device, unless it has already been told (or wrote them itself, through this session).
+    pub fn announce(&mut self, seq: u64, docs: &[String], from_here: bool) -> Option<ToDevice> {
+        if !self.greeted || seq <= self.told {
+            return None;
+        }
+        self.told = seq;
+        Some(ToDevice::Changed {
+            seq,
+            docs: if from_here { Vec::new() } else { docs.to_vec() },
+        })
+    }
+}
+
+/// Snapshots cut into frames of about [`SNAPSHOT_BATCH_BYTES`].
+fn batches(found: Vec<Snapshot>) -> Vec<ToDevice> {
+    let mut frames = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = 0;
+    for s in found {
+        size += s.bytes.len() + s.projection.search_text.len() + 512;
+        batch.push(s);
+        if size >= SNAPSHOT_BATCH_BYTES {
+            frames.push(ToDevice::Snapshots(std::mem::take(&mut batch)));
+            size = 0;
+        }
+    }
+    if !batch.is_empty() {
+        frames.push(ToDevice::Snapshots(batch));
+    }
+    frames
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}

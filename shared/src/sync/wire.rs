@@ -1,0 +1,231 @@
+//! What crosses the wire between a device and its relay: binary WebSocket frames, each one
+//! versioned envelope holding one message, serde-encoded with postcard (compact, no schema
+//! negotiation, and the same code in the browser).
+
+use serde::{Deserialize, Serialize};
+
+use crate::summary::Projection;
+
+/// Bumped on any change a peer of the previous version could not read.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The largest frame either side accepts. A cold snapshot batch is cut to stay well under it.
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
+
+/// Snapshot batches are cut at about this many bytes of documents.
+pub const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
+
+/// At most this many dossier ids in one `Fetch`.
+pub const MAX_FETCH_IDS: usize = 1024;
+
+/// What a device tells the relay about itself, so a manager can tell "overdue" from
+/// "not synced yet".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    /// Local changes the relay has not acknowledged yet.
+    pub unsynced: u64,
+    /// When this device last completed a sync (ms since the Unix epoch).
+    pub last_sync_ms: Option<i64>,
+}
+
+/// Device → relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToRelay {
+    /// The first message on a connection: "I have seen your changes up to `since`".
+    Hello { since: u64, status: DeviceStatus },
+    /// An Automerge sync message for one dossier.
+    Sync { doc: String, data: Vec<u8> },
+    /// Send me these dossiers whole: I hold none of them.
+    Fetch { docs: Vec<String> },
+    /// Freshness report, sent whenever a sync completes.
+    Status(DeviceStatus),
+}
+
+/// A whole dossier as the relay holds it, with its projection, for a device that has none of
+/// it: the device stores both without opening the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub doc: String,
+    /// The document's heads (Automerge change hashes) in these bytes.
+    pub heads: Vec<[u8; 32]>,
+    pub bytes: Vec<u8>,
+    pub projection: Projection,
+}
+
+/// Relay → device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToDevice {
+    /// Answer to `Hello`: the team's change sequence now, and the dossiers changed after the
+    /// device's `since`.
+    Welcome {
+        seq: u64,
+        changed: Vec<String>,
+    },
+    Sync {
+        doc: String,
+        data: Vec<u8>,
+    },
+    Snapshots(Vec<Snapshot>),
+    /// Dossiers changed while connected (by any device of the team, this one included), up
+    /// to team sequence `seq`.
+    Changed {
+        seq: u64,
+        docs: Vec<String>,
+    },
+    /// Fetched ids this device cannot have (never existed, or not its team's: the same answer).
+    Unavailable {
+        docs: Vec<String>,
+    },
+}
+
+/// A user's role in their team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Rep,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Rep => "rep",
+            Role::Manager => "manager",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "rep" => Ok(Role::Rep),
+            "manager" => Ok(Role::Manager),
+            other => Err(format!("unknown role `{other}`; expected rep or manager")),
+        }
+    }
+}
+
+/// `POST /v1/enroll` (JSON): a device joins its user's team with a one-time invite code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub invite: String,
+    /// What the user calls this device ("laptop", "phone").
+    pub device_name: String,
+}
+
+/// The answer to an enrolment: the device's token (shown once; the relay keeps only a hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub token: String,
+    pub team: String,
+    pub user: String,
+    pub role: Role,
+    pub device_id: i64,
+}
+
+/// An HTTP error body: `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub error: String,
+}
+
+/// WebSocket close codes the relay uses, with a reason in words.
+pub mod close {
+    /// The frame could not be read or broke the protocol.
+    pub const PROTOCOL: u16 = 1002;
+    /// The frame was larger than allowed.
+    pub const TOO_BIG: u16 = 1009;
+    /// The device was revoked while connected.
+    pub const REVOKED: u16 = 4001;
+    /// The relay is shutting down; reconnect later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The relay failed to store something; reconnect later.
+    pub const INTERNAL: u16 = 1011;
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope<T> {
+    version: u16,
+    body: T,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("protocol version {0} is not supported (this side speaks {PROTOCOL_VERSION})")]
+    Version(u16),
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+pub fn encode<T: Serialize>(body: &T) -> Vec<u8> {
+    postcard::to_allocvec(&Envelope {
+        version: PROTOCOL_VERSION,
+        body,
+    })
+    .expect("our messages always serialize")
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, WireError> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(WireError::TooLarge(frame.len()));
+    }
+    // Read the version alone first, so a newer peer gets "version" rather than "malformed".
+    let (version, _) =
+        postcard::take_from_bytes::<u16>(frame).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let (env, rest) = postcard::take_from_bytes::<Envelope<T>>(frame)
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::Malformed(format!(
+            "{} bytes after the message",
+            rest.len()
+        )));
+    }
+    Ok(env.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let msg = ToRelay::Hello {
+            since: 42,
+            status: DeviceStatus {
+                unsynced: 3,
+                last_sync_ms: Some(1),
+            },
+        };
+        let bytes = encode(&msg);
+        assert!(bytes.len() < 16, "hello is {} bytes", bytes.len());
+        assert_eq!(decode::<ToRelay>(&bytes), Ok(msg));
+        assert!(matches!(
+            decode::<ToRelay>(&bytes[..bytes.len() - 1]),
+            Err(WireError::Malformed(_))
+        ));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode::<ToRelay>(&longer),
+            Err(WireError::Malformed(_))
+        ));
+        let mut newer = bytes;
+        newer[0] = 9;
+        assert_eq!(decode::<ToRelay>(&newer), Err(WireError::Version(9)));
+        assert!(matches!(
+            decode::<ToRelay>(&[1, 0xff, 0xff, 0xff]),
+            Err(WireError::Malformed(_))
+        ));
+        assert_eq!(
+            decode::<ToRelay>(&vec![0; MAX_FRAME_BYTES + 1]),
+            Err(WireError::TooLarge(MAX_FRAME_BYTES + 1))
+        );
+    }
+}
