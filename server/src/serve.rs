@@ -166,7 +166,13 @@ async fn run(
                 loop {
                     match next {
                         None => { ended = true; break; }
-                        Some(Err(_)) => { ended = true; break; }
+                        Some(Err(e)) => {
+                            if let Some(reason) = too_big(e) {
+                                return close_with(socket, close::TOO_BIG, &reason).await;
+                            }
+                            ended = true;
+                            break;
+                        }
                         Some(Ok(Message::Binary(bytes))) => match wire::decode::<ToRelay>(&bytes) {
                             Ok(frame) => frames.push(frame),
                             Err(e) => {
@@ -256,6 +262,16 @@ async fn run(
     match result {
         Ok(()) => Ok(()),
         Err(Closing(code, reason)) => close_with(socket, code, &reason).await,
+    }
+}
+
+/// Whether a read failed because the peer sent more than the socket allows.
+fn too_big(e: axum::Error) -> Option<String> {
+    use tokio_tungstenite::tungstenite::Error;
+    let inner = e.into_inner();
+    match inner.downcast_ref::<Error>() {
+        Some(Error::Capacity(c)) => Some(format!("frame too large: {c}")),
+        _ => None,
     }
 }
 

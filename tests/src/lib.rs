@@ -1,6 +1,8 @@
 //! Helpers shared by the cross-crate tests: several device engines on temp SQLite files that
 //! exchange dossier documents directly, as two devices would through a USB stick or a relay.
 
+pub mod relay;
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -608,8 +608,7 @@ fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Re
     }
     let report = runtime.block_on(async {
         let mut handle = &mut *engine;
-        let mut quiet = |_| {};
-        let sync = sync_with_relay(&mut handle, &relay, Mode::Once, &mut stop, &mut quiet);
+        let sync = sync_with_relay(&mut handle, &relay, Mode::Once, &mut stop, |_| {});
         match tokio::time::timeout(std::time::Duration::from_secs(timeout), sync).await {
             Ok(r) => r,
             Err(_) => Err(SyncError::TimedOut(timeout)),

@@ -97,7 +97,7 @@ pub async fn sync_with_relay<H: EngineHandle>(
     relay: &RelayConfig,
     mode: Mode,
     stop: &mut watch::Receiver<bool>,
-    on_state: &mut dyn FnMut(LinkState),
+    mut on_state: impl FnMut(LinkState),
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
     let url = ws_url(&relay.url)?;
@@ -312,7 +312,7 @@ pub async fn run_background<H: EngineHandle>(
         };
         let _ = states.send(LinkState::Connecting);
         let connected_at = Instant::now();
-        let result = sync_with_relay(&mut handle, &relay, Mode::Live, &mut stop, &mut |s| {
+        let result = sync_with_relay(&mut handle, &relay, Mode::Live, &mut stop, |s| {
             let _ = states.send(s);
         })
         .await;

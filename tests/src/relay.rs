@@ -1,0 +1,154 @@
+//! A real relay process on 127.0.0.1 for tests, and devices syncing with it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fieldbook_app::Engine;
+use fieldbook_app::sync::{Mode, RelayConfig, SyncError, SyncReport, sync_with_relay};
+
+/// A relay process serving a SQLite file in `dir`. Killed (SIGKILL) when dropped.
+pub struct RelayProcess {
+    bin: PathBuf,
+    dir: PathBuf,
+    child: Option<Child>,
+    pub url: String,
+}
+
+impl RelayProcess {
+    /// Start the relay binary `bin` on a free loopback port.
+    pub fn start(bin: &Path, dir: &Path) -> anyhow::Result<RelayProcess> {
+        let mut relay = RelayProcess {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            child: None,
+            url: String::new(),
+        };
+        relay.spawn("127.0.0.1:0")?;
+        Ok(relay)
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.db_path().display())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("relay.sqlite")
+    }
+
+    fn spawn(&mut self, listen: &str) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.bin)
+            .args(["--db", &self.db_url(), "serve", "--listen", listen])
+            .env("FIELDBOOK_RELAY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the relay")?;
+        let stdout = child.stdout.take().context("relay stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            bail!("the relay did not start: {line:?}");
+        };
+        self.url = url.to_string();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL: no shutdown, no flush; only what SQLite committed survives.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port, on the same database.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        // The port was just freed; retry briefly in case the OS holds it.
+        for _ in 0..50 {
+            if self.spawn(&addr).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("the relay did not restart on {addr}")
+    }
+
+    /// Run an admin command on the relay's database; returns its stdout.
+    pub fn admin(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(&self.bin)
+            .args(["--db", &self.db_url()])
+            .args(args)
+            .env("FIELDBOOK_RELAY_LOG", "warn")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "relay {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// A one-time invite code for `user` in `team` (created if new).
+    pub fn invite(&self, team: &str, user: &str, role: &str) -> anyhow::Result<String> {
+        if self.admin(&["team", "create", team]).is_err() {
+            // Already exists.
+        }
+        Ok(self
+            .admin(&["invite", "--team", team, "--user", user, "--role", role])?
+            .trim()
+            .to_string())
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sync `engine` with its relay once (everything there is), on a fresh runtime.
+pub fn sync_once(engine: &mut Engine) -> Result<SyncReport, SyncError> {
+    let relay = engine.relay_config()?.ok_or(SyncError::NotEnrolled)?;
+    sync_to(engine, &relay)
+}
+
+pub fn sync_to(engine: &mut Engine, relay: &RelayConfig) -> Result<SyncReport, SyncError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SyncError::Unreachable {
+            url: relay.url.clone(),
+            reason: e.to_string(),
+        })?;
+    let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    runtime.block_on(async {
+        let mut handle = &mut *engine;
+        let sync = sync_with_relay(&mut handle, relay, Mode::Once, &mut stop, |_| {});
+        match tokio::time::timeout(Duration::from_secs(120), sync).await {
+            Ok(r) => r,
+            Err(_) => Err(SyncError::TimedOut(120)),
+        }
+    })
+}
+
+/// Enrol a fresh device in `dir` with the relay.
+pub fn enrolled_device(
+    relay: &RelayProcess,
+    dir: &Path,
+    team: &str,
+    user: &str,
+    name: &str,
+) -> anyhow::Result<Engine> {
+    let mut engine = crate::device(dir, user, name)?;
+    let code = relay.invite(team, user, "rep")?;
+    fieldbook_app::sync::enroll(&mut engine, &relay.url, &code)?;
+    Ok(engine)
+}

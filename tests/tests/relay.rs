@@ -1,0 +1,498 @@
+//! Devices syncing through a real relay process on 127.0.0.1, each on its own SQLite file.
+
+use std::time::Duration;
+
+use fieldbook_app::Engine;
+use fieldbook_app::sync::SyncError;
+use fieldbook_shared::document::DossierDoc;
+use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, close};
+use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_once};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const RELAY: &str = env!("CARGO_BIN_EXE_relay");
+
+fn set(path: &str, value: &str) -> Assignment {
+    Assignment {
+        path: path.into(),
+        value: value.into(),
+    }
+}
+
+/// Sync every device, in turn, until a whole pass changes nothing anywhere.
+fn sync_all(devices: &mut [&mut Engine]) {
+    for _ in 0..4 {
+        for d in devices.iter_mut() {
+            sync_once(d).expect("sync");
+        }
+    }
+}
+
+fn heads(engine: &Engine, id: &str) -> Vec<automerge::ChangeHash> {
+    DossierDoc::load(&engine.export_document(id).unwrap())
+        .unwrap()
+        .heads()
+}
+
+fn relay_heads(relay: &RelayProcess, team: &str, id: &str) -> Option<Vec<automerge::ChangeHash>> {
+    use fieldbook_relay::store::RelayStore;
+    let store = fieldbook_relay::store::sqlite::SqliteRelayStore::open(&relay.db_path()).unwrap();
+    let team = store.team_id(team).unwrap()?;
+    let doc = store.load_doc(team, id).unwrap()?;
+    Some(DossierDoc::load(&doc.bytes).unwrap().heads())
+}
+
+#[test]
+fn concurrent_offline_edits_merge_through_the_relay_and_teams_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut laptop =
+        enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
+    let mut phone =
+        enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
+    let mut wang =
+        enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let mut zhao =
+        enrolled_device(&relay, &dir.path().join("zhao"), "south", "zhao", "pad").unwrap();
+
+    // Before the week: the laptop has two dossiers, and everyone in the team has them.
+    let acme = laptop
+        .create_dossier(&[set("profile.name", "华东机械")])
+        .unwrap();
+    let deal = laptop
+        .add_item(
+            &acme,
+            "deals",
+            &[set("title", "培训项目"), set("stage", "interest")],
+        )
+        .unwrap();
+    let notes = laptop
+        .add_item(
+            &acme,
+            "interactions",
+            &[
+                set("date", "2026-11-02"),
+                set("notes", "first visit: HR wants a plan"),
+            ],
+        )
+        .unwrap();
+    let beta = laptop
+        .create_dossier(&[set("profile.name", "Beta Foods")])
+        .unwrap();
+    sync_all(&mut [&mut laptop, &mut phone, &mut wang]);
+    assert_eq!(phone.ids().unwrap().len(), 2);
+
+    // A week without signal: everyone edits the same dossiers.
+    let i_laptop = laptop
+        .add_item(
+            &acme,
+            "interactions",
+            &[
+                set("date", "2026-11-16"),
+                set("notes", "laptop: met the CFO"),
+            ],
+        )
+        .unwrap();
+    let i_phone = phone
+        .add_item(
+            &acme,
+            "interactions",
+            &[
+                set("date", "2026-11-17"),
+                set("notes", "phone: call with HR"),
+            ],
+        )
+        .unwrap();
+    laptop
+        .set(&acme, &[set("profile.industry", "machinery")])
+        .unwrap();
+    phone.set(&acme, &[set("profile.region", "华东")]).unwrap();
+    let mut text = laptop.dossier(&acme).unwrap().dossier.interactions[&notes]
+        .notes
+        .to_string();
+    text.push_str(" [laptop]");
+    laptop
+        .set(&acme, &[set(&format!("interactions.{notes}.notes"), &text)])
+        .unwrap();
+    let text = format!(
+        "[phone] {}",
+        phone.dossier(&acme).unwrap().dossier.interactions[&notes].notes
+    );
+    phone
+        .set(&acme, &[set(&format!("interactions.{notes}.notes"), &text)])
+        .unwrap();
+    laptop
+        .set(&acme, &[set(&format!("deals.{deal}.stage"), "evaluation")])
+        .unwrap();
+    phone
+        .set(&acme, &[set(&format!("deals.{deal}.stage"), "lost")])
+        .unwrap();
+    wang.set(&beta, &[set("profile.region", "华南")]).unwrap();
+    // The other team's rep happens to use the same id for a dossier of his own.
+    zhao.create_dossier_with_id(&acme, &[set("profile.name", "South Co")])
+        .unwrap();
+
+    assert!(laptop.sync_status().unwrap().unsynced_changes > 0);
+    sync_all(&mut [&mut laptop, &mut phone, &mut wang, &mut zhao]);
+
+    // Every replica of the team, and the relay, holds the same documents.
+    for id in [&acme, &beta] {
+        let h = heads(&laptop, id);
+        assert_eq!(heads(&phone, id), h, "phone differs on {id}");
+        assert_eq!(heads(&wang, id), h, "wang differs on {id}");
+        assert_eq!(
+            relay_heads(&relay, "north", id),
+            Some(h),
+            "relay differs on {id}"
+        );
+    }
+    for d in [&laptop, &phone, &wang] {
+        let status = d.sync_status().unwrap();
+        assert_eq!(status.unsynced_changes, 0, "everything acknowledged");
+        assert!(status.last_sync_ms.is_some());
+    }
+    // Every edit is present.
+    let view = wang.dossier(&acme).unwrap();
+    let d = &view.dossier;
+    assert!(d.interactions.contains_key(&i_laptop) && d.interactions.contains_key(&i_phone));
+    assert_eq!(d.profile.industry, "machinery");
+    assert_eq!(d.profile.region, "华东");
+    let merged = d.interactions[&notes].notes.to_string();
+    assert!(
+        merged.starts_with("[phone] first visit") && merged.ends_with("[laptop]"),
+        "both text edits kept: {merged}"
+    );
+    assert_eq!(wang.dossier(&beta).unwrap().dossier.profile.region, "华南");
+    // The stage clash is a conflict for the user, with both values.
+    let clash: Vec<_> = view
+        .conflicts
+        .iter()
+        .filter(|c| c.path == format!("deals.{deal}.stage"))
+        .collect();
+    assert_eq!(clash.len(), 1, "conflicts: {:?}", view.conflicts);
+    let values: Vec<String> = clash[0]
+        .values
+        .iter()
+        .map(|v| v.value.to_string())
+        .collect();
+    assert!(
+        values.iter().any(|v| v.contains("evaluation"))
+            && values.iter().any(|v| v.contains("lost"))
+    );
+    // Lists on other devices show the conflict without opening the document.
+    assert_eq!(phone.summary(&acme).unwrap().conflicts, 1);
+
+    // The other team: its own dossier only, untouched by the north team's, and vice versa.
+    assert_eq!(zhao.ids().unwrap(), vec![acme.clone()]);
+    assert_eq!(
+        zhao.dossier(&acme).unwrap().dossier.profile.name,
+        "South Co"
+    );
+    assert!(zhao.dossier(&acme).unwrap().dossier.interactions.is_empty());
+    assert_eq!(
+        laptop.dossier(&acme).unwrap().dossier.profile.name,
+        "华东机械"
+    );
+    assert_eq!(relay_heads(&relay, "south", &beta), None);
+
+    // Asked directly, the relay answers the same for another team's dossier and for one
+    // that never existed.
+    let token = zhao.relay_config().unwrap().unwrap().token;
+    let answers = raw_session(&relay.url, &token, |_| {
+        vec![
+            hello(),
+            ToRelay::Fetch {
+                docs: vec![beta.clone()],
+            },
+            ToRelay::Fetch {
+                docs: vec!["never-existed".into()],
+            },
+        ]
+    });
+    let unavailable: Vec<_> = answers
+        .iter()
+        .filter_map(|m| match m {
+            ToDevice::Unavailable { docs } => Some(docs.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        unavailable,
+        vec![vec![beta.clone()], vec!["never-existed".to_string()]]
+    );
+    assert!(!answers.iter().any(|m| matches!(m, ToDevice::Snapshots(_))));
+}
+
+fn hello() -> ToRelay {
+    ToRelay::Hello {
+        since: 0,
+        status: DeviceStatus::default(),
+    }
+}
+
+/// Connect with `token`, send the frames `script` gives, and collect what comes back until
+/// the relay has been quiet for a moment.
+fn raw_session(url: &str, token: &str, script: impl FnOnce(()) -> Vec<ToRelay>) -> Vec<ToDevice> {
+    let frames: Vec<Vec<u8>> = script(()).iter().map(wire::encode).collect();
+    let (received, _) = raw_exchange(
+        url,
+        token,
+        frames.into_iter().map(Message::binary).collect(),
+    );
+    received
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Binary(b) => wire::decode::<ToDevice>(&b).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Send raw WebSocket messages; return what came back and the close frame, if any.
+fn raw_exchange(
+    url: &str,
+    token: &str,
+    send: Vec<Message>,
+) -> (Vec<Message>, Option<(u16, String)>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/v1/sync", url.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
+            .await
+            .unwrap();
+        for m in send {
+            if ws.send(m).await.is_err() {
+                break;
+            }
+        }
+        let mut received = Vec::new();
+        let mut closed = None;
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), ws.next()).await {
+            match m {
+                Ok(Message::Close(f)) => {
+                    closed = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    break;
+                }
+                Ok(m) => received.push(m),
+                Err(_) => break,
+            }
+        }
+        (received, closed)
+    })
+}
+
+fn health(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.starts_with("HTTP/1.1 200") && body.contains("\"ok\"")
+}
+
+#[test]
+fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut good =
+        enrolled_device(&relay, &dir.path().join("good"), "north", "li", "laptop").unwrap();
+    let mut other =
+        enrolled_device(&relay, &dir.path().join("other"), "north", "wang", "desk").unwrap();
+    let token = other.relay_config().unwrap().unwrap().token;
+    let id = good.create_dossier(&[set("profile.name", "Acme")]).unwrap();
+    sync_once(&mut good).unwrap();
+
+    let cases: Vec<(&str, Vec<Message>, u16)> = vec![
+        (
+            "garbage",
+            vec![Message::binary(vec![0xde, 0xad, 0xbe, 0xef, 0x00])],
+            close::PROTOCOL,
+        ),
+        (
+            "empty",
+            vec![Message::binary(Vec::<u8>::new())],
+            close::PROTOCOL,
+        ),
+        (
+            "truncated",
+            vec![Message::binary(wire::encode(&hello())[..3].to_vec())],
+            close::PROTOCOL,
+        ),
+        (
+            "newer version",
+            vec![Message::binary({
+                let mut f = wire::encode(&hello());
+                f[0] = 99;
+                f
+            })],
+            close::PROTOCOL,
+        ),
+        ("text", vec![Message::text("hello")], close::PROTOCOL),
+        (
+            "sync before hello",
+            vec![Message::binary(wire::encode(&ToRelay::Sync {
+                doc: id.clone(),
+                data: vec![],
+            }))],
+            close::PROTOCOL,
+        ),
+        (
+            "second hello",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&hello())),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "bad sync message",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Sync {
+                    doc: id.clone(),
+                    data: vec![0x42, 1, 2, 3],
+                })),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "bad dossier id",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Fetch {
+                    docs: vec!["../../etc/passwd".into()],
+                })),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "fetch flood",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Fetch {
+                    docs: (0..5000).map(|i| format!("d{i}")).collect(),
+                })),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "oversized",
+            vec![Message::binary(vec![1u8; 9 << 20])],
+            close::TOO_BIG,
+        ),
+    ];
+    for (name, frames, want) in cases {
+        let (_, closed) = raw_exchange(&relay.url, &token, frames);
+        let (code, reason) =
+            closed.unwrap_or_else(|| panic!("{name}: the relay did not close with a reason"));
+        assert_eq!(code, want, "{name}: closed with {code} {reason}");
+        assert!(!reason.is_empty(), "{name}: a close reason in words");
+        assert!(health(&relay.url), "{name}: the relay is still up");
+    }
+
+    // A flood of sync rounds on one dossier is cut off by the per-dossier round limit.
+    let mut flood = vec![Message::binary(wire::encode(&hello()))];
+    use automerge::sync::SyncDoc;
+    let empty_sync = automerge::AutoCommit::new()
+        .sync()
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .unwrap();
+    for _ in 0..200 {
+        flood.push(Message::binary(wire::encode(&ToRelay::Sync {
+            doc: "flooded".into(),
+            data: empty_sync.clone().encode(),
+        })));
+    }
+    let (_, closed) = raw_exchange(&relay.url, &token, flood);
+    let (code, reason) = closed.expect("flood closed");
+    assert_eq!(code, close::PROTOCOL, "{reason}");
+    assert!(reason.contains("rounds"), "{reason}");
+
+    // A wrong token never gets a socket.
+    let err = sync_once_with_token(&mut other, &relay.url, "not-a-token");
+    assert!(matches!(err, Err(SyncError::Refused(_))), "{err:?}");
+
+    // Through all of it, the relay kept serving the well-behaved device.
+    sync_once(&mut other).unwrap();
+    assert_eq!(other.ids().unwrap(), vec![id]);
+    assert!(health(&relay.url));
+}
+
+fn sync_once_with_token(engine: &mut Engine, url: &str, token: &str) -> Result<(), SyncError> {
+    let relay = fieldbook_app::sync::RelayConfig {
+        url: url.into(),
+        token: token.into(),
+    };
+    fieldbook_tests::relay::sync_to(engine, &relay).map(|_| ())
+}
+
+#[test]
+fn a_revoked_device_is_disconnected_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut phone =
+        enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
+    let relay_cfg = phone.relay_config().unwrap().unwrap();
+    sync_once(&mut phone).unwrap();
+    let listing = relay.admin(&["devices", "--team", "north"]).unwrap();
+    let device_id = listing
+        .lines()
+        .find(|l| l.contains("phone"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    // Connected live; the admin revokes it from another process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async {
+        let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+        let mut handle = &mut phone;
+        let live = fieldbook_app::sync::sync_with_relay(
+            &mut handle,
+            &relay_cfg,
+            fieldbook_app::sync::Mode::Live,
+            &mut stop,
+            |_| {},
+        );
+        let revoke = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            relay.admin(&["revoke", &device_id]).unwrap();
+            std::future::pending::<()>().await
+        };
+        let started = std::time::Instant::now();
+        tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(10), live) => (r, started.elapsed()),
+            _ = revoke => unreachable!(),
+        }
+    });
+    let (outcome, elapsed) = result;
+    let err = outcome.expect("closed within 10 s").unwrap_err();
+    assert!(
+        matches!(&err, SyncError::Closed { code, .. } if *code == close::REVOKED),
+        "{err:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "closed promptly: {elapsed:?}"
+    );
+    let again = sync_once(&mut phone);
+    assert!(matches!(again, Err(SyncError::Refused(_))), "{again:?}");
+}
