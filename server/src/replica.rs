@@ -10,7 +10,7 @@ use fieldbook_shared::conflict;
 use fieldbook_shared::summary::{Projection, project};
 use fieldbook_shared::sync::relay::RelayReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot};
-use fieldbook_shared::sync::{Incoming, heads_to_bytes};
+use fieldbook_shared::sync::{Incoming, generate, heads_to_bytes};
 
 use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
 
@@ -185,8 +185,8 @@ impl RelayReplica for TeamReplica<'_> {
 
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, ReplicaError> {
         let message = match self.open(doc)? {
-            Some(open) => open.doc.sync().generate_sync_message(state),
-            None => AutoCommit::new().sync().generate_sync_message(state),
+            Some(open) => generate(open.doc.document(), state),
+            None => generate(AutoCommit::new().document(), state),
         };
         if message.is_none() {
             self.open.docs.remove(doc);

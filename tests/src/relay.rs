@@ -58,6 +58,10 @@ impl RelayProcess {
         Ok(())
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL: no shutdown, no flush; only what SQLite committed survives.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -615,6 +615,7 @@ fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Re
         }
     })?;
     drop(stop_tx);
+    while engine.index_pending(500)? > 0 {}
     let status = engine.sync_status()?;
     out.emit(
         &serde_json::json!({ "report": report, "status": status }),

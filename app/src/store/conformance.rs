@@ -40,6 +40,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
         follow_ups: Vec::new(),
         search_text: text.into(),
         origin: Origin::Local,
+        index_later: false,
     }
 }
 
@@ -366,7 +367,9 @@ pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
     assert_eq!(store.sync_state("a").unwrap(), None);
 
     let v1 = store.version("a").unwrap().expect("a has a version");
-    store.finish_sync("a", b"state-1", false).unwrap();
+    store
+        .finish_sync(&[("a".into(), b"state-1".to_vec(), false)])
+        .unwrap();
     assert_eq!(
         store.sync_state("a").unwrap().as_deref(),
         Some(&b"state-1"[..])
@@ -376,7 +379,9 @@ pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
         3,
         "not acked: still counted"
     );
-    store.finish_sync("a", b"state-2", true).unwrap();
+    store
+        .finish_sync(&[("a".into(), b"state-2".to_vec(), true)])
+        .unwrap();
     assert_eq!(store.unsynced().unwrap(), ["b"]);
     assert_eq!(store.unsynced_changes().unwrap(), 1);
 
@@ -406,6 +411,39 @@ pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
     assert_eq!(store.sync_state("nope").unwrap(), None);
 }
 
+pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) {
+    let mut later = sample("a", "Acme", "培训需求 for the HR team");
+    later.index_later = true;
+    store
+        .write(&[later, sample("b", "Beta", "培训 budget")])
+        .unwrap();
+    assert_eq!(store.unindexed().unwrap(), 1);
+    let found = |store: &dyn DossierStore, q: &str| {
+        let mut ids: Vec<String> = store
+            .search(q, 20)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(found(store, "培训"), ["a", "b"], "pending text is scanned");
+    assert_eq!(found(store, "hr team"), ["a"]);
+    assert_eq!(store.index_pending(10).unwrap(), 0);
+    assert_eq!(store.unindexed().unwrap(), 0);
+    assert_eq!(found(store, "培训"), ["a", "b"], "and indexed afterwards");
+    assert_eq!(found(store, "HR team"), ["a"]);
+    // A later write of the same dossier indexes at once and drops the pending text.
+    let mut again = sample("a", "Acme", "old text");
+    again.index_later = true;
+    store.write(&[again]).unwrap();
+    store.write(&[sample("a", "Acme", "new text")]).unwrap();
+    assert_eq!(store.unindexed().unwrap(), 0);
+    assert_eq!(found(store, "old text"), Vec::<String>::new());
+    assert_eq!(found(store, "new text"), ["a"]);
+}
+
 /// Instantiate the whole suite for a backend. The factory returns the store and a guard kept
 /// alive for the test (a temp dir, a server handle, or `()`):
 /// `store_conformance_suite!(|| (make_store(), guard));`
@@ -421,7 +459,8 @@ macro_rules! store_conformance_suite {
             batch_is_atomic,
             follow_ups_across_dossiers,
             settings,
-            sync_bookkeeping
+            sync_bookkeeping,
+            text_indexed_later_is_searchable_meanwhile
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

@@ -59,6 +59,8 @@ pub struct DossierWrite {
     pub follow_ups: Vec<FollowUpSummary>,
     pub search_text: String,
     pub origin: Origin,
+    /// Store the search text now but index it later ([`DossierStore::index_pending`]).
+    pub index_later: bool,
 }
 
 impl DossierWrite {
@@ -76,6 +78,7 @@ impl DossierWrite {
             follow_ups,
             search_text,
             origin,
+            index_later: false,
         }
     }
 }
@@ -143,12 +146,17 @@ pub trait DossierStore {
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// The saved sync state of `id` with the relay (None: never completed an exchange).
     fn sync_state(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Record a completed exchange; `acked` clears the count of unacknowledged changes.
-    fn finish_sync(&mut self, id: &str, state: &[u8], acked: bool) -> Result<(), StoreError>;
+    /// Record completed exchanges `(id, sync state, acked)` in one transaction; `acked`
+    /// clears the dossier's count of unacknowledged changes.
+    fn finish_sync(&mut self, done: &[(String, Vec<u8>, bool)]) -> Result<(), StoreError>;
     /// Dossiers with local changes the relay has not acknowledged.
     fn unsynced(&self) -> Result<Vec<String>, StoreError>;
     /// How many local changes, over all dossiers, the relay has not acknowledged.
     fn unsynced_changes(&self) -> Result<u64, StoreError>;
+    /// Index up to `max` dossiers whose text was stored for later; returns how many remain.
+    fn index_pending(&mut self, max: usize) -> Result<u64, StoreError>;
+    /// Dossiers whose text is stored but not indexed yet (search scans them meanwhile).
+    fn unindexed(&self) -> Result<u64, StoreError>;
     /// A number that changes whenever `id`'s saved bytes change (None: no such dossier).
     fn version(&self, id: &str) -> Result<Option<i64>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;

@@ -89,8 +89,17 @@ CREATE INDEX sync_doc_unsynced ON sync_doc (unsynced) WHERE unsynced > 0;
 INSERT INTO sync_doc (dossier_id, unsynced) SELECT id, 1 FROM dossier;
 "#;
 
+/// Search text stored but not yet in the full-text indexes.
+const PENDING_TEXT_SCHEMA: &str = r#"
+CREATE TABLE text_pending (dossier_id TEXT PRIMARY KEY, body TEXT NOT NULL) STRICT, WITHOUT ROWID;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA), M::up(SYNC_SCHEMA)])
+    Migrations::new(vec![
+        M::up(SCHEMA),
+        M::up(SYNC_SCHEMA),
+        M::up(PENDING_TEXT_SCHEMA),
+    ])
 }
 
 fn map_err(e: rusqlite::Error) -> StoreError {
@@ -132,6 +141,10 @@ impl SqliteStore {
         // returns, so "saved" means saved even if the power goes.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Bulk writes (a cold sync) touch many pages: a larger cache and fewer, larger
+        // checkpoints keep each page from being written several times over.
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 4_096)?;
         migrations().to_latest(&mut conn).map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => map_err(err),
             other => StoreError::Migration(other),
@@ -164,48 +177,50 @@ impl SqliteStore {
                     [id],
                     |r| r.get(0),
                 )?;
-                tx.execute("DELETE FROM chunk WHERE dossier_id = ?1", [id])?;
-                tx.execute(
+                tx.prepare_cached("DELETE FROM chunk WHERE dossier_id = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached(
                     "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, ?2, ?3)",
-                    params![id, next, bytes],
-                )?;
+                )?
+                .execute(params![id, next, bytes])?;
             }
             Chunk::Append(bytes) => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO chunk (dossier_id, seq, bytes) VALUES (?1, \
                      (SELECT COALESCE(MAX(seq), -1) + 1 FROM chunk WHERE dossier_id = ?1), ?2)",
-                    params![id, bytes],
-                )?;
+                )?
+                .execute(params![id, bytes])?;
             }
         }
         match &w.origin {
             Origin::Local => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO sync_doc (dossier_id, unsynced) VALUES (?1, 1) \
                      ON CONFLICT (dossier_id) DO UPDATE SET unsynced = unsynced + 1",
-                    [id],
-                )?;
+                )?
+                .execute([id])?;
             }
             Origin::Synced {
                 sync_state: Some(state),
             } => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO sync_doc (dossier_id, state) VALUES (?1, ?2) \
                      ON CONFLICT (dossier_id) DO UPDATE SET state = excluded.state",
-                    params![id, state],
-                )?;
+                )?
+                .execute(params![id, state])?;
             }
             Origin::Synced { sync_state: None } => {}
         }
         let s = &w.summary;
         let summary = serde_json::to_string(s).expect("a summary always serialises");
-        let rowid: i64 = tx.query_row(
+        let rowid: i64 = tx.prepare_cached(
             "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
              last_contact, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key, \
              owner = excluded.owner, archived = excluded.archived, sort_due = excluded.sort_due, \
              next_follow_up = excluded.next_follow_up, last_contact = excluded.last_contact, \
              summary = excluded.summary RETURNING rowid",
+        )?.query_row(
             params![
                 id,
                 s.name,
@@ -219,26 +234,27 @@ impl SqliteStore {
             ],
             |r| r.get(0),
         )?;
-        tx.execute("DELETE FROM deal WHERE dossier_id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM deal WHERE dossier_id = ?1")?
+            .execute([id])?;
         for d in &w.deals {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO deal (dossier_id, deal_id, stage, band, open, row) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    id,
-                    d.deal_id,
-                    d.stage.as_str(),
-                    d.band.as_str(),
-                    d.stage.is_open(),
-                    serde_json::to_string(d).expect("a deal summary always serialises"),
-                ],
-            )?;
+            )?
+            .execute(params![
+                id,
+                d.deal_id,
+                d.stage.as_str(),
+                d.band.as_str(),
+                d.stage.is_open(),
+                serde_json::to_string(d).expect("a deal summary always serialises"),
+            ])?;
         }
-        tx.execute("DELETE FROM follow_up WHERE dossier_id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM follow_up WHERE dossier_id = ?1")?
+            .execute([id])?;
         for f in &w.follow_ups {
-            tx.execute(
-                "INSERT INTO follow_up (dossier_id, follow_up_id, open, sort_due, assignee_name, row) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            tx.prepare_cached("INSERT INTO follow_up (dossier_id, follow_up_id, open, sort_due, assignee_name, row) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?.execute(
                 params![
                     id,
                     f.follow_up_id,
@@ -250,16 +266,26 @@ impl SqliteStore {
             )?;
         }
         // A first write finds nothing to delete; later writes replace the dossier's text.
-        tx.execute("DELETE FROM dossier_text WHERE rowid = ?1", [rowid])?;
-        tx.execute("DELETE FROM dossier_pairs WHERE rowid = ?1", [rowid])?;
-        tx.execute(
-            "INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)",
-            params![rowid, w.search_text],
-        )?;
-        tx.execute(
-            "INSERT INTO dossier_pairs (rowid, body) VALUES (?1, ?2)",
-            params![rowid, cjk_bigrams(&w.search_text)],
-        )?;
+        tx.prepare_cached("DELETE FROM dossier_text WHERE rowid = ?1")?
+            .execute([rowid])?;
+        tx.prepare_cached("DELETE FROM dossier_pairs WHERE rowid = ?1")?
+            .execute([rowid])?;
+        if w.index_later {
+            // Indexing costs more than everything else in a write: a cold sync stores the
+            // text and indexes it afterwards (search scans these rows meanwhile).
+            tx.prepare_cached(
+                "INSERT INTO text_pending (dossier_id, body) VALUES (?1, ?2) \
+                 ON CONFLICT (dossier_id) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![id, w.search_text])?;
+            return Ok(());
+        }
+        tx.prepare_cached("DELETE FROM text_pending WHERE dossier_id = ?1")?
+            .execute([id])?;
+        tx.prepare_cached("INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, w.search_text])?;
+        tx.prepare_cached("INSERT INTO dossier_pairs (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, cjk_bigrams(&w.search_text)])?;
         Ok(())
     }
 }
@@ -399,6 +425,56 @@ fn snippet(body: &str, text: &str) -> String {
     body.chars().take(64).collect::<String>().replace('\n', " ")
 }
 
+impl SqliteStore {
+    /// Search the text not indexed yet, by scanning it: every term must occur.
+    fn search_pending(
+        &self,
+        text: &str,
+        limit: usize,
+        out: &mut Vec<SearchHit>,
+    ) -> Result<(), StoreError> {
+        let terms: Vec<&str> = text.split_whitespace().collect();
+        if terms.is_empty() {
+            return Ok(());
+        }
+        let conds = vec!["p.body LIKE ? ESCAPE '\\'"; terms.len()].join(" AND ");
+        let sql = format!(
+            "SELECT p.dossier_id, d.name, p.body FROM text_pending p \
+             JOIN dossier d ON d.id = p.dossier_id WHERE {conds} LIMIT ?"
+        );
+        let mut args: Vec<Value> = terms
+            .iter()
+            .map(|t| {
+                let escaped = t
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                Value::Text(format!("%{escaped}%"))
+            })
+            .collect();
+        args.push(Value::Integer(limit as i64));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, name, body) = row?;
+            if !out.iter().any(|h| h.id == id) {
+                out.push(SearchHit {
+                    id,
+                    name,
+                    snippet: snippet(&body, text),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl DossierStore for SqliteStore {
     fn write(&mut self, batch: &[DossierWrite]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
@@ -478,6 +554,9 @@ impl DossierStore for SqliteStore {
                 snippet: snippet(&body, text),
             });
         }
+        if out.len() < limit as usize {
+            self.search_pending(text, limit as usize - out.len(), &mut out)?;
+        }
         Ok(out)
     }
 
@@ -550,14 +629,19 @@ impl DossierStore for SqliteStore {
         Ok(state.flatten())
     }
 
-    fn finish_sync(&mut self, id: &str, state: &[u8], acked: bool) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
+    fn finish_sync(&mut self, done: &[(String, Vec<u8>, bool)]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
                 "INSERT INTO sync_doc (dossier_id, state) VALUES (?1, ?2) \
                  ON CONFLICT (dossier_id) DO UPDATE SET state = excluded.state, \
                  unsynced = CASE WHEN ?3 THEN 0 ELSE unsynced END",
-            )?
-            .execute(params![id, state, acked])?;
+            )?;
+            for (id, state, acked) in done {
+                stmt.execute(params![id, state, acked])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -575,6 +659,36 @@ impl DossierStore for SqliteStore {
             [],
             |r| r.get(0),
         )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn index_pending(&mut self, max: usize) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut pending = tx.prepare_cached(
+                "SELECT p.dossier_id, d.rowid, p.body FROM text_pending p \
+                 JOIN dossier d ON d.id = p.dossier_id LIMIT ?1",
+            )?;
+            let rows: Vec<(String, i64, String)> = pending
+                .query_map([max as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            for (id, rowid, body) in rows {
+                tx.prepare_cached("INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)")?
+                    .execute(params![rowid, body])?;
+                tx.prepare_cached("INSERT INTO dossier_pairs (rowid, body) VALUES (?1, ?2)")?
+                    .execute(params![rowid, cjk_bigrams(&body)])?;
+                tx.prepare_cached("DELETE FROM text_pending WHERE dossier_id = ?1")?
+                    .execute([id])?;
+            }
+        }
+        tx.commit()?;
+        self.unindexed()
+    }
+
+    fn unindexed(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM text_pending", [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

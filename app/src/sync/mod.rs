@@ -66,6 +66,8 @@ pub struct SyncStatus {
     /// Dossiers holding them.
     pub unsynced_dossiers: u64,
     pub last_sync_ms: Option<i64>,
+    /// Dossiers received whose text is not in the search index yet.
+    pub unindexed: u64,
 }
 
 impl<S: DossierStore> Engine<S> {
@@ -82,6 +84,12 @@ impl<S: DossierStore> Engine<S> {
         )
     }
 
+    /// Index up to `max` dossiers whose search text a sync stored for later; returns how
+    /// many remain. Search scans the remaining ones meanwhile.
+    pub fn index_pending(&mut self, max: usize) -> Result<u64, EngineError> {
+        Ok(self.store_mut().index_pending(max)?)
+    }
+
     pub fn sync_status(&self) -> Result<SyncStatus, EngineError> {
         let store = self.store();
         Ok(SyncStatus {
@@ -93,6 +101,7 @@ impl<S: DossierStore> Engine<S> {
             last_sync_ms: store
                 .get_setting(replica::LAST_SYNC)?
                 .and_then(|s| s.parse().ok()),
+            unindexed: store.unindexed()?,
         })
     }
 }

@@ -185,7 +185,13 @@ pub async fn sync_with_relay<H: EngineHandle>(
             }
             _ = poll.tick(), if mode == Mode::Live => {
                 // Edits made by this app or another process on this device.
+                let idle = session.is_idle();
                 let out = handle.with(|engine| -> Result<Vec<ToRelay>, SyncError> {
+                    if idle {
+                        // Received text waiting for the search index: a slice at a time, so
+                        // the UI and incoming changes never wait long.
+                        engine.index_pending(200)?;
+                    }
                     let unsynced = engine.store().unsynced()?;
                     let mut out = Vec::new();
                     let mut replica = Replica { engine, open: &mut open };

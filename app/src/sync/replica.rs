@@ -7,7 +7,7 @@ use automerge::sync::{Message, State, SyncDoc};
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::sync::device::DeviceReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot};
-use fieldbook_shared::sync::{Incoming, heads_from_bytes, resume_state};
+use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, resume_state};
 
 use crate::engine::{Engine, EngineError, check_id};
 use crate::store::{Chunk, DossierStore, DossierWrite, Origin};
@@ -114,9 +114,9 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
 
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, EngineError> {
         Ok(match self.open(doc)? {
-            Some(open) => open.doc.automerge().sync().generate_sync_message(state),
+            Some(open) => generate(open.doc.automerge().document(), state),
             // Not held here: an empty document asks for everything.
-            None => AutoCommit::new().sync().generate_sync_message(state),
+            None => generate(AutoCommit::new().document(), state),
         })
     }
 
@@ -171,20 +171,20 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         Ok(())
     }
 
-    fn finish(&mut self, doc: &str, state: &State) -> Result<(), EngineError> {
-        let acked = match self.open(doc)? {
-            Some(open) => state.their_heads.as_ref() == Some(&open.doc.heads()),
-            None => false,
-        };
-        self.open.docs.remove(doc);
-        if self.engine.store().version(doc)?.is_some() {
-            let mut done = State::new();
-            done.shared_heads = state.shared_heads.clone();
-            self.engine
-                .store_mut()
-                .finish_sync(doc, &done.encode(), acked)?;
+    fn finish(&mut self, done: &[(String, State)]) -> Result<(), EngineError> {
+        let mut records = Vec::with_capacity(done.len());
+        for (doc, state) in done {
+            // Acknowledged: the relay's heads are ours, and nothing was written here since.
+            let acked = match self.open(doc)? {
+                Some(open) => state.their_heads.as_ref() == Some(&open.doc.heads()),
+                None => continue,
+            };
+            self.open.docs.remove(doc);
+            let mut kept = State::new();
+            kept.shared_heads = state.shared_heads.clone();
+            records.push((doc.clone(), kept.encode(), acked));
         }
-        Ok(())
+        Ok(self.engine.store_mut().finish_sync(&records)?)
     }
 
     fn store_snapshots(&mut self, snapshots: Vec<Snapshot>) -> Result<(), EngineError> {
@@ -207,13 +207,15 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             state.shared_heads = heads_from_bytes(&s.heads);
             // Stored as sent: the relay computed the projection when it merged the document,
             // so a cold sync never opens a document here.
-            writes.push(DossierWrite::new(
+            let mut write = DossierWrite::new(
                 Chunk::Snapshot(s.bytes),
                 s.projection,
                 Origin::Synced {
                     sync_state: Some(state.encode()),
                 },
-            ));
+            );
+            write.index_later = true;
+            writes.push(write);
         }
         self.engine.store_mut().write(&writes)?;
         if !merges.is_empty() {

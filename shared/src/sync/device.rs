@@ -28,8 +28,9 @@ pub trait DeviceReplica {
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, Self::Error>;
     /// Apply received messages and make the result durable, all at once.
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<(), Self::Error>;
-    /// `doc`'s exchange is complete: both sides hold the same heads.
-    fn finish(&mut self, doc: &str, state: &State) -> Result<(), Self::Error>;
+    /// These exchanges are complete (both sides held the same heads): record them durably,
+    /// all at once.
+    fn finish(&mut self, done: &[(String, State)]) -> Result<(), Self::Error>;
     /// Store dossiers this device did not hold, as the relay sent them.
     fn store_snapshots(&mut self, snapshots: Vec<Snapshot>) -> Result<(), Self::Error>;
     /// Everything announced has been synced: record the time.
@@ -66,6 +67,8 @@ pub struct DeviceSession {
     /// In-flight dossiers the relay announced another change for: go again after.
     again: BTreeSet<String>,
     fetching: BTreeSet<String>,
+    /// Completed exchanges not yet recorded.
+    finished: Vec<(String, State)>,
     idle_reported: bool,
 }
 
@@ -206,27 +209,30 @@ impl DeviceSession {
                         data: m.encode(),
                     });
                     if last_word {
-                        self.finish(r, &doc, &state)?;
+                        self.finish(doc, state);
                     } else {
                         self.in_flight.insert(doc, state);
                     }
                 }
-                None => self.finish(r, &doc, &state)?,
+                None => self.finish(doc, state),
             }
         }
+        self.flush(r)?;
         out.extend(self.pump(r)?);
         Ok(out)
     }
 
-    fn finish<R: DeviceReplica>(
-        &mut self,
-        r: &mut R,
-        doc: &str,
-        state: &State,
-    ) -> SessionResult<(), R::Error> {
-        r.finish(doc, state).map_err(SessionError::Replica)?;
-        if self.again.remove(doc) {
-            self.enqueue(doc);
+    fn finish(&mut self, doc: String, state: State) {
+        if self.again.remove(&doc) {
+            self.enqueue(&doc);
+        }
+        self.finished.push((doc, state));
+    }
+
+    fn flush<R: DeviceReplica>(&mut self, r: &mut R) -> SessionResult<(), R::Error> {
+        if !self.finished.is_empty() {
+            r.finish(&self.finished).map_err(SessionError::Replica)?;
+            self.finished.clear();
         }
         Ok(())
     }
@@ -283,11 +289,12 @@ impl DeviceSession {
                             });
                             self.in_flight.insert(doc, state);
                         }
-                        None => self.finish(r, &doc, &state)?,
+                        None => self.finish(doc, state),
                     }
                 }
             }
         }
+        self.flush(r)?;
         for ids in fetch.chunks(MAX_FETCH_IDS) {
             self.fetching.extend(ids.iter().cloned());
             out.push(ToRelay::Fetch { docs: ids.to_vec() });

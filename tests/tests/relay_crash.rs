@@ -1,0 +1,108 @@
+//! The relay killed with SIGKILL at arbitrary moments of a large sync: nothing it had
+//! acknowledged is missing after a restart, devices reconnect and converge.
+
+use std::time::Duration;
+
+use fieldbook_app::synth;
+use fieldbook_relay::store::RelayStore;
+use fieldbook_relay::store::sqlite::SqliteRelayStore;
+use fieldbook_shared::Day;
+use fieldbook_shared::document::DossierDoc;
+use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_once};
+
+const RELAY: &str = env!("CARGO_BIN_EXE_relay");
+
+#[test]
+fn sigkill_during_a_large_sync_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut laptop =
+        enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
+    let today: Day = "2026-11-23".parse().unwrap();
+    let dossiers = synth::dossiers(7, 600, &["li"], today);
+    laptop.create_many(&dossiers).unwrap();
+    let ids = laptop.ids().unwrap();
+
+    let mut kills = 0;
+    let mut partial = 0;
+    for delay_ms in [300u64, 1200, 150, 2500, 800, 4000] {
+        let killer = {
+            let pid_relay = &mut relay;
+            // Kill from this thread while the sync runs on another.
+            std::thread::scope(|s| {
+                let handle = s.spawn(|| sync_once(&mut laptop));
+                std::thread::sleep(Duration::from_millis(delay_ms));
+                pid_relay.kill();
+                handle.join().unwrap()
+            })
+        };
+        if killer.is_ok() {
+            // Finished before the kill: nothing left to interrupt.
+            relay.restart().unwrap();
+            break;
+        }
+        kills += 1;
+        // With the relay dead, everything the device holds as acknowledged must be on disk.
+        let store = SqliteRelayStore::open(&relay.db_path()).unwrap();
+        let team = store.team_id("north").unwrap().unwrap();
+        let pending: std::collections::BTreeSet<String> =
+            laptop.store().unsynced().unwrap().into_iter().collect();
+        use fieldbook_app::store::DossierStore;
+        let mut acked = 0;
+        for id in ids.iter().filter(|id| !pending.contains(*id)) {
+            let stored = store
+                .load_doc(team, id)
+                .unwrap()
+                .unwrap_or_else(|| panic!("acknowledged {id} is not on the relay"));
+            let mine = DossierDoc::load(&laptop.export_document(id).unwrap())
+                .unwrap()
+                .heads();
+            assert_eq!(
+                DossierDoc::load(&stored.bytes).unwrap().heads(),
+                mine,
+                "{id}"
+            );
+            acked += 1;
+        }
+        eprintln!(
+            "kill {kills} after {delay_ms} ms: {acked} of {} acknowledged",
+            ids.len()
+        );
+        if acked > 0 && acked < ids.len() {
+            partial += 1;
+        }
+        drop(store);
+        relay.restart().unwrap();
+    }
+    assert!(
+        kills >= 2,
+        "the sync was interrupted at least twice ({kills})"
+    );
+    assert!(
+        partial >= 1,
+        "at least one kill landed midway through the acknowledgements"
+    );
+
+    // Reconnect until done; then a new device gets everything from the relay.
+    let mut tries = 0;
+    while let Err(e) = sync_once(&mut laptop) {
+        tries += 1;
+        assert!(tries < 5, "sync keeps failing: {e}");
+    }
+    assert_eq!(laptop.sync_status().unwrap().unsynced_changes, 0);
+    let mut phone =
+        enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
+    sync_once(&mut phone).unwrap();
+    let mut got = phone.ids().unwrap();
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want);
+    for id in ids.iter().step_by(37) {
+        assert_eq!(
+            phone.dossier(id).unwrap().dossier,
+            laptop.dossier(id).unwrap().dossier
+        );
+        assert_eq!(phone.summary(id).unwrap(), laptop.summary(id).unwrap());
+    }
+}
