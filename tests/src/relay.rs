@@ -41,7 +41,10 @@ impl RelayProcess {
     fn spawn(&mut self, listen: &str) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
             .args(["--db", &self.db_url(), "serve", "--listen", listen])
-            .env("FIELDBOOK_RELAY_LOG", "warn")
+            .env(
+                "FIELDBOOK_RELAY_LOG",
+                std::env::var("FIELDBOOK_TEST_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
