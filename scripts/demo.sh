@@ -1,57 +1,84 @@
 #!/usr/bin/env bash
-# Fieldbook demo: a rep's offline edits on two devices merge, nothing lost, and a manager's
-# device sees the merged dossier. Until the relay lands, devices exchange dossier documents as
-# Automerge files (what a sync would carry), so every step below runs with no network.
+# Fieldbook demo: a rep's offline edits on two devices meet a manager's view through a real
+# relay on 127.0.0.1. The relay runs on SQLite next to the devices' own SQLite stores; it is
+# stopped while the rep works "without signal", and every device syncs when it comes back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --locked -p fieldbook-app --bin fieldbook
+cargo build --quiet --locked -p fieldbook-app --bin fieldbook -p fieldbook-relay --bin fieldbook-relay
 fb=target/debug/fieldbook
+relay=target/debug/fieldbook-relay
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+relay_pid=
+cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+export FIELDBOOK_RELAY_DB="sqlite://$work/relay.sqlite" FIELDBOOK_RELAY_LOG=warn
 laptop=(--data-dir "$work/laptop") phone=(--data-dir "$work/phone") manager=(--data-dir "$work/manager")
 export FIELDBOOK_TODAY=2026-11-23
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-carry() { # carry every dossier from one device to another, as a sync would
-  rm -rf "$work/stick"; "$fb" "${@:1:2}" export --all --format automerge --out "$work/stick" >/dev/null
-  "$fb" "${@:3:2}" import "$work/stick" >/dev/null
+relay_up() {
+  "$relay" serve --listen "${addr:-127.0.0.1:0}" >"$work/relay.out" &
+  relay_pid=$!
+  for _ in $(seq 50); do grep -q listening "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/^listening on //p' "$work/relay.out"); addr=${url#http://}
 }
+relay_down() { kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_pid=; }
+sync() { "$fb" "$@" sync | head -1; }
 
-"$fb" "${laptop[@]}" whoami --user li --device laptop >/dev/null
-"$fb" "${phone[@]}" whoami --user li --device phone >/dev/null
-"$fb" "${manager[@]}" whoami --user zhou --device manager-pc >/dev/null
+say "The team's admin sets up the relay: a team, two people, invite codes"
+"$relay" team create east
+li_laptop=$("$relay" invite --team east --user li --role rep 2>/dev/null)
+li_phone=$("$relay" invite --team east --user li --role rep 2>/dev/null)
+zhou=$("$relay" invite --team east --user zhou --role manager 2>/dev/null)
+relay_up
+echo "relay listening on $url"
 
-say "Laptop: a new client, its HR director (coach, two roles), a deal"
+say "Each device enrols with its invite code"
+"$fb" "${laptop[@]}" whoami --device laptop >/dev/null
+"$fb" "${phone[@]}" whoami --device phone >/dev/null
+"$fb" "${manager[@]}" whoami --device manager-pc >/dev/null
+"$fb" "${laptop[@]}" enroll "$url" "$li_laptop"
+"$fb" "${phone[@]}" enroll "$url" "$li_phone"
+"$fb" "${manager[@]}" enroll "$url" "$zhou"
+
+say "Laptop: a new client, its HR director (coach, two roles), a deal — synced to the phone"
 id=$("$fb" "${laptop[@]}" new --name 华东机械有限公司 --set profile.industry=制造业 \
       --set profile.target_type=competitors_client --set profile.region=上海)
 coach=$("$fb" "${laptop[@]}" add "$id" people name=张伟 title=HR总监 roles=initiator,influencer \
       coach=true personality=analytical)
 deal=$("$fb" "${laptop[@]}" add "$id" deals title=中层领导力培训 value=180000 currency=CNY stage=interest)
-"$fb" "${laptop[@]}" show "$id"
+sync "${laptop[@]}"
+sync "${phone[@]}"
 
-say "The phone gets the dossier (a sync while online)"
-carry "${laptop[@]}" "${phone[@]}"
-
-say "Offline on both devices: a meeting on each, and two different stage moves"
+say "No signal (the relay is unreachable): a meeting on each device, two different stage moves"
+relay_down
 "$fb" "${laptop[@]}" meeting "$id" --with "$coach" --notes "谈了明年的培训计划，预算待定" \
   --demand "40名中层的领导力课程" --next-step "提交方案" --due 2026-11-27 --next-kind submit_proposal
 "$fb" "${laptop[@]}" set "$id" "deals.$deal.stage=evaluation" >/dev/null
 "$fb" "${phone[@]}" meeting "$id" --kind phone --notes "Coach says the competitor cut its price" \
   --benefit "quality first, then price" --next-step "call the coach" --due 2026-11-25
 "$fb" "${phone[@]}" set "$id" "deals.$deal.stage=lost" "deals.$deal.lost_reason=price" >/dev/null
+"$fb" "${phone[@]}" sync 2>&1 | head -1 || true
+"$fb" "${phone[@]}" status
 
-say "Back online: the two devices exchange their changes"
-carry "${laptop[@]}" "${phone[@]}"
-carry "${phone[@]}" "${laptop[@]}"
+say "Back online: each device syncs through the relay"
+relay_up
+sync "${phone[@]}"
+sync "${laptop[@]}"
+sync "${phone[@]}"
 
 say "Laptop: both meetings are there; the stage clash is shown, not dropped"
 "$fb" "${laptop[@]}" show "$id"
 "$fb" "${laptop[@]}" conflicts "$id"
 "$fb" "${laptop[@]}" resolve "$id" "deals.$deal.stage" --pick 1 >/dev/null
+sync "${laptop[@]}"
 "$fb" "${laptop[@]}" history "$id" "deals.$deal.stage"
 
-say "Manager's device, a week later: the merged dossier, follow-ups overdue, search in Chinese"
-carry "${laptop[@]}" "${manager[@]}"
+say "Manager's device, a week later: the merged dossier, overdue follow-ups, search in Chinese"
+sync "${manager[@]}"
 "$fb" "${manager[@]}" --today 2026-11-30 list --overdue
 "$fb" "${manager[@]}" --today 2026-11-30 todo --overdue
 "$fb" "${manager[@]}" search 培训
+
+say "The relay's view of the team's devices: last sync and changes still waiting on each"
+"$relay" devices --team east

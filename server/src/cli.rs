@@ -154,8 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => None,
             };
             println!(
-                "{:>4}  {:<12} {:<12} {:<8} {:<14} {:>8}  {}",
-                "id", "team", "user", "role", "device", "unsent", "last sync"
+                "{:>4}  {:<12} {:<12} {:<8} {:<14} {:>8}  last sync",
+                "id", "team", "user", "role", "device", "unsent"
             );
             for d in db.devices(team_id)? {
                 let last = d

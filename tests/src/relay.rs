@@ -13,6 +13,7 @@ use fieldbook_app::sync::{Mode, RelayConfig, SyncError, SyncReport, sync_with_re
 pub struct RelayProcess {
     bin: PathBuf,
     dir: PathBuf,
+    serve_args: Vec<String>,
     child: Option<Child>,
     pub url: String,
 }
@@ -20,9 +21,15 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Start the relay binary `bin` on a free loopback port.
     pub fn start(bin: &Path, dir: &Path) -> anyhow::Result<RelayProcess> {
+        Self::start_with(bin, dir, &[])
+    }
+
+    /// Start with extra `serve` options.
+    pub fn start_with(bin: &Path, dir: &Path, serve_args: &[&str]) -> anyhow::Result<RelayProcess> {
         let mut relay = RelayProcess {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
+            serve_args: serve_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             url: String::new(),
         };
@@ -41,6 +48,7 @@ impl RelayProcess {
     fn spawn(&mut self, listen: &str) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
             .args(["--db", &self.db_url(), "serve", "--listen", listen])
+            .args(&self.serve_args)
             .env(
                 "FIELDBOOK_RELAY_LOG",
                 std::env::var("FIELDBOOK_TEST_RELAY_LOG").unwrap_or_else(|_| "warn".into()),
@@ -63,6 +71,16 @@ impl RelayProcess {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGTERM, then wait for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> anyhow::Result<bool> {
+        let Some(mut c) = self.child.take() else {
+            return Ok(false);
+        };
+        let status = Command::new("kill").arg(c.id().to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill failed");
+        Ok(c.wait()?.success())
     }
 
     /// SIGKILL: no shutdown, no flush; only what SQLite committed survives.
@@ -139,9 +157,9 @@ pub fn sync_to(engine: &mut Engine, relay: &RelayConfig) -> Result<SyncReport, S
     runtime.block_on(async {
         let mut handle = &mut *engine;
         let sync = sync_with_relay(&mut handle, relay, Mode::Once, &mut stop, |_| {});
-        match tokio::time::timeout(Duration::from_secs(120), sync).await {
+        match tokio::time::timeout(Duration::from_secs(900), sync).await {
             Ok(r) => r,
-            Err(_) => Err(SyncError::TimedOut(120)),
+            Err(_) => Err(SyncError::TimedOut(900)),
         }
     })
 }

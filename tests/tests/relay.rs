@@ -496,3 +496,155 @@ fn a_revoked_device_is_disconnected_and_refused() {
     let again = sync_once(&mut phone);
     assert!(matches!(again, Err(SyncError::Refused(_))), "{again:?}");
 }
+
+#[test]
+fn a_half_sent_request_is_dropped_and_shutdown_is_graceful() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay =
+        RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--header-timeout", "1"]).unwrap();
+    let addr = relay.url.trim_start_matches("http://").to_string();
+    // Slowloris: headers started, never finished.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the relay dropped the half-sent request after {:?}",
+        started.elapsed()
+    );
+    assert!(health(&relay.url));
+
+    // A live device is told the relay is going away, and the process exits cleanly.
+    let mut phone =
+        enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
+    let cfg = phone.relay_config().unwrap().unwrap();
+    let outcome = std::thread::scope(|s| {
+        let live = s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+            let mut handle = &mut phone;
+            rt.block_on(fieldbook_app::sync::sync_with_relay(
+                &mut handle,
+                &cfg,
+                fieldbook_app::sync::Mode::Live,
+                &mut stop,
+                |_| {},
+            ))
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let clean = relay.terminate().unwrap();
+        (clean, live.join().unwrap())
+    });
+    assert!(outcome.0, "the relay exits with success on SIGTERM");
+    assert!(
+        matches!(&outcome.1, Err(SyncError::Closed { code, .. }) if *code == close::GOING_AWAY),
+        "{:?}",
+        outcome.1
+    );
+}
+
+#[test]
+fn the_background_loop_reconnects_and_sends_offline_edits() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let laptop =
+        enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
+    let mut phone =
+        enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
+    let laptop = Arc::new(Mutex::new(laptop));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (state_tx, states) =
+        tokio::sync::watch::channel(fieldbook_app::sync::LinkState::Connecting);
+    let background = {
+        let handle = laptop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(fieldbook_app::sync::run_background(
+                handle, state_tx, stop_rx,
+            ));
+        })
+    };
+    let wait_for = |what: &str, f: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !f() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "waited too long for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let online = || {
+        matches!(
+            *states.borrow(),
+            fieldbook_app::sync::LinkState::Connected { .. }
+        )
+    };
+    wait_for("the first connection", &online);
+
+    // Online: an edit goes out by itself.
+    let id = laptop
+        .lock()
+        .unwrap()
+        .create_dossier(&[set("profile.name", "Acme")])
+        .unwrap();
+    wait_for("the edit to be acknowledged", &|| {
+        laptop
+            .lock()
+            .unwrap()
+            .sync_status()
+            .unwrap()
+            .unsynced_changes
+            == 0
+    });
+
+    // The relay goes away; the laptop keeps working and counts what waits.
+    relay.kill();
+    wait_for("the loop to notice", &|| !online());
+    laptop
+        .lock()
+        .unwrap()
+        .set(&id, &[set("profile.industry", "offline edit")])
+        .unwrap();
+    assert_eq!(
+        laptop
+            .lock()
+            .unwrap()
+            .sync_status()
+            .unwrap()
+            .unsynced_changes,
+        1
+    );
+
+    // Back: the loop reconnects by itself and sends it.
+    relay.restart().unwrap();
+    wait_for("the offline edit to be acknowledged", &|| {
+        laptop
+            .lock()
+            .unwrap()
+            .sync_status()
+            .unwrap()
+            .unsynced_changes
+            == 0
+    });
+    sync_once(&mut phone).unwrap();
+    assert_eq!(
+        phone.dossier(&id).unwrap().dossier.profile.industry,
+        "offline edit"
+    );
+    let _ = stop_tx.send(true);
+    background.join().unwrap();
+}

@@ -80,7 +80,9 @@ impl Sim {
         let devices = (0..n)
             .map(|i| {
                 let dir = dir.join(format!("device{i}"));
-                let engine = fieldbook_tests::device(&dir, &format!("rep{}", i % 2), &format!("d{i}")).unwrap();
+                let engine =
+                    fieldbook_tests::device(&dir, &format!("rep{}", i % 2), &format!("d{i}"))
+                        .unwrap();
                 Device {
                     dir,
                     engine,
@@ -140,14 +142,24 @@ impl Sim {
     fn edit(&mut self, d: usize) {
         let ids: Vec<String> = self.devices[d].engine.ids().unwrap();
         let word = self.marker();
-        let kind = if ids.is_empty() { 0 } else { self.rng.random_range(0..4) };
+        let kind = if ids.is_empty() {
+            0
+        } else {
+            self.rng.random_range(0..4)
+        };
         let engine = &mut self.devices[d].engine;
         let doc = match kind {
             0 => {
                 // A new dossier, with an interaction whose notes everyone will edit.
-                let id = engine.create_dossier(&[set("profile.name", &word)]).unwrap();
+                let id = engine
+                    .create_dossier(&[set("profile.name", &word)])
+                    .unwrap();
                 let notes = engine
-                    .add_item(&id, "interactions", &[set("date", "2026-11-01"), set("notes", "notes:")])
+                    .add_item(
+                        &id,
+                        "interactions",
+                        &[set("date", "2026-11-01"), set("notes", "notes:")],
+                    )
                     .unwrap();
                 self.notes.insert(id.clone(), notes);
                 self.expected.dossiers.insert(id.clone());
@@ -156,9 +168,17 @@ impl Sim {
             1 => {
                 let id = ids[self.rng.random_range(0..ids.len())].clone();
                 let i = engine
-                    .add_item(&id, "interactions", &[set("date", "2026-11-20"), set("notes", &word)])
+                    .add_item(
+                        &id,
+                        "interactions",
+                        &[set("date", "2026-11-20"), set("notes", &word)],
+                    )
                     .unwrap();
-                self.expected.interactions.entry(id.clone()).or_default().insert(i);
+                self.expected
+                    .interactions
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(i);
                 id
             }
             2 => {
@@ -169,7 +189,9 @@ impl Sim {
             _ => {
                 let id = ids[self.rng.random_range(0..ids.len())].clone();
                 let notes = self.notes[&id].clone();
-                let text = engine.dossier(&id).unwrap().dossier.interactions[&notes].notes.to_string();
+                let text = engine.dossier(&id).unwrap().dossier.interactions[&notes]
+                    .notes
+                    .to_string();
                 // Between words, so that every inserted word stays whole.
                 let cut: Vec<usize> = text
                     .char_indices()
@@ -179,8 +201,14 @@ impl Sim {
                     .collect();
                 let at = cut[self.rng.random_range(0..cut.len())];
                 let new = format!("{} {word} {}", &text[..at], &text[at..]);
-                engine.set(&id, &[set(&format!("interactions.{notes}.notes"), &new)]).unwrap();
-                self.expected.words.entry(id.clone()).or_default().insert(word.clone());
+                engine
+                    .set(&id, &[set(&format!("interactions.{notes}.notes"), &new)])
+                    .unwrap();
+                self.expected
+                    .words
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(word.clone());
                 id
             }
         };
@@ -203,7 +231,9 @@ impl Sim {
 
     /// Deliver up to `k` frames from device `d` to the relay.
     fn deliver_up(&mut self, d: usize, k: usize) {
-        let Some(conn) = &mut self.devices[d].conn else { return };
+        let Some(conn) = &mut self.devices[d].conn else {
+            return;
+        };
         let frames = take(&mut self.rng, &mut conn.up, k);
         if frames.is_empty() {
             return;
@@ -363,10 +393,20 @@ impl Sim {
         let (_, relay_ids) = self.relay.changed_since(north, 0).unwrap();
         let relay_ids: BTreeSet<String> = relay_ids.into_iter().collect();
         let context = || self.log.join("\n");
-        assert_eq!(relay_ids, self.expected.dossiers, "relay holds every dossier\n{}", context());
+        assert_eq!(
+            relay_ids,
+            self.expected.dossiers,
+            "relay holds every dossier\n{}",
+            context()
+        );
         for (i, dev) in self.devices.iter().enumerate() {
             let ids: BTreeSet<String> = dev.engine.ids().unwrap().into_iter().collect();
-            assert_eq!(ids, relay_ids, "device {i} holds every dossier\n{}", context());
+            assert_eq!(
+                ids,
+                relay_ids,
+                "device {i} holds every dossier\n{}",
+                context()
+            );
             assert_eq!(
                 dev.engine.store().unsynced_changes().unwrap(),
                 0,
@@ -386,12 +426,22 @@ impl Sim {
             let stored = self.relay.load_doc(north, id).unwrap().unwrap();
             let relay_heads = DossierDoc::load(&stored.bytes).unwrap().heads();
             for (i, dev) in self.devices.iter().enumerate() {
-                let heads = DossierDoc::load(&dev.engine.export_document(id).unwrap()).unwrap().heads();
-                assert_eq!(heads, relay_heads, "device {i} differs on {id}\n{}", context());
+                let heads = DossierDoc::load(&dev.engine.export_document(id).unwrap())
+                    .unwrap()
+                    .heads();
+                assert_eq!(
+                    heads,
+                    relay_heads,
+                    "device {i} differs on {id}\n{}",
+                    context()
+                );
             }
             let dossier = self.devices[0].engine.dossier(id).unwrap().dossier;
             for i in self.expected.interactions.get(id).into_iter().flatten() {
-                assert!(dossier.interactions.contains_key(i), "interaction {i} lost in {id}");
+                assert!(
+                    dossier.interactions.contains_key(i),
+                    "interaction {i} lost in {id}"
+                );
             }
             let notes = dossier.interactions[&self.notes[id]].notes.to_string();
             for w in self.expected.words.get(id).into_iter().flatten() {
@@ -449,8 +499,14 @@ fn run(seed: u64) {
 
 #[test]
 fn seeded_schedules_converge_with_nothing_lost() {
-    let count: u64 = std::env::var("SIM_SCHEDULES").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
-    let first: u64 = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let count: u64 = std::env::var("SIM_SCHEDULES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let first: u64 = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     for seed in first..first + count {
         let result = std::panic::catch_unwind(|| run(seed));
         if let Err(e) = result {

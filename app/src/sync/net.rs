@@ -151,10 +151,11 @@ pub async fn sync_with_relay<H: EngineHandle>(
                 loop {
                     match next {
                         None => break,
-                        Some(msg) => match read(msg, &mut report)? {
-                            Some(frame) => frames.push(frame),
-                            None => {}
-                        },
+                        Some(msg) => {
+                            if let Some(frame) = read(msg, &mut report)? {
+                                frames.push(frame);
+                            }
+                        }
                     }
                     if frames.len() >= BATCH_FRAMES {
                         break;

@@ -133,7 +133,7 @@ fn heads_blob(heads: &[[u8; 32]]) -> Vec<u8> {
 }
 
 fn heads_from_blob(blob: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
-    if blob.len() % 32 != 0 {
+    if !blob.len().is_multiple_of(32) {
         return Err(StoreError::BadRow(format!("heads of {} bytes", blob.len())));
     }
     Ok(blob
