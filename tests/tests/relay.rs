@@ -348,6 +348,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
             vec![Message::binary(wire::encode(&ToRelay::Sync {
                 doc: id.clone(),
                 data: vec![],
+                done: false,
             }))],
             close::PROTOCOL,
         ),
@@ -366,6 +367,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
                 Message::binary(wire::encode(&ToRelay::Sync {
                     doc: id.clone(),
                     data: vec![0x42, 1, 2, 3],
+                    done: false,
                 })),
             ],
             close::PROTOCOL,
@@ -416,6 +418,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
         flood.push(Message::binary(wire::encode(&ToRelay::Sync {
             doc: "flooded".into(),
             data: empty_sync.clone().encode(),
+            done: false,
         })));
     }
     let (_, closed) = raw_exchange(&relay.url, &token, flood);

@@ -239,6 +239,11 @@ impl Sim {
             return;
         }
         let decoded: Vec<ToRelay> = frames.iter().map(|f| wire::decode(f).unwrap()).collect();
+        if IN_ORDER.with(|f| f.get()) {
+            for f in &decoded {
+                self.log.push(format!("up d{d}: {}", describe_up(f)));
+            }
+        }
         let auth = self.devices[d].auth.clone();
         let conn = self.devices[d].conn.as_mut().unwrap();
         let handled = conn.relay.receive(
@@ -278,6 +283,11 @@ impl Sim {
             return;
         }
         let decoded: Vec<ToDevice> = frames.iter().map(|f| wire::decode(f).unwrap()).collect();
+        if IN_ORDER.with(|f| f.get()) {
+            for f in &decoded {
+                self.log.push(format!("down d{d}: {}", describe_down(f)));
+            }
+        }
         let out = conn.device.receive(
             &mut Replica {
                 engine: &mut dev.engine,
@@ -370,7 +380,8 @@ impl Sim {
                 return;
             }
         }
-        panic!("the network never went quiet:\n{}", self.log.join("\n"));
+        let tail = &self.log[self.log.len().saturating_sub(60)..];
+        panic!("the network never went quiet:\n{}", tail.join("\n"));
     }
 
     fn deliver_up_in_order(&mut self, d: usize, k: usize) {
@@ -460,19 +471,59 @@ impl Sim {
     }
 }
 
+fn sync_summary(data: &[u8]) -> String {
+    match automerge::sync::Message::decode(data) {
+        Ok(m) => format!(
+            "heads {:?} need {} have {} changes {}",
+            m.heads
+                .iter()
+                .map(|h| h.to_string()[..6].to_string())
+                .collect::<Vec<_>>(),
+            m.need.len(),
+            m.have.len(),
+            m.changes.len()
+        ),
+        Err(e) => format!("undecodable {e}"),
+    }
+}
+
+fn describe_up(f: &ToRelay) -> String {
+    match f {
+        ToRelay::Sync { doc, data, done } => {
+            format!("sync {} {} done {done}", &doc[..6], sync_summary(data))
+        }
+        other => format!("{other:?}").chars().take(80).collect(),
+    }
+}
+
+fn describe_down(f: &ToDevice) -> String {
+    match f {
+        ToDevice::Sync { doc, data, done } => {
+            format!("sync {} {} done {done}", &doc[..6], sync_summary(data))
+        }
+        ToDevice::Snapshots(s) => format!("snapshots {}", s.len()),
+        other => format!("{other:?}").chars().take(80).collect(),
+    }
+}
+
 thread_local! {
     static IN_ORDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static DISTURBED: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// Take up to `k` frames from the front of a queue, sometimes disturbed: a frame duplicated
 /// (delivered and left for delivery again), or two frames swapped.
 fn take(rng: &mut StdRng, queue: &mut VecDeque<Vec<u8>>, k: usize) -> Vec<Vec<u8>> {
-    if !IN_ORDER.with(|f| f.get()) && queue.len() >= 2 {
-        match rng.random_range(0..20) {
-            0 => queue.swap(0, 1),
+    if !IN_ORDER.with(|f| f.get()) && !queue.is_empty() {
+        match rng.random_range(0..6) {
+            0 if queue.len() >= 2 => {
+                queue.swap(0, 1);
+                DISTURBED.with(|d| d.set((d.get().0 + 1, d.get().1)));
+            }
             1 => {
                 let dup = queue[0].clone();
                 queue.push_front(dup);
+                DISTURBED.with(|d| d.set((d.get().0, d.get().1 + 1)));
             }
             _ => {}
         }
@@ -481,7 +532,7 @@ fn take(rng: &mut StdRng, queue: &mut VecDeque<Vec<u8>>, k: usize) -> Vec<Vec<u8
     queue.drain(..k).collect()
 }
 
-fn run(seed: u64) {
+fn run(seed: u64) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let mut sim = Sim::new(seed, dir.path());
     let steps = sim.rng.random_range(30..90);
@@ -495,6 +546,7 @@ fn run(seed: u64) {
     }
     sim.heal();
     sim.check();
+    sim.log
 }
 
 #[test]
@@ -507,11 +559,36 @@ fn seeded_schedules_converge_with_nothing_lost() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let mut events: BTreeMap<&str, u64> = BTreeMap::new();
     for seed in first..first + count {
         let result = std::panic::catch_unwind(|| run(seed));
-        if let Err(e) = result {
-            eprintln!("schedule with seed {seed} failed (rerun: SIM_SEED={seed} SIM_SCHEDULES=1)");
-            std::panic::resume_unwind(e);
+        match result {
+            Ok(log) => {
+                for line in &log {
+                    let kind = [
+                        "edit",
+                        "crash",
+                        "restart relay",
+                        "disconnect",
+                        "relay closed",
+                        "device d",
+                    ]
+                    .into_iter()
+                    .find(|k| line.starts_with(k))
+                    .unwrap_or("other");
+                    *events.entry(kind).or_default() += 1;
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "schedule with seed {seed} failed (rerun: SIM_SEED={seed} SIM_SCHEDULES=1)"
+                );
+                std::panic::resume_unwind(e);
+            }
         }
     }
+    let (swapped, duplicated) = DISTURBED.with(|d| d.get());
+    eprintln!(
+        "{count} schedules converged; events: {events:?}; frames swapped {swapped}, duplicated {duplicated}"
+    );
 }

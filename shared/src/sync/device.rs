@@ -126,7 +126,8 @@ impl DeviceSession {
         frames: Vec<ToDevice>,
     ) -> SessionResult<Vec<ToRelay>, R::Error> {
         let mut incoming: Vec<Incoming> = Vec::new();
-        let mut touched = BTreeSet::new();
+        // Dossiers with messages in this batch → whether the last one closed the exchange.
+        let mut touched: BTreeMap<String, bool> = BTreeMap::new();
         let mut snapshots = Vec::new();
         for frame in frames {
             match frame {
@@ -147,7 +148,7 @@ impl DeviceSession {
                         self.enqueue(doc);
                     }
                 }
-                ToDevice::Sync { doc, data } => {
+                ToDevice::Sync { doc, data, done } => {
                     let message = Message::decode(&data).map_err(|e| {
                         SessionError::Protocol(format!("bad sync message for {doc}: {e}"))
                     })?;
@@ -165,7 +166,7 @@ impl DeviceSession {
                             .map_err(SessionError::Replica)?
                             .unwrap_or_default(),
                     };
-                    touched.insert(doc.clone());
+                    touched.insert(doc.clone(), done);
                     incoming.push(Incoming {
                         doc,
                         state,
@@ -191,10 +192,14 @@ impl DeviceSession {
         }
         self.apply(r, &mut incoming)?;
         let mut out = Vec::new();
-        for doc in touched {
+        for (doc, done) in touched {
             let Some(mut state) = self.in_flight.remove(&doc) else {
                 continue;
             };
+            if done {
+                self.finish(doc, state);
+                continue;
+            }
             match r
                 .generate(&doc, &mut state)
                 .map_err(SessionError::Replica)?
@@ -207,6 +212,7 @@ impl DeviceSession {
                     out.push(ToRelay::Sync {
                         doc: doc.clone(),
                         data: m.encode(),
+                        done: last_word,
                     });
                     if last_word {
                         self.finish(doc, state);
@@ -286,6 +292,7 @@ impl DeviceSession {
                             out.push(ToRelay::Sync {
                                 doc: doc.clone(),
                                 data: m.encode(),
+                                done: false,
                             });
                             self.in_flight.insert(doc, state);
                         }

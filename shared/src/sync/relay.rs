@@ -98,7 +98,8 @@ impl RelaySession {
     ) -> SessionResult<Handled, R::Error> {
         let mut out = Handled::default();
         let mut incoming: Vec<Incoming> = Vec::new();
-        let mut order: Vec<String> = Vec::new();
+        // Dossiers in this batch, in order, and whether the device closed the exchange.
+        let mut order: Vec<(String, bool)> = Vec::new();
         for frame in frames {
             if !self.greeted && !matches!(frame, ToRelay::Hello { .. }) {
                 return violation("the first message must be hello");
@@ -131,7 +132,7 @@ impl RelaySession {
                         out.replies.push(ToDevice::Unavailable { docs: missing });
                     }
                 }
-                ToRelay::Sync { doc, data } => {
+                ToRelay::Sync { doc, data, done } => {
                     if !valid_id(&doc) {
                         return violation(format!("`{}` is not a dossier id", clip(&doc)));
                     }
@@ -161,8 +162,9 @@ impl RelaySession {
                         ));
                     }
                     self.open.insert(doc.clone(), (State::new(), rounds + 1));
-                    if !order.contains(&doc) {
-                        order.push(doc.clone());
+                    match order.iter_mut().find(|(d, _)| *d == doc) {
+                        Some(entry) => entry.1 = done,
+                        None => order.push((doc.clone(), done)),
                     }
                     incoming.push(Incoming {
                         doc,
@@ -173,10 +175,13 @@ impl RelaySession {
             }
         }
         self.apply(r, &mut incoming, &mut out)?;
-        for doc in order {
+        for (doc, done) in order {
             let Some((mut state, rounds)) = self.open.remove(&doc) else {
                 continue;
             };
+            if done {
+                continue;
+            }
             if let Some(m) = r
                 .generate(&doc, &mut state)
                 .map_err(SessionError::Replica)?
@@ -188,6 +193,7 @@ impl RelaySession {
                 out.replies.push(ToDevice::Sync {
                     doc: doc.clone(),
                     data: m.encode(),
+                    done: last_word,
                 });
                 if !last_word {
                     self.open.insert(doc, (state, rounds));

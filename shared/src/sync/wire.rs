@@ -33,8 +33,14 @@ pub struct DeviceStatus {
 pub enum ToRelay {
     /// The first message on a connection: "I have seen your changes up to `since`".
     Hello { since: u64, status: DeviceStatus },
-    /// An Automerge sync message for one dossier.
-    Sync { doc: String, data: Vec<u8> },
+    /// An Automerge sync message for one dossier. `done`: the sender has closed its side of
+    /// the exchange (both sides hold the same heads); apply it and do not answer, so that a
+    /// late or duplicated last word can never start an endless echo.
+    Sync {
+        doc: String,
+        data: Vec<u8>,
+        done: bool,
+    },
     /// Send me these dossiers whole: I hold none of them.
     Fetch { docs: Vec<String> },
     /// Freshness report, sent whenever a sync completes.
@@ -61,9 +67,11 @@ pub enum ToDevice {
         seq: u64,
         changed: Vec<String>,
     },
+    /// As [`ToRelay::Sync`].
     Sync {
         doc: String,
         data: Vec<u8>,
+        done: bool,
     },
     Snapshots(Vec<Snapshot>),
     /// Dossiers changed while connected (by any device of the team, this one included), up
