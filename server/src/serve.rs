@@ -105,12 +105,13 @@ fn log_conn(peer: SocketAddr, r: Result<(), hyper::Error>) {
 }
 
 async fn watch_revocations(relay: AppState, every: Duration) {
-    let mut last = match relay.with_store(|s| s.revocations_after(i64::MAX - 1)) {
-        Ok(_) => relay
-            .with_store(|s| s.revocations_after(0))
-            .map(|r| r.last().map_or(0, |(n, _)| *n))
-            .unwrap_or(0),
-        Err(_) => 0,
+    // Revocations made before this start need no action: their tokens no longer authenticate.
+    let mut last = match relay.with_store(|s| s.revocations_after(0)) {
+        Ok(all) => all.last().map_or(0, |(n, _)| *n),
+        Err(e) => {
+            tracing::warn!("reading revocations: {e}");
+            0
+        }
     };
     let mut tick = tokio::time::interval(every);
     let mut stop = relay.shutdown.clone();
