@@ -262,7 +262,7 @@ fn read(
 fn describe_close(code: u16, reason: String) -> String {
     match code {
         close::REVOKED => format!("this device was revoked by the team's admin ({reason})"),
-        close::GOING_AWAY => format!("the relay is restarting ({reason})"),
+        close::GOING_AWAY => "the relay is restarting".to_string(),
         _ => reason,
     }
 }
@@ -306,7 +306,7 @@ pub async fn run_background<H: EngineHandle>(
         let relay = match handle.with(|e| e.relay_config()) {
             Ok(Some(r)) => r,
             Ok(None) => {
-                let _ = states.send(LinkState::NotEnrolled);
+                publish(&states, LinkState::NotEnrolled);
                 if wait(&mut stop, Duration::from_secs(5)).await {
                     return;
                 }
@@ -317,10 +317,10 @@ pub async fn run_background<H: EngineHandle>(
                 return;
             }
         };
-        let _ = states.send(LinkState::Connecting);
+        publish(&states, LinkState::Connecting);
         let connected_at = Instant::now();
         let result = sync_with_relay(&mut handle, &relay, Mode::Live, &mut stop, |s| {
-            let _ = states.send(s);
+            publish(&states, s);
         })
         .await;
         if *stop.borrow() {
@@ -335,15 +335,27 @@ pub async fn run_background<H: EngineHandle>(
         }
         let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 4);
         let delay = backoff + Duration::from_millis(jitter);
-        let _ = states.send(LinkState::Offline {
-            error,
-            retry_in_ms: delay.as_millis() as u64,
-        });
+        publish(
+            &states,
+            LinkState::Offline {
+                error,
+                retry_in_ms: delay.as_millis() as u64,
+            },
+        );
         if wait(&mut stop, delay).await {
             return;
         }
         backoff = (backoff * 2).min(Duration::from_secs(60));
     }
+}
+
+/// Tell watchers of a new state, only when it differs from the last.
+fn publish(states: &watch::Sender<LinkState>, state: LinkState) {
+    states.send_if_modified(|current| {
+        let changed = *current != state;
+        *current = state;
+        changed
+    });
 }
 
 /// Sleep for `d`; true if told to stop meanwhile.
