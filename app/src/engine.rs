@@ -95,6 +95,9 @@ pub struct Engine<S: DossierStore = SqliteStore> {
     identity: Identity,
     actor: ActorId,
     clock: Arc<dyn Clock>,
+    /// Where new dossier and item ids come from: random, or a seeded sequence so that a
+    /// simulation replays exactly.
+    ids: Option<rand::rngs::StdRng>,
 }
 
 pub fn new_id() -> String {
@@ -147,6 +150,7 @@ impl<S: DossierStore> Engine<S> {
             .get_setting("device.name")?
             .unwrap_or_else(|| format!("device-{}", &device_id[..8]));
         Ok(Engine {
+            ids: None,
             store,
             actor,
             identity: Identity {
@@ -156,6 +160,23 @@ impl<S: DossierStore> Engine<S> {
             },
             clock,
         })
+    }
+
+    /// Draw new ids from a sequence seeded with `seed` instead of at random (simulations).
+    pub fn use_seeded_ids(&mut self, seed: u64) {
+        self.ids = Some(rand::SeedableRng::seed_from_u64(seed));
+    }
+
+    fn next_id(&mut self) -> String {
+        match &mut self.ids {
+            None => new_id(),
+            Some(rng) => {
+                let bytes: [u8; 16] = rand::Rng::random(rng);
+                uuid::Builder::from_random_bytes(bytes)
+                    .into_uuid()
+                    .to_string()
+            }
+        }
     }
 
     /// The underlying store (diagnostics, tests).
@@ -252,7 +273,7 @@ impl<S: DossierStore> Engine<S> {
 
     /// Create a dossier from field assignments (`profile.name=…`); returns its id.
     pub fn create_dossier(&mut self, assignments: &[Assignment]) -> Result<String, EngineError> {
-        let id = new_id();
+        let id = self.next_id();
         self.create_dossier_with_id(&id, assignments)?;
         Ok(id)
     }
@@ -319,7 +340,7 @@ impl<S: DossierStore> Engine<S> {
         collection: &str,
         assignments: &[Assignment],
     ) -> Result<String, EngineError> {
-        let item = new_id();
+        let item = self.next_id();
         self.update(id, &format!("add to {collection}"), |d| {
             patch::add_item(d, collection, &item, assignments)
         })?;
@@ -347,8 +368,12 @@ impl<S: DossierStore> Engine<S> {
         id: &str,
         meeting: &Meeting,
     ) -> Result<MeetingRecorded, EngineError> {
-        let interaction_id = new_id();
-        let follow_up_id = (!meeting.next_step.trim().is_empty()).then(new_id);
+        let interaction_id = self.next_id();
+        let follow_up_id = if meeting.next_step.trim().is_empty() {
+            None
+        } else {
+            Some(self.next_id())
+        };
         let today = self.today();
         self.update(id, "record meeting", |d| {
             let mut d = d.clone();
