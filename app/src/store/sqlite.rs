@@ -325,13 +325,7 @@ impl TextQuery {
                 // Two letters or digits (HR, IT, 5A): words starting with them, from the pair
                 // index's word tokens, instead of scanning every dossier for a substring.
                 2 if t.chars().all(char::is_alphanumeric) => pairs.push(format!("{}*", quote(t))),
-                _ => {
-                    let escaped = t
-                        .replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_");
-                    short.push(format!("%{escaped}%"));
-                }
+                _ => short.push(like_containing(t)),
             }
         }
         let join = |v: Vec<String>| (!v.is_empty()).then(|| v.join(" AND "));
@@ -425,7 +419,38 @@ fn snippet(body: &str, text: &str) -> String {
     body.chars().take(64).collect::<String>().replace('\n', " ")
 }
 
+/// A LIKE pattern (with `ESCAPE '\\'`) matching text that contains `term` literally.
+fn like_containing(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 impl SqliteStore {
+    /// Run a search query selecting (id, name, body) and make hits of its rows.
+    fn hits(&self, sql: &str, args: Vec<Value>, text: &str) -> Result<Vec<SearchHit>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, body) = row?;
+            out.push(SearchHit {
+                id,
+                name,
+                snippet: snippet(&body, text),
+            });
+        }
+        Ok(out)
+    }
+
     /// Search the text not indexed yet, by scanning it: every term must occur.
     fn search_pending(
         &self,
@@ -444,33 +469,12 @@ impl SqliteStore {
         );
         let mut args: Vec<Value> = terms
             .iter()
-            .map(|t| {
-                let escaped = t
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                Value::Text(format!("%{escaped}%"))
-            })
+            .map(|t| Value::Text(like_containing(t)))
             .collect();
         args.push(Value::Integer(limit as i64));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, name, body) = row?;
-            if !out.iter().any(|h| h.id == id) {
-                out.push(SearchHit {
-                    id,
-                    name,
-                    snippet: snippet(&body, text),
-                });
-            }
-        }
+        let seen: Vec<String> = out.iter().map(|h| h.id.clone()).collect();
+        let hits = self.hits(&sql, args, text)?;
+        out.extend(hits.into_iter().filter(|h| !seen.contains(&h.id)));
         Ok(())
     }
 }
@@ -537,23 +541,7 @@ impl DossierStore for SqliteStore {
         };
         let (sql, mut args) = query.first_matches();
         args.push(Value::Integer(i64::from(limit)));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, body) = row?;
-            out.push(SearchHit {
-                id,
-                name,
-                snippet: snippet(&body, text),
-            });
-        }
+        let mut out = self.hits(&sql, args, text)?;
         if out.len() < limit as usize {
             self.search_pending(text, limit as usize - out.len(), &mut out)?;
         }

@@ -29,16 +29,6 @@ struct Open {
     version: i64,
 }
 
-impl OpenDocs {
-    pub fn len(&self) -> usize {
-        self.docs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
-    }
-}
-
 pub struct Replica<'a, S: DossierStore> {
     pub engine: &'a mut Engine<S>,
     pub open: &'a mut OpenDocs,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use automerge::sync::{Message, State};
 
 use super::wire::{DeviceStatus, MAX_FETCH_IDS, Snapshot, ToDevice, ToRelay};
-use super::{Incoming, SessionError};
+use super::{Incoming, SessionError, closes_exchange};
 
 /// The device's store, as the session needs it.
 pub trait DeviceReplica {
@@ -205,10 +205,7 @@ impl DeviceSession {
                 .map_err(SessionError::Replica)?
             {
                 Some(m) => {
-                    // Telling the relay our new heads, with nothing for it to apply and
-                    // nothing to ask for: it will have nothing to answer.
-                    let last_word =
-                        m.changes.is_empty() && state.their_heads.as_ref() == Some(&m.heads);
+                    let last_word = closes_exchange(&m, &state);
                     out.push(ToRelay::Sync {
                         doc: doc.clone(),
                         data: m.encode(),

@@ -45,6 +45,13 @@ pub fn resume_state(shared_heads: Vec<ChangeHash>) -> State {
     state
 }
 
+/// Whether `message`, about to be sent, closes its exchange: it carries no changes and tells
+/// a peer already known to hold the same heads. Such a message is sent with `done` and needs
+/// no answer; waiting for one would hang, answering one could echo for ever.
+pub fn closes_exchange(message: &Message, state: &State) -> bool {
+    message.changes.is_empty() && state.their_heads.as_ref() == Some(&message.heads)
+}
+
 pub fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<[u8; 32]> {
     heads.iter().map(|h| h.0).collect()
 }

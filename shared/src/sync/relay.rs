@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use automerge::sync::{Message, State};
 
 use super::wire::{DeviceStatus, MAX_FETCH_IDS, SNAPSHOT_BATCH_BYTES, Snapshot, ToDevice, ToRelay};
-use super::{Incoming, SessionError};
+use super::{Incoming, SessionError, closes_exchange};
 use crate::document::valid_id;
 
 /// The team's merged dossiers, as one connection's session needs them. An implementation is
@@ -186,10 +186,7 @@ impl RelaySession {
                 .generate(&doc, &mut state)
                 .map_err(SessionError::Replica)?
             {
-                // Our heads, nothing to apply and nothing asked: the device needs no answer,
-                // so neither side waits and the exchange is closed here.
-                let last_word =
-                    m.changes.is_empty() && state.their_heads.as_ref() == Some(&m.heads);
+                let last_word = closes_exchange(&m, &state);
                 out.replies.push(ToDevice::Sync {
                     doc: doc.clone(),
                     data: m.encode(),

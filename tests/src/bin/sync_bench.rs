@@ -133,8 +133,8 @@ fn size(bin: &std::path::Path, n: usize, seed: u64) -> Result<()> {
     let _ = stop_tx.send(true);
     let live_report = live.join().expect("live thread")?;
     latencies.sort();
-    // Relay → B for the last edit alone: pull it in a one-shot sync on a third device state
-    // would mix in the handshake, so take B's live frames per edit instead.
+    // Relay → B per edit: everything B's live connection received, over the 7 edits (its
+    // welcome is a few bytes: B was up to date when it connected).
     let edit_down = live_report.bytes_received / 7;
 
     let mut b = Arc::try_unwrap(b)
