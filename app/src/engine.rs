@@ -98,6 +98,9 @@ pub struct Engine<S: DossierStore = SqliteStore> {
     /// Where new dossier and item ids come from: random, or a seeded sequence so that a
     /// simulation replays exactly.
     ids: Option<rand::rngs::StdRng>,
+    /// Woken after each local write, so a live sync sends it at once rather than at its next
+    /// poll (which only exists for writes by other processes on this device).
+    local_writes: Arc<tokio::sync::Notify>,
 }
 
 pub fn new_id() -> String {
@@ -151,6 +154,7 @@ impl<S: DossierStore> Engine<S> {
             .unwrap_or_else(|| format!("device-{}", &device_id[..8]));
         Ok(Engine {
             ids: None,
+            local_writes: Arc::default(),
             store,
             actor,
             identity: Identity {
@@ -160,6 +164,17 @@ impl<S: DossierStore> Engine<S> {
             },
             clock,
         })
+    }
+
+    /// Notified after every local write (see [`Engine::write_local`]).
+    pub fn local_writes(&self) -> Arc<tokio::sync::Notify> {
+        self.local_writes.clone()
+    }
+
+    fn write_local(&mut self, writes: &[DossierWrite]) -> Result<(), EngineError> {
+        self.store.write(writes)?;
+        self.local_writes.notify_one();
+        Ok(())
     }
 
     /// Draw new ids from a sequence seeded with `seed` instead of at random (simulations).
@@ -302,7 +317,7 @@ impl<S: DossierStore> Engine<S> {
         let writer = self.writer();
         let mut doc = DossierDoc::create(&writer, dossier)?;
         let write = Self::prepare(id, &mut doc, None, Some(stamped(&writer, dossier)))?;
-        self.store.write(&[write])?;
+        self.write_local(&[write])?;
         Ok(())
     }
 
@@ -324,7 +339,7 @@ impl<S: DossierStore> Engine<S> {
         }
         let written = stamped(&writer, &after);
         let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), Some(written))?;
-        self.store.write(&[write])?;
+        self.write_local(&[write])?;
         Ok(true)
     }
 
@@ -492,7 +507,7 @@ impl<S: DossierStore> Engine<S> {
         validate::check_edit(Some(&before), &after)?;
         doc.resolve(&self.writer(), path, &after)?;
         let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), None)?;
-        self.store.write(&[write])?;
+        self.write_local(&[write])?;
         Ok(())
     }
 
@@ -567,7 +582,7 @@ impl<S: DossierStore> Engine<S> {
                 }
             }
         }
-        self.store.write(&writes)?;
+        self.write_local(&writes)?;
         Ok(writes.len())
     }
 
@@ -603,7 +618,7 @@ impl<S: DossierStore> Engine<S> {
                 Some(stamped(&writer, dossier)),
             )?);
         }
-        self.store.write(&writes)?;
+        self.write_local(&writes)?;
         Ok(())
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use automerge::AutoCommit;
 use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
 use fieldbook_shared::Dossier;
 use fieldbook_shared::conflict;
 use fieldbook_shared::summary::{Projection, project};
 use fieldbook_shared::sync::relay::RelayReplica;
-use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot};
+use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
 use fieldbook_shared::sync::{Incoming, generate, heads_to_bytes};
 
 use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
@@ -43,6 +43,27 @@ struct Open {
     doc: AutoCommit,
     chunks: usize,
     seq: u64,
+}
+
+impl Open {
+    /// What to store after merging into this document since `before`: the chunk (the
+    /// changes, or a fresh snapshot when new or after many appends) and the projection.
+    fn write_since(&mut self, id: &str, before: &[ChangeHash]) -> Result<DocWrite, ReplicaError> {
+        let projection = projection_of(id, &mut self.doc)?;
+        let chunk = if self.chunks == 0 || self.chunks >= COMPACT_AFTER_CHUNKS {
+            self.chunks = 1;
+            Chunk::Snapshot(self.doc.save())
+        } else {
+            self.chunks += 1;
+            Chunk::Append(self.doc.save_after(before))
+        };
+        Ok(DocWrite {
+            doc: id.to_string(),
+            chunk,
+            heads: heads_to_bytes(&self.doc.get_heads()),
+            projection,
+        })
+    }
 }
 
 pub struct TeamReplica<'a> {
@@ -84,6 +105,30 @@ impl TeamReplica<'_> {
 }
 
 impl TeamReplica<'_> {
+    /// Write `writes` in one transaction; the team's sequence after it and what changed.
+    fn commit(
+        &mut self,
+        writes: Vec<DocWrite>,
+    ) -> Result<Option<(u64, Vec<String>)>, ReplicaError> {
+        if writes.is_empty() {
+            return Ok(None);
+        }
+        let seq = match self.store.write_docs(self.auth.team_id, &writes) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.forget("", &writes);
+                return Err(e.into());
+            }
+        };
+        let n = writes.len() as u64;
+        for (i, w) in writes.iter().enumerate() {
+            if let Some(open) = self.open.docs.get_mut(&w.doc) {
+                open.seq = seq + 1 + i as u64 - n;
+            }
+        }
+        Ok(Some((seq, writes.into_iter().map(|w| w.doc).collect())))
+    }
+
     /// Nothing of this batch was stored: drop the in-memory merges too.
     fn forget(&mut self, doc: &str, writes: &[DocWrite]) {
         self.open.docs.remove(doc);
@@ -134,53 +179,15 @@ impl RelayReplica for TeamReplica<'_> {
             if heads == before {
                 continue;
             }
-            // The relay keeps only what reads as a dossier: it serves these bytes and this
-            // projection to every device of the team.
-            let dossier: Dossier = match fieldbook_shared::document::read(&open.doc) {
-                Ok(d) => d,
+            match open.write_since(&id, &before) {
+                Ok(w) => writes.push(w),
                 Err(e) => {
                     self.forget(&id, &writes);
-                    return Err(ReplicaError::Rejected {
-                        doc: id,
-                        reason: format!("the changes do not make a readable dossier: {e}"),
-                    });
+                    return Err(e);
                 }
-            };
-            let conflicts = conflict::count(open.doc.document()) as u32;
-            let projection = serde_json::to_string(&project(&id, &dossier, conflicts))
-                .expect("a projection always serialises");
-            let chunk = if open.chunks == 0 || open.chunks >= COMPACT_AFTER_CHUNKS {
-                open.chunks = 1;
-                Chunk::Snapshot(open.doc.save())
-            } else {
-                open.chunks += 1;
-                Chunk::Append(open.doc.save_after(&before))
-            };
-            writes.push(DocWrite {
-                doc: id,
-                chunk,
-                heads: heads_to_bytes(&heads),
-                projection,
-            });
-        }
-        if writes.is_empty() {
-            return Ok(None);
-        }
-        let result = self.store.write_docs(self.auth.team_id, &writes);
-        let seq = match result {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.forget("", &writes);
-                return Err(e.into());
-            }
-        };
-        let n = writes.len() as u64;
-        for (i, w) in writes.iter().enumerate() {
-            if let Some(open) = self.open.docs.get_mut(&w.doc) {
-                open.seq = seq + 1 + i as u64 - n;
             }
         }
-        Ok(Some((seq, writes.into_iter().map(|w| w.doc).collect())))
+        self.commit(writes)
     }
 
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, ReplicaError> {
@@ -222,4 +229,141 @@ impl RelayReplica for TeamReplica<'_> {
             .store
             .report_status(self.auth.device_id, &status, self.now_ms)?)
     }
+
+    fn store_uploads(
+        &mut self,
+        uploads: Vec<Upload>,
+    ) -> Result<(Vec<Stored>, Option<(u64, Vec<String>)>), ReplicaError> {
+        let mut writes = Vec::new();
+        let mut stored = Vec::new();
+        for checked in check_all(uploads) {
+            let Checked {
+                doc: id,
+                bytes,
+                mut loaded,
+                projection,
+            } = match checked {
+                Ok(c) => c,
+                Err(e) => {
+                    self.forget("", &writes);
+                    return Err(e);
+                }
+            };
+            let Some(open) = self.open(&id)? else {
+                // New to the team: kept exactly as the device saved it.
+                let heads = heads_to_bytes(&loaded.get_heads());
+                stored.push(Stored {
+                    doc: id.clone(),
+                    heads: heads.clone(),
+                    merged: false,
+                });
+                writes.push(DocWrite {
+                    doc: id,
+                    chunk: Chunk::Snapshot(bytes),
+                    heads,
+                    projection,
+                });
+                continue;
+            };
+            // Held already (an earlier upload whose answer was lost, say): merge.
+            let before = open.doc.get_heads();
+            if let Err(e) = open.doc.merge(&mut loaded) {
+                self.forget(&id, &writes);
+                return Err(ReplicaError::Rejected {
+                    doc: id,
+                    reason: format!("does not merge: {e}"),
+                });
+            }
+            let heads = open.doc.get_heads();
+            if heads != before {
+                match open.write_since(&id, &before) {
+                    Ok(w) => writes.push(w),
+                    Err(e) => {
+                        self.forget(&id, &writes);
+                        return Err(e);
+                    }
+                }
+            }
+            stored.push(Stored {
+                doc: id,
+                heads: heads_to_bytes(&heads),
+                merged: true,
+            });
+        }
+        let committed = self.commit(writes)?;
+        Ok((stored, committed))
+    }
+}
+
+/// The projection the relay serves with a dossier, if it reads as one: the relay keeps only
+/// what does, since it serves it to every device of the team.
+fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<String, ReplicaError> {
+    let dossier: Dossier =
+        fieldbook_shared::document::read(doc).map_err(|e| ReplicaError::Rejected {
+            doc: id.to_string(),
+            reason: format!("the changes do not make a readable dossier: {e}"),
+        })?;
+    let conflicts = conflict::count(doc.document()) as u32;
+    Ok(serde_json::to_string(&project(id, &dossier, conflicts))
+        .expect("a projection always serialises"))
+}
+
+/// An uploaded dossier that loads and reads.
+struct Checked {
+    doc: String,
+    bytes: Vec<u8>,
+    loaded: AutoCommit,
+    projection: String,
+}
+
+fn check(upload: Upload) -> Result<Checked, ReplicaError> {
+    let mut loaded = AutoCommit::load(&upload.bytes).map_err(|e| ReplicaError::Rejected {
+        doc: upload.doc.clone(),
+        reason: format!("not an Automerge document: {e}"),
+    })?;
+    let projection = projection_of(&upload.doc, &mut loaded)?;
+    Ok(Checked {
+        doc: upload.doc,
+        bytes: upload.bytes,
+        loaded,
+        projection,
+    })
+}
+
+/// Check uploads on every core (loading and reading a dossier is nearly all of an upload's
+/// cost), keeping their order.
+fn check_all(uploads: Vec<Upload>) -> Vec<Result<Checked, ReplicaError>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(uploads.len().max(1));
+    if workers <= 1 {
+        return uploads.into_iter().map(check).collect();
+    }
+    let per = uploads.len().div_ceil(workers);
+    let mut parts: Vec<Vec<Upload>> = Vec::new();
+    let mut rest = uploads.into_iter();
+    loop {
+        let part: Vec<Upload> = rest.by_ref().take(per).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(check).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(ReplicaError::Rejected {
+                        doc: "(upload)".into(),
+                        reason: "a dossier that could not be checked".into(),
+                    })]
+                })
+            })
+            .collect()
+    })
 }

@@ -38,3 +38,14 @@ pub fn exchange(a: &mut Engine, b: &mut Engine) -> anyhow::Result<()> {
     send(b, a)?;
     Ok(())
 }
+
+/// Resident memory of process `pid`, in KiB (Linux).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS for process {pid}"))?;
+    Ok(value.parse()?)
+}

@@ -6,7 +6,7 @@ use fieldbook_app::Engine;
 use fieldbook_app::sync::SyncError;
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::Assignment;
-use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, close};
+use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, close};
 use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_once};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -397,6 +397,48 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
             vec![Message::binary(vec![1u8; 9 << 20])],
             close::TOO_BIG,
         ),
+        (
+            "upload of bytes that are not a document",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Upload(vec![Upload {
+                    doc: "d-garbage".into(),
+                    bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+                }]))),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "upload of a document that is not a dossier",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Upload(vec![Upload {
+                    doc: "d-not-a-dossier".into(),
+                    bytes: {
+                        use automerge::transaction::Transactable;
+                        let mut doc = automerge::AutoCommit::new();
+                        doc.put(automerge::ROOT, "profile", 42).unwrap();
+                        doc.save()
+                    },
+                }]))),
+            ],
+            close::PROTOCOL,
+        ),
+        (
+            "upload flood",
+            vec![
+                Message::binary(wire::encode(&hello())),
+                Message::binary(wire::encode(&ToRelay::Upload(
+                    (0..1100)
+                        .map(|i| Upload {
+                            doc: format!("d{i}"),
+                            bytes: Vec::new(),
+                        })
+                        .collect(),
+                ))),
+            ],
+            close::PROTOCOL,
+        ),
     ];
     for (name, frames, want) in cases {
         let (_, closed) = raw_exchange(&relay.url, &token, frames);
@@ -430,7 +472,8 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
     let err = sync_once_with_token(&mut other, &relay.url, "not-a-token");
     assert!(matches!(err, Err(SyncError::Refused(_))), "{err:?}");
 
-    // Through all of it, the relay kept serving the well-behaved device.
+    // Through all of it, the relay kept serving the well-behaved device, and kept nothing
+    // of what it refused.
     sync_once(&mut other).unwrap();
     assert_eq!(other.ids().unwrap(), vec![id]);
     assert!(health(&relay.url));
@@ -650,4 +693,59 @@ fn the_background_loop_reconnects_and_sends_offline_edits() {
     );
     let _ = stop_tx.send(true);
     background.join().unwrap();
+}
+
+#[test]
+fn a_dossier_created_offline_is_uploaded_whole_and_a_repeated_upload_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
+    let mut wang =
+        enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let id = li.create_dossier(&[set("profile.name", "Acme")]).unwrap();
+    let report = sync_once(&mut li).unwrap();
+    assert_eq!(relay_heads(&relay, "north", &id), Some(heads(&li, &id)));
+    assert_eq!(
+        li.sync_status().unwrap().unsynced_changes,
+        0,
+        "acknowledged"
+    );
+    // One frame up with the dossier, one answer: hello, welcome, upload, stored (and the
+    // status report), not an exchange of sync messages.
+    assert!(report.round_trips <= 2, "{report:?}");
+
+    // The same dossier uploaded again with an edit the relay lacks (a device whose first
+    // answer was lost would do this): merged, not replaced, and said so.
+    li.set(&id, &[set("profile.website", "acme.example")])
+        .unwrap();
+    let bytes = li.export_document(&id).unwrap();
+    let token = wang.relay_config().unwrap().unwrap().token;
+    let replies = raw_session(&relay.url, &token, |_| {
+        vec![
+            hello(),
+            ToRelay::Upload(vec![Upload {
+                doc: id.clone(),
+                bytes: bytes.clone(),
+            }]),
+        ]
+    });
+    let stored = replies
+        .iter()
+        .find_map(|m| match m {
+            ToDevice::Stored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("an answer to the upload");
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].merged);
+    assert_eq!(relay_heads(&relay, "north", &id), Some(heads(&li, &id)));
+
+    // Both devices end with the same dossier.
+    sync_once(&mut wang).unwrap();
+    sync_once(&mut li).unwrap();
+    assert_eq!(heads(&wang, &id), heads(&li, &id));
+    assert_eq!(
+        wang.dossier(&id).unwrap().dossier.profile.website,
+        "acme.example"
+    );
 }

@@ -120,6 +120,7 @@ impl Sim {
             device: DeviceSession::new(Window {
                 syncing: 3,
                 fetching: 4,
+                uploading: 2,
             }),
             device_docs: DeviceDocs::default(),
             relay: RelaySession::new(Limits::default()),

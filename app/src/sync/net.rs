@@ -139,6 +139,7 @@ pub async fn sync_with_relay<H: EngineHandle>(
         .map_err(session_error)?;
     send(&mut sink, &hello, &mut report).await?;
     on_state(LinkState::Connected { remaining: 0 });
+    let local_writes = handle.with(|engine| engine.local_writes());
     let mut poll = tokio::time::interval(Duration::from_millis(500));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -184,7 +185,7 @@ pub async fn sync_with_relay<H: EngineHandle>(
                     break Ok(());
                 }
             }
-            _ = poll.tick(), if mode == Mode::Live => {
+            _ = local_change(&mut poll, &local_writes), if mode == Mode::Live => {
                 // Edits made by this app or another process on this device.
                 let idle = session.is_idle();
                 let out = handle.with(|engine| -> Result<Vec<ToRelay>, SyncError> {
@@ -227,6 +228,14 @@ pub async fn sync_with_relay<H: EngineHandle>(
     let _ = sink.send(Message::Close(Some(frame))).await;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     result.map(|()| report)
+}
+
+/// A local write by this process (at once), or the poll for writes by other processes.
+async fn local_change(poll: &mut tokio::time::Interval, local_writes: &tokio::sync::Notify) {
+    tokio::select! {
+        _ = poll.tick() => {}
+        _ = local_writes.notified() => {}
+    }
 }
 
 fn read(

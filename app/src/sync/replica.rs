@@ -6,7 +6,7 @@ use automerge::AutoCommit;
 use automerge::sync::{Message, State, SyncDoc};
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::sync::device::DeviceReplica;
-use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot};
+use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
 use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, resume_state};
 
 use crate::engine::{Engine, EngineError, check_id};
@@ -21,6 +21,8 @@ pub(crate) const LAST_SYNC: &str = "sync.last_ms";
 #[derive(Default)]
 pub struct OpenDocs {
     docs: HashMap<String, Open>,
+    /// Dossiers uploaded whole and not yet answered, with their store version when sent.
+    uploaded: HashMap<String, i64>,
 }
 
 struct Open {
@@ -175,6 +177,45 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             records.push((doc.clone(), kept.encode(), acked));
         }
         Ok(self.engine.store_mut().finish_sync(&records)?)
+    }
+
+    fn upload(&mut self, doc: &str) -> Result<Option<Upload>, EngineError> {
+        check_id(doc)?;
+        let store = self.engine.store();
+        if store.sync_state(doc)?.is_some() {
+            return Ok(None);
+        }
+        let (Some(version), Some(saved)) = (store.version(doc)?, store.load(doc)?) else {
+            return Ok(None);
+        };
+        self.open.uploaded.insert(doc.to_string(), version);
+        // The stored chunks as they are: Automerge loads them concatenated.
+        Ok(Some(Upload {
+            doc: doc.to_string(),
+            bytes: saved.bytes,
+        }))
+    }
+
+    fn stored(&mut self, stored: &[Stored]) -> Result<Vec<String>, EngineError> {
+        let mut records = Vec::with_capacity(stored.len());
+        let mut unfinished = Vec::new();
+        for s in stored {
+            check_id(&s.doc)?;
+            let sent_at = self.open.uploaded.remove(&s.doc);
+            let unchanged = sent_at.is_some() && self.engine.store().version(&s.doc)? == sent_at;
+            let mut state = State::new();
+            if !s.merged {
+                // The relay holds exactly what was sent: those heads are shared.
+                state.shared_heads = heads_from_bytes(&s.heads);
+            }
+            let acked = unchanged && !s.merged;
+            if !acked {
+                unfinished.push(s.doc.clone());
+            }
+            records.push((s.doc.clone(), state.encode(), acked));
+        }
+        self.engine.store_mut().finish_sync(&records)?;
+        Ok(unfinished)
     }
 
     fn store_snapshots(&mut self, snapshots: Vec<Snapshot>) -> Result<(), EngineError> {

@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::sync::{Message, State};
 
-use super::wire::{DeviceStatus, MAX_FETCH_IDS, Snapshot, ToDevice, ToRelay};
+use super::wire::{
+    DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
+    ToRelay, Upload,
+};
 use super::{Incoming, SessionError, closes_exchange};
 
 /// The device's store, as the session needs it.
@@ -33,6 +36,14 @@ pub trait DeviceReplica {
     fn finish(&mut self, done: &[(String, State)]) -> Result<(), Self::Error>;
     /// Store dossiers this device did not hold, as the relay sent them.
     fn store_snapshots(&mut self, snapshots: Vec<Snapshot>) -> Result<(), Self::Error>;
+    /// `doc` whole, as saved, if the relay has never acknowledged any of it (this device
+    /// created it and has not completed an exchange for it): sent so, it costs the relay one
+    /// load instead of an exchange, and this device nothing.
+    fn upload(&mut self, doc: &str) -> Result<Option<Upload>, Self::Error>;
+    /// The relay holds these uploads: record them durably, all at once. Returns those that
+    /// still need an exchange (edited here since they were sent, or merged by the relay with
+    /// changes this device lacks).
+    fn stored(&mut self, stored: &[Stored]) -> Result<Vec<String>, Self::Error>;
     /// Everything announced has been synced: record the time.
     fn completed(&mut self) -> Result<(), Self::Error>;
 }
@@ -42,6 +53,7 @@ pub trait DeviceReplica {
 pub struct Window {
     pub syncing: usize,
     pub fetching: usize,
+    pub uploading: usize,
 }
 
 impl Default for Window {
@@ -49,6 +61,7 @@ impl Default for Window {
         Window {
             syncing: 128,
             fetching: 4 * MAX_FETCH_IDS,
+            uploading: 2 * MAX_UPLOAD_DOCS,
         }
     }
 }
@@ -67,6 +80,7 @@ pub struct DeviceSession {
     /// In-flight dossiers the relay announced another change for: go again after.
     again: BTreeSet<String>,
     fetching: BTreeSet<String>,
+    uploading: BTreeSet<String>,
     /// Completed exchanges not yet recorded.
     finished: Vec<(String, State)>,
     idle_reported: bool,
@@ -97,16 +111,20 @@ impl DeviceSession {
             && self.queue.is_empty()
             && self.in_flight.is_empty()
             && self.fetching.is_empty()
+            && self.uploading.is_empty()
     }
 
     /// How many dossiers are still to be exchanged in this session (for progress display).
     pub fn remaining(&self) -> usize {
-        self.queue.len() + self.in_flight.len() + self.fetching.len()
+        self.queue.len() + self.in_flight.len() + self.fetching.len() + self.uploading.len()
     }
 
     /// Whether `doc` is queued or being exchanged in this session.
     pub fn knows(&self, doc: &str) -> bool {
-        self.queued.contains(doc) || self.in_flight.contains_key(doc) || self.fetching.contains(doc)
+        self.queued.contains(doc)
+            || self.in_flight.contains_key(doc)
+            || self.fetching.contains(doc)
+            || self.uploading.contains(doc)
     }
 
     /// A local edit was committed to `doc`.
@@ -129,6 +147,7 @@ impl DeviceSession {
         // Dossiers with messages in this batch → whether the last one closed the exchange.
         let mut touched: BTreeMap<String, bool> = BTreeMap::new();
         let mut snapshots = Vec::new();
+        let mut stored = Vec::new();
         for frame in frames {
             match frame {
                 ToDevice::Welcome { seq, changed } => {
@@ -184,6 +203,17 @@ impl DeviceSession {
                         self.fetching.remove(d);
                     }
                 }
+                ToDevice::Stored(list) => stored.extend(list),
+            }
+        }
+        if !stored.is_empty() {
+            let unfinished = r.stored(&stored).map_err(SessionError::Replica)?;
+            for s in &stored {
+                self.uploading.remove(&s.doc);
+                self.again.remove(&s.doc);
+            }
+            for doc in &unfinished {
+                self.enqueue(doc);
             }
         }
         if !snapshots.is_empty() {
@@ -257,7 +287,7 @@ impl DeviceSession {
     }
 
     fn enqueue(&mut self, doc: &str) {
-        if self.in_flight.contains_key(doc) {
+        if self.in_flight.contains_key(doc) || self.uploading.contains(doc) {
             self.again.insert(doc.to_string());
         } else if !self.fetching.contains(doc) && self.queued.insert(doc.to_string()) {
             self.queue.push_back(doc.to_string());
@@ -271,31 +301,36 @@ impl DeviceSession {
             return Ok(out);
         }
         let mut fetch = Vec::new();
+        let mut uploads = Vec::new();
         while self.in_flight.len() < self.window.syncing
             && self.fetching.len() + fetch.len() < self.window.fetching
+            && self.uploading.len() + uploads.len() < self.window.uploading
         {
             let Some(doc) = self.queue.pop_front() else {
                 break;
             };
             self.queued.remove(&doc);
-            match r.sync_state(&doc).map_err(SessionError::Replica)? {
-                None => fetch.push(doc),
-                Some(mut state) => {
-                    match r
-                        .generate(&doc, &mut state)
-                        .map_err(SessionError::Replica)?
-                    {
-                        Some(m) => {
-                            out.push(ToRelay::Sync {
-                                doc: doc.clone(),
-                                data: m.encode(),
-                                done: false,
-                            });
-                            self.in_flight.insert(doc, state);
-                        }
-                        None => self.finish(doc, state),
-                    }
+            let Some(mut state) = r.sync_state(&doc).map_err(SessionError::Replica)? else {
+                fetch.push(doc);
+                continue;
+            };
+            if let Some(up) = r.upload(&doc).map_err(SessionError::Replica)? {
+                uploads.push(up);
+                continue;
+            }
+            match r
+                .generate(&doc, &mut state)
+                .map_err(SessionError::Replica)?
+            {
+                Some(m) => {
+                    out.push(ToRelay::Sync {
+                        doc: doc.clone(),
+                        data: m.encode(),
+                        done: false,
+                    });
+                    self.in_flight.insert(doc, state);
                 }
+                None => self.finish(doc, state),
             }
         }
         self.flush(r)?;
@@ -303,6 +338,8 @@ impl DeviceSession {
             self.fetching.extend(ids.iter().cloned());
             out.push(ToRelay::Fetch { docs: ids.to_vec() });
         }
+        self.uploading.extend(uploads.iter().map(|u| u.doc.clone()));
+        out.extend(upload_frames(uploads));
         if !out.is_empty() {
             self.idle_reported = false;
         }
@@ -318,4 +355,23 @@ impl DeviceSession {
         }
         Ok(out)
     }
+}
+
+/// Uploads cut into frames of about [`SNAPSHOT_BATCH_BYTES`], [`MAX_UPLOAD_DOCS`] at most.
+fn upload_frames(uploads: Vec<Upload>) -> Vec<ToRelay> {
+    let mut frames = Vec::new();
+    let mut batch = Vec::new();
+    let mut size = 0;
+    for u in uploads {
+        size += u.bytes.len() + u.doc.len();
+        batch.push(u);
+        if size >= SNAPSHOT_BATCH_BYTES || batch.len() == MAX_UPLOAD_DOCS {
+            frames.push(ToRelay::Upload(std::mem::take(&mut batch)));
+            size = 0;
+        }
+    }
+    if !batch.is_empty() {
+        frames.push(ToRelay::Upload(batch));
+    }
+    frames
 }

@@ -8,7 +8,10 @@ use std::collections::HashMap;
 
 use automerge::sync::{Message, State};
 
-use super::wire::{DeviceStatus, MAX_FETCH_IDS, SNAPSHOT_BATCH_BYTES, Snapshot, ToDevice, ToRelay};
+use super::wire::{
+    DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
+    ToRelay, Upload,
+};
 use super::{Incoming, SessionError, closes_exchange};
 use crate::document::valid_id;
 
@@ -29,6 +32,14 @@ pub trait RelayReplica {
     /// the second list.
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), Self::Error>;
     fn report(&mut self, status: DeviceStatus) -> Result<(), Self::Error>;
+    /// Check and store whole dossiers a device created (merging any the team already
+    /// holds), committing all at once. Returns the answer for each and, as
+    /// [`RelayReplica::receive`], what was committed.
+    #[allow(clippy::type_complexity)]
+    fn store_uploads(
+        &mut self,
+        uploads: Vec<Upload>,
+    ) -> Result<(Vec<Stored>, Option<(u64, Vec<String>)>), Self::Error>;
 }
 
 /// Bounds on what one connection may hold the relay to.
@@ -132,6 +143,23 @@ impl RelaySession {
                         out.replies.push(ToDevice::Unavailable { docs: missing });
                     }
                 }
+                ToRelay::Upload(uploads) => {
+                    if uploads.len() > MAX_UPLOAD_DOCS {
+                        return violation(format!(
+                            "upload of {} dossiers (at most {MAX_UPLOAD_DOCS})",
+                            uploads.len()
+                        ));
+                    }
+                    if let Some(bad) = uploads.iter().find(|u| !valid_id(&u.doc)) {
+                        return violation(format!("`{}` is not a dossier id", clip(&bad.doc)));
+                    }
+                    // Keep the order of what the device sent: exchanges gathered so far first.
+                    self.apply(r, &mut incoming, &mut out)?;
+                    let (stored, committed) =
+                        r.store_uploads(uploads).map_err(SessionError::Replica)?;
+                    merge_committed(&mut out, committed);
+                    out.replies.push(ToDevice::Stored(stored));
+                }
                 ToRelay::Sync { doc, data, done } => {
                     if !valid_id(&doc) {
                         return violation(format!("`{}` is not a dossier id", clip(&doc)));
@@ -197,9 +225,19 @@ impl RelaySession {
                 }
             }
         }
-        if let Some((seq, _)) = &out.committed {
-            // The device learns of its own commit through the exchange itself.
-            self.told = self.told.max(*seq);
+        if let Some((seq, docs)) = &out.committed
+            && self.told + docs.len() as u64 == *seq
+        {
+            // Every sequence number since the device was last told is its own write (one per
+            // dossier written): it may move its cursor past them, or its next connection
+            // would be welcomed with its own writes to exchange again. Otherwise another
+            // connection committed in between, and the team's announcements, which come in
+            // order, tell it (its own as an empty list).
+            self.told = *seq;
+            out.replies.push(ToDevice::Changed {
+                seq: *seq,
+                docs: Vec::new(),
+            });
         }
         Ok(out)
     }
@@ -213,15 +251,8 @@ impl RelaySession {
         if incoming.is_empty() {
             return Ok(());
         }
-        if let Some((seq, docs)) = r.receive(incoming).map_err(SessionError::Replica)? {
-            match &mut out.committed {
-                Some((s, all)) => {
-                    *s = seq;
-                    all.extend(docs);
-                }
-                None => out.committed = Some((seq, docs)),
-            }
-        }
+        let committed = r.receive(incoming).map_err(SessionError::Replica)?;
+        merge_committed(out, committed);
         for i in incoming.drain(..) {
             let rounds = self.open.get(&i.doc).map_or(1, |(_, n)| *n);
             self.open.insert(i.doc, (i.state, rounds));
@@ -240,6 +271,18 @@ impl RelaySession {
             seq,
             docs: if from_here { Vec::new() } else { docs.to_vec() },
         })
+    }
+}
+
+fn merge_committed(out: &mut Handled, committed: Option<(u64, Vec<String>)>) {
+    if let Some((seq, docs)) = committed {
+        match &mut out.committed {
+            Some((s, all)) => {
+                *s = seq;
+                all.extend(docs);
+            }
+            None => out.committed = Some((seq, docs)),
+        }
     }
 }
 

@@ -18,6 +18,9 @@ pub const SNAPSHOT_BATCH_BYTES: usize = 1 << 20;
 /// At most this many dossier ids in one `Fetch`.
 pub const MAX_FETCH_IDS: usize = 1024;
 
+/// Dossiers in one [`ToRelay::Upload`] at most.
+pub const MAX_UPLOAD_DOCS: usize = 1024;
+
 /// What a device tells the relay about itself, so a manager can tell "overdue" from
 /// "not synced yet".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,29 @@ pub enum ToRelay {
     Fetch { docs: Vec<String> },
     /// Freshness report, sent whenever a sync completes.
     Status(DeviceStatus),
+    /// Dossiers this device created and has never exchanged, whole, as saved (at most
+    /// [`MAX_UPLOAD_DOCS`], about [`SNAPSHOT_BATCH_BYTES`] a frame). One message instead of
+    /// an exchange each: the relay checks and stores them and answers [`ToDevice::Stored`].
+    Upload(Vec<Upload>),
+}
+
+/// A whole dossier sent by the device that created it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    pub doc: String,
+    /// Automerge chunks (a saved document, maybe followed by incremental changes).
+    pub bytes: Vec<u8>,
+}
+
+/// The relay's answer to one uploaded dossier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stored {
+    pub doc: String,
+    /// The relay's heads for it now.
+    pub heads: Vec<[u8; 32]>,
+    /// The relay already held some of this dossier and merged the upload into it: its heads
+    /// may include changes the device lacks.
+    pub merged: bool,
 }
 
 /// A whole dossier as the relay holds it, with its projection, for a device that has none of
@@ -84,6 +110,8 @@ pub enum ToDevice {
     Unavailable {
         docs: Vec<String>,
     },
+    /// Answer to [`ToRelay::Upload`]: every dossier of it is durable on the relay.
+    Stored(Vec<Stored>),
 }
 
 /// A user's role in their team.

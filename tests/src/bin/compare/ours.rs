@@ -1,0 +1,222 @@
+//! The workload through our relay process and our device engines.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fieldbook_app::Engine;
+use fieldbook_app::store::DossierStore;
+use fieldbook_app::sync::{Mode, RelayConfig, SyncReport, sync_with_relay};
+use fieldbook_app::synth;
+use fieldbook_shared::Day;
+use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::sync::wire::{self, DeviceStatus, ToRelay};
+use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_to};
+use fieldbook_tests::rss_kib;
+use futures_util::{SinkExt, StreamExt};
+
+use crate::proxy::{Proxy, Reading};
+use crate::{EDITS, Edits, Run, Step, edited_index};
+
+/// The seeded synthetic dossiers on a fresh device, and their Automerge files (the reference
+/// side imports exactly these).
+pub struct Workload {
+    pub docs: Vec<Vec<u8>>,
+}
+
+pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Workload)> {
+    let relay = RelayProcess::start(bin, dir)?;
+    let relay_addr: SocketAddr = relay
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .context("relay address")?;
+    let through = |proxy: &Proxy, engine: &Engine| -> Result<RelayConfig> {
+        let config = engine.relay_config()?.context("enrolled")?;
+        Ok(RelayConfig {
+            url: proxy.http_url(),
+            ..config
+        })
+    };
+
+    let today: Day = "2026-11-23".parse()?;
+    let mut a = enrolled_device(&relay, &dir.join("a"), "north", "li", "laptop")?;
+    for chunk in synth::dossiers(seed, n, &["li", "wang"], today).chunks(1000) {
+        a.create_many(chunk)?;
+    }
+    let ids = a.ids()?;
+    let docs = ids
+        .iter()
+        .map(|id| a.export_document(id))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let proxy = Proxy::start(relay_addr)?;
+    let push = {
+        let config = through(&proxy, &a)?;
+        timed(&proxy, || sync_to(&mut a, &config).map_err(Into::into))?
+    };
+
+    let mut b = enrolled_device(&relay, &dir.join("b"), "north", "wang", "desk")?;
+    let proxy = Proxy::start(relay_addr)?;
+    let pull = {
+        let config = through(&proxy, &b)?;
+        timed(&proxy, || sync_to(&mut b, &config).map_err(Into::into))?
+    };
+    anyhow::ensure!(
+        b.ids()?.len() == n,
+        "pull brought {} of {n}",
+        b.ids()?.len()
+    );
+
+    // One edit at a time: both devices stay connected; A edits, B's store shows it.
+    let (proxy_a, proxy_b) = (Proxy::start(relay_addr)?, Proxy::start(relay_addr)?);
+    let (config_a, config_b) = (through(&proxy_a, &a)?, through(&proxy_b, &b)?);
+    let a = Arc::new(Mutex::new(a));
+    let b = Arc::new(Mutex::new(b));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let live_a = live(a.clone(), config_a, stopped.clone());
+    let live_b = live(b.clone(), config_b, stopped);
+    std::thread::sleep(Duration::from_millis(1000));
+    let (before_a, before_b) = (proxy_a.read(), proxy_b.read());
+    let mut latencies = Vec::new();
+    for round in 0..EDITS {
+        let id = &ids[edited_index(round, ids.len())];
+        let value = format!("edited-{round}");
+        let started = Instant::now();
+        let edit = Assignment {
+            path: "profile.website".into(),
+            value: value.clone(),
+        };
+        let mut version = b.lock().expect("device b").store().version(id)?;
+        a.lock().expect("device a").set(id, &[edit])?;
+        loop {
+            // Open the dossier only when B's store has a new version of it: opening it costs
+            // milliseconds, holding B's engine away from its sync meanwhile.
+            let now = b.lock().expect("device b").store().version(id)?;
+            if now != version {
+                version = now;
+                let b = b.lock().expect("device b");
+                if b.dossier(id)?.dossier.profile.website == value {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "edit never arrived"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (up, down) = (
+        proxy_a.read().since(before_a),
+        proxy_b.read().since(before_b),
+    );
+    let _ = stop.send(true);
+    live_a.join().expect("live a")?;
+    live_b.join().expect("live b")?;
+    let edits = Edits::new(
+        latencies,
+        up.bytes() / EDITS as u64,
+        down.bytes() / EDITS as u64,
+    );
+
+    let mut b = Arc::try_unwrap(b)
+        .ok()
+        .context("device b released")?
+        .into_inner()
+        .expect("device b");
+    let proxy = Proxy::start(relay_addr)?;
+    let reconnect = {
+        let config = through(&proxy, &b)?;
+        timed(&proxy, || sync_to(&mut b, &config).map_err(Into::into))?
+    };
+    let server_rss_kib = rss_kib(relay.pid().context("relay pid")?)?;
+    Ok((
+        Run {
+            push: Some(push),
+            pull: Some(pull),
+            edits: Some(edits),
+            reconnect: Some(reconnect),
+            server_rss_kib: Some(server_rss_kib),
+        },
+        Workload { docs },
+    ))
+}
+
+fn timed(proxy: &Proxy, sync: impl FnOnce() -> Result<SyncReport>) -> Result<Step> {
+    let before: Reading = proxy.read();
+    let started = Instant::now();
+    sync()?;
+    let seconds = started.elapsed().as_secs_f64();
+    // The proxy forwards the last bytes an instant after the device has read them.
+    std::thread::sleep(Duration::from_millis(50));
+    Ok(Step {
+        seconds,
+        wire: proxy.read().since(before),
+    })
+}
+
+fn live(
+    engine: Arc<Mutex<Engine>>,
+    config: RelayConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::thread::JoinHandle<Result<SyncReport>> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut handle = engine;
+        Ok(runtime.block_on(sync_with_relay(
+            &mut handle,
+            &config,
+            Mode::Live,
+            &mut stop,
+            |_| {},
+        ))?)
+    })
+}
+
+/// The relay's resident memory per idle device: `count` authenticated connections that said
+/// hello and then wait.
+pub fn memory_per_connection(bin: &Path, dir: &Path, count: usize) -> Result<f64> {
+    let relay = RelayProcess::start(bin, dir)?;
+    let device = enrolled_device(&relay, &dir.join("d"), "north", "li", "phone")?;
+    let token = device.relay_config()?.context("enrolled")?.token;
+    let pid = relay.pid().context("relay pid")?;
+    let url = format!("{}/v1/sync", relay.url.replace("http://", "ws://"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::sleep(Duration::from_millis(500));
+    let before = rss_kib(pid)?;
+    let sockets = runtime.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let hello = wire::encode(&ToRelay::Hello {
+            since: 0,
+            status: DeviceStatus::default(),
+        });
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut request = url.as_str().into_client_request()?;
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+            ws.send(tokio_tungstenite::tungstenite::Message::binary(
+                hello.clone(),
+            ))
+            .await?;
+            let _welcome = ws.next().await.context("welcome")??;
+            sockets.push(ws);
+        }
+        anyhow::Ok(sockets)
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_kib(pid)?;
+    drop(sockets);
+    Ok(after.saturating_sub(before) as f64 / count as f64)
+}
