@@ -12,7 +12,8 @@ command -v node >/dev/null && command -v npm >/dev/null || {
   echo "the reference side needs Node.js and npm (Debian: apt-get install nodejs npm)" >&2
   exit 1
 }
-# The reference, exactly as locked in tests/compare/package-lock.json (registry only).
-[ -d tests/compare/node_modules ] || npm ci --prefix tests/compare --no-audit --no-fund
+# The reference, as locked in tests/compare/package-lock.json (registry only).
+# (`npm install`, not `npm ci`: see .ci/run.)
+[ -d tests/compare/node_modules ] || npm install --prefix tests/compare --no-audit --no-fund
 cargo build --release --locked -p fieldbook-tests --bins
 exec target/release/compare "$@"

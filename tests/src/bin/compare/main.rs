@@ -109,7 +109,7 @@ fn main() -> Result<()> {
     if let Some(r) = &reference {
         anyhow::ensure!(
             r.js.join("node_modules").exists(),
-            "the reference is not installed: run `npm ci` in {} (scripts/compare.sh does)",
+            "the reference is not installed: run `npm install` in {} (scripts/compare.sh does)",
             r.js.display()
         );
     }
