@@ -210,7 +210,10 @@ impl DeviceSession {
             let unfinished = r.stored(&stored).map_err(SessionError::Replica)?;
             for s in &stored {
                 self.uploading.remove(&s.doc);
-                self.again.remove(&s.doc);
+                // Announced as changed while it travelled: exchange it again.
+                if self.again.remove(&s.doc) {
+                    self.enqueue(&s.doc);
+                }
             }
             for doc in &unfinished {
                 self.enqueue(doc);
