@@ -10,7 +10,7 @@ use fieldbook_shared::conflict;
 use fieldbook_shared::summary::{Projection, project};
 use fieldbook_shared::sync::relay::RelayReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
-use fieldbook_shared::sync::{Incoming, generate, heads_to_bytes};
+use fieldbook_shared::sync::{Commit, Incoming, generate, heads_to_bytes};
 
 use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
 
@@ -106,10 +106,7 @@ impl TeamReplica<'_> {
 
 impl TeamReplica<'_> {
     /// Write `writes` in one transaction; the team's sequence after it and what changed.
-    fn commit(
-        &mut self,
-        writes: Vec<DocWrite>,
-    ) -> Result<Option<(u64, Vec<String>)>, ReplicaError> {
+    fn commit(&mut self, writes: Vec<DocWrite>) -> Result<Option<Commit>, ReplicaError> {
         if writes.is_empty() {
             return Ok(None);
         }
@@ -145,10 +142,7 @@ impl RelayReplica for TeamReplica<'_> {
         Ok(self.store.changed_since(self.auth.team_id, since)?)
     }
 
-    fn receive(
-        &mut self,
-        batch: &mut [Incoming],
-    ) -> Result<Option<(u64, Vec<String>)>, ReplicaError> {
+    fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, ReplicaError> {
         let mut writes = Vec::new();
         for incoming in batch.iter_mut() {
             let id = incoming.doc.clone();
@@ -233,13 +227,12 @@ impl RelayReplica for TeamReplica<'_> {
     fn store_uploads(
         &mut self,
         uploads: Vec<Upload>,
-    ) -> Result<(Vec<Stored>, Option<(u64, Vec<String>)>), ReplicaError> {
+    ) -> Result<(Vec<Stored>, Option<Commit>), ReplicaError> {
         let mut writes = Vec::new();
         let mut stored = Vec::new();
-        for checked in check_all(uploads) {
+        let checked = check_all(&uploads);
+        for (Upload { doc: id, bytes }, checked) in uploads.into_iter().zip(checked) {
             let Checked {
-                doc: id,
-                bytes,
                 mut loaded,
                 projection,
             } = match checked {
@@ -310,54 +303,36 @@ fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<String, ReplicaError>
 
 /// An uploaded dossier that loads and reads.
 struct Checked {
-    doc: String,
-    bytes: Vec<u8>,
     loaded: AutoCommit,
     projection: String,
 }
 
-fn check(upload: Upload) -> Result<Checked, ReplicaError> {
+fn check(upload: &Upload) -> Result<Checked, ReplicaError> {
     let mut loaded = AutoCommit::load(&upload.bytes).map_err(|e| ReplicaError::Rejected {
         doc: upload.doc.clone(),
         reason: format!("not an Automerge document: {e}"),
     })?;
     let projection = projection_of(&upload.doc, &mut loaded)?;
-    Ok(Checked {
-        doc: upload.doc,
-        bytes: upload.bytes,
-        loaded,
-        projection,
-    })
+    Ok(Checked { loaded, projection })
 }
 
 /// Check uploads on every core (loading and reading a dossier is nearly all of an upload's
-/// cost), keeping their order.
-fn check_all(uploads: Vec<Upload>) -> Vec<Result<Checked, ReplicaError>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(uploads.len().max(1));
-    if workers <= 1 {
-        return uploads.into_iter().map(check).collect();
-    }
-    let per = uploads.len().div_ceil(workers);
-    let mut parts: Vec<Vec<Upload>> = Vec::new();
-    let mut rest = uploads.into_iter();
-    loop {
-        let part: Vec<Upload> = rest.by_ref().take(per).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
+/// cost), in order: one result per upload, until the first part that could not be checked.
+fn check_all(uploads: &[Upload]) -> Vec<Result<Checked, ReplicaError>> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = uploads.len().div_ceil(workers).max(1);
+    if per >= uploads.len() {
+        return uploads.iter().map(check).collect();
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(check).collect::<Vec<_>>()))
+        let parts: Vec<_> = uploads
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
             .collect();
-        handles
+        parts
             .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
+            .flat_map(|part| {
+                part.join().unwrap_or_else(|_| {
                     vec![Err(ReplicaError::Rejected {
                         doc: "(upload)".into(),
                         reason: "a dossier that could not be checked".into(),

@@ -15,7 +15,7 @@ use super::wire::{
     DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
     ToRelay, Upload,
 };
-use super::{Incoming, SessionError, closes_exchange};
+use super::{Incoming, SessionError, batched, closes_exchange};
 
 /// The device's store, as the session needs it.
 pub trait DeviceReplica {
@@ -342,7 +342,10 @@ impl DeviceSession {
             out.push(ToRelay::Fetch { docs: ids.to_vec() });
         }
         self.uploading.extend(uploads.iter().map(|u| u.doc.clone()));
-        out.extend(upload_frames(uploads));
+        let frames = batched(uploads, SNAPSHOT_BATCH_BYTES, MAX_UPLOAD_DOCS, |u| {
+            u.bytes.len() + u.doc.len()
+        });
+        out.extend(frames.into_iter().map(ToRelay::Upload));
         if !out.is_empty() {
             self.idle_reported = false;
         }
@@ -358,23 +361,4 @@ impl DeviceSession {
         }
         Ok(out)
     }
-}
-
-/// Uploads cut into frames of about [`SNAPSHOT_BATCH_BYTES`], [`MAX_UPLOAD_DOCS`] at most.
-fn upload_frames(uploads: Vec<Upload>) -> Vec<ToRelay> {
-    let mut frames = Vec::new();
-    let mut batch = Vec::new();
-    let mut size = 0;
-    for u in uploads {
-        size += u.bytes.len() + u.doc.len();
-        batch.push(u);
-        if size >= SNAPSHOT_BATCH_BYTES || batch.len() == MAX_UPLOAD_DOCS {
-            frames.push(ToRelay::Upload(std::mem::take(&mut batch)));
-            size = 0;
-        }
-    }
-    if !batch.is_empty() {
-        frames.push(ToRelay::Upload(batch));
-    }
-    frames
 }

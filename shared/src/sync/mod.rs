@@ -11,6 +11,10 @@ pub mod wire;
 use automerge::sync::{BloomFilter, Capability, Have, Message, State, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 
+/// A commit on the relay: the team's sequence after it, and the dossiers it wrote (one
+/// sequence number each).
+pub type Commit = (u64, Vec<String>);
+
 /// One received Automerge sync message, with the state of that dossier's exchange.
 pub struct Incoming {
     pub doc: String,
@@ -50,6 +54,31 @@ pub fn resume_state(shared_heads: Vec<ChangeHash>) -> State {
 /// no answer; waiting for one would hang, answering one could echo for ever.
 pub fn closes_exchange(message: &Message, state: &State) -> bool {
     message.changes.is_empty() && state.their_heads.as_ref() == Some(&message.heads)
+}
+
+/// `items` cut into batches of about `max_bytes` by `size`, `max_items` at most each: the
+/// whole-dossier frames (snapshots down, uploads up) stay well under the frame limit.
+pub(crate) fn batched<T>(
+    items: Vec<T>,
+    max_bytes: usize,
+    max_items: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<Vec<T>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for item in items {
+        bytes += size(&item);
+        batch.push(item);
+        if bytes >= max_bytes || batch.len() == max_items {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
 }
 
 pub fn heads_to_bytes(heads: &[ChangeHash]) -> Vec<[u8; 32]> {

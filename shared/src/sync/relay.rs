@@ -12,7 +12,7 @@ use super::wire::{
     DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
     ToRelay, Upload,
 };
-use super::{Incoming, SessionError, closes_exchange};
+use super::{Commit, Incoming, SessionError, batched, closes_exchange};
 use crate::document::valid_id;
 
 /// The team's merged dossiers, as one connection's session needs them. An implementation is
@@ -23,10 +23,7 @@ pub trait RelayReplica {
     fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), Self::Error>;
     /// Apply received messages and commit the result durably, all at once. Returns the
     /// team's sequence after the commit and the dossiers that changed, if any did.
-    fn receive(
-        &mut self,
-        batch: &mut [Incoming],
-    ) -> Result<Option<(u64, Vec<String>)>, Self::Error>;
+    fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, Self::Error>;
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, Self::Error>;
     /// Whole dossiers for a device that lacks them; ids the team does not hold come back in
     /// the second list.
@@ -35,11 +32,10 @@ pub trait RelayReplica {
     /// Check and store whole dossiers a device created (merging any the team already
     /// holds), committing all at once. Returns the answer for each and, as
     /// [`RelayReplica::receive`], what was committed.
-    #[allow(clippy::type_complexity)]
     fn store_uploads(
         &mut self,
         uploads: Vec<Upload>,
-    ) -> Result<(Vec<Stored>, Option<(u64, Vec<String>)>), Self::Error>;
+    ) -> Result<(Vec<Stored>, Option<Commit>), Self::Error>;
 }
 
 /// Bounds on what one connection may hold the relay to.
@@ -66,7 +62,7 @@ impl Default for Limits {
 #[derive(Debug, Default)]
 pub struct Handled {
     pub replies: Vec<ToDevice>,
-    pub committed: Option<(u64, Vec<String>)>,
+    pub committed: Option<Commit>,
 }
 
 #[derive(Default)]
@@ -138,7 +134,11 @@ impl RelaySession {
                         return violation(format!("`{}` is not a dossier id", clip(bad)));
                     }
                     let (found, missing) = r.snapshots(&docs).map_err(SessionError::Replica)?;
-                    out.replies.extend(batches(found));
+                    let frames = batched(found, SNAPSHOT_BATCH_BYTES, usize::MAX, |s| {
+                        s.bytes.len() + s.projection.search_text.len() + 512
+                    });
+                    out.replies
+                        .extend(frames.into_iter().map(ToDevice::Snapshots));
                     if !missing.is_empty() {
                         out.replies.push(ToDevice::Unavailable { docs: missing });
                     }
@@ -274,7 +274,7 @@ impl RelaySession {
     }
 }
 
-fn merge_committed(out: &mut Handled, committed: Option<(u64, Vec<String>)>) {
+fn merge_committed(out: &mut Handled, committed: Option<Commit>) {
     if let Some((seq, docs)) = committed {
         match &mut out.committed {
             Some((s, all)) => {
@@ -284,25 +284,6 @@ fn merge_committed(out: &mut Handled, committed: Option<(u64, Vec<String>)>) {
             None => out.committed = Some((seq, docs)),
         }
     }
-}
-
-/// Snapshots cut into frames of about [`SNAPSHOT_BATCH_BYTES`].
-fn batches(found: Vec<Snapshot>) -> Vec<ToDevice> {
-    let mut frames = Vec::new();
-    let mut batch = Vec::new();
-    let mut size = 0;
-    for s in found {
-        size += s.bytes.len() + s.projection.search_text.len() + 512;
-        batch.push(s);
-        if size >= SNAPSHOT_BATCH_BYTES {
-            frames.push(ToDevice::Snapshots(std::mem::take(&mut batch)));
-            size = 0;
-        }
-    }
-    if !batch.is_empty() {
-        frames.push(ToDevice::Snapshots(batch));
-    }
-    frames
 }
 
 fn clip(s: &str) -> String {

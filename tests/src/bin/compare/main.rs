@@ -129,18 +129,18 @@ fn main() -> Result<()> {
     for &n in &args.sizes {
         let dir = tempfile::tempdir()?;
         eprintln!("{n} dossiers: ours");
-        let (mine, workload) = ours::run(&bin, &dir.path().join("ours"), n, args.seed)?;
+        let (mine, docs) = ours::run(&bin, &dir.path().join("ours"), n, args.seed)?;
         let size = SizeBounds {
-            apply: bounds::apply_cpu_per_doc(&workload.docs)?,
-            sqlite_rows_per_s: bounds::sqlite_rows_per_s(dir.path(), &workload.docs)?,
-            doc_bytes: workload.docs.iter().map(|d| d.len() as u64).sum(),
+            apply: bounds::apply_cpu_per_doc(&docs)?,
+            sqlite_rows_per_s: bounds::sqlite_rows_per_s(dir.path(), &docs)?,
+            doc_bytes: docs.iter().map(|d| d.len() as u64).sum(),
         };
         let theirs = match &reference {
             Some(r) => {
                 eprintln!("{n} dossiers: reference");
                 let js = dir.path().join("reference");
                 std::fs::create_dir_all(&js)?;
-                r.run(&js, &workload.docs).unwrap_or_else(|e| {
+                r.run(&js, &docs).unwrap_or_else(|e| {
                     eprintln!("reference, {n} dossiers: {e:#}");
                     Run::default()
                 })
@@ -151,7 +151,7 @@ fn main() -> Result<()> {
         // Each size's rows as soon as they are measured: a long run keeps what it found.
         print!(
             "{}",
-            rows(&machine, &[(n, size, mine, theirs)], &[], timeout_s)
+            size_rows(&machine, n, &size, &mine, &theirs, timeout_s)
         );
     }
     for &count in args.connections.iter().filter(|c| **c > 0) {
@@ -168,10 +168,7 @@ fn main() -> Result<()> {
             None => None,
         };
         incomplete |= theirs.is_none();
-        print!(
-            "{}",
-            rows(&machine, &[], &[(count, mine, theirs)], timeout_s)
-        );
+        print!("{}", memory_row(count, mine, theirs));
     }
     anyhow::ensure!(
         !(args.strict && reference.is_some() && incomplete),
@@ -180,14 +177,13 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// Markdown table rows, in the columns of [`HEADER`].
 #[derive(Default)]
-struct Table {
-    rows: Vec<[String; 7]>,
-}
+struct Rows(String);
 
-impl Table {
+impl Rows {
     fn row(&mut self, cells: [String; 7]) {
-        self.rows.push(cells);
+        self.0.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
 }
 
@@ -201,145 +197,145 @@ fn unfinished(r: &Run) -> bool {
         || r.server_rss_kib.is_none()
 }
 
-fn rows(
+/// The rows of one size: B1–B3 and the server's memory, both sides.
+fn size_rows(
     machine: &Bounds,
-    results: &[(usize, SizeBounds, Run, Run)],
-    memory: &[(usize, f64, Option<f64>)],
+    n: usize,
+    size: &SizeBounds,
+    mine: &Run,
+    theirs: &Run,
     // None: the reference was not run.
     timeout_s: Option<f64>,
 ) -> String {
-    let mut t = Table::default();
-    for (n, size, mine, theirs) in results {
-        let apply_rate = 1.0 / size.apply.as_secs_f64();
-        let n = *n;
-        // The reference pulls what it pushed: without a push there was nothing to time.
-        let pulled = timeout_s.filter(|_| theirs.push.is_some());
-        for (name, ours, refs, timeout_s) in [
-            (
-                "B1 push (device → server)",
-                mine.push,
-                theirs.push,
-                timeout_s,
-            ),
-            (
-                "B1 pull (server → empty device)",
-                mine.pull,
-                theirs.pull,
-                pulled,
-            ),
-        ] {
-            let rate = |s: Option<Step>| s.map(|s| n as f64 / s.seconds);
-            let (r_ours, r_ref) = (rate(ours), rate(refs));
-            let met = r_ours.map(|r| {
-                // A reference that did not finish was slower than n / timeout.
-                let reference = r_ref.or(timeout_s.map(|t| n as f64 / t));
-                r >= 2000.0 && r >= apply_rate / 2.0 && reference.is_none_or(|x| r >= 60.0 * x)
-            });
-            t.row([
-                format!("{name}, {n}"),
-                opt(r_ours, |r| format!("{} dossiers/s", thousands(r))),
-                match (r_ref, timeout_s) {
-                    (Some(r), _) => format!("{} dossiers/s", thousands(r)),
-                    (None, Some(t)) => format!(
-                        "not finished in {t:.0} s (< {:.1} dossiers/s)",
-                        n as f64 / t
-                    ),
-                    (None, None) => "not run".into(),
-                },
-                match (r_ours, r_ref, timeout_s) {
-                    (Some(o), None, Some(t)) => format!("> {:.0}×", o / (n as f64 / t)),
-                    _ => ratio(r_ours, r_ref),
-                },
-                format!(
-                    "apply {}/s{}; SQLite {}/s",
-                    thousands(apply_rate),
-                    opt(r_ours, |r| format!(
-                        " (ours ×{:.1} its time)",
-                        apply_rate / r
-                    )),
-                    thousands(size.sqlite_rows_per_s)
+    let mut t = Rows::default();
+    let apply_rate = 1.0 / size.apply.as_secs_f64();
+    // The reference pulls what it pushed: without a push there was nothing to time.
+    let pulled = timeout_s.filter(|_| theirs.push.is_some());
+    for (name, ours, refs, timeout_s) in [
+        (
+            "B1 push (device → server)",
+            mine.push,
+            theirs.push,
+            timeout_s,
+        ),
+        (
+            "B1 pull (server → empty device)",
+            mine.pull,
+            theirs.pull,
+            pulled,
+        ),
+    ] {
+        let rate = |s: Option<Step>| s.map(|s| n as f64 / s.seconds);
+        let (r_ours, r_ref) = (rate(ours), rate(refs));
+        let met = r_ours.map(|r| {
+            // A reference that did not finish was slower than n / timeout.
+            let reference = r_ref.or(timeout_s.map(|t| n as f64 / t));
+            r >= 2000.0 && r >= apply_rate / 2.0 && reference.is_none_or(|x| r >= 60.0 * x)
+        });
+        t.row([
+            format!("{name}, {n}"),
+            opt(r_ours, |r| format!("{} dossiers/s", thousands(r))),
+            match (r_ref, timeout_s) {
+                (Some(r), _) => format!("{} dossiers/s", thousands(r)),
+                (None, Some(t)) => format!(
+                    "not finished in {t:.0} s (< {:.1} dossiers/s)",
+                    n as f64 / t
                 ),
-                "≥ 2,000/s, ≤ 2× apply time, ≥ 60× reference".into(),
-                verdict(met),
-            ]);
-            let bytes = |s: Option<Step>| s.map(|s| s.wire.bytes() as f64);
-            t.row([
-                format!("{name}, {n}: bytes on the wire"),
-                opt(bytes(ours), mb),
-                opt(bytes(refs), mb),
-                ratio(bytes(refs), bytes(ours)),
-                format!(
-                    "dossiers {} ({:.0} ms at loopback speed)",
-                    mb(size.doc_bytes as f64),
-                    size.doc_bytes as f64 / machine.loopback_bytes_per_s * 1e3
-                ),
-                String::new(),
-                String::new(),
-            ]);
-        }
-        let (e_ours, e_ref) = (mine.edits.as_ref(), theirs.edits.as_ref());
-        t.row([
-            format!("B2 one edit A → server → B, {n}: latency p50"),
-            opt(e_ours.map(|e| e.p50_ms), |v| format!("{v:.1} ms")),
-            opt(e_ref.map(|e| e.p50_ms), |v| format!("{v:.1} ms")),
-            ratio(e_ref.map(|e| e.p50_ms), e_ours.map(|e| e.p50_ms)),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-        let wire = |e: Option<&Edits>| e.map(|e| (e.up + e.down) as f64);
-        t.row([
-            format!("B2 one edit, {n}: bytes (A's link + B's link)"),
-            opt(e_ours, |e| format!("{} + {} B", e.up, e.down)),
-            opt(e_ref, |e| format!("{} + {} B", e.up, e.down)),
-            ratio(wire(e_ref), wire(e_ours)),
-            String::new(),
-            "≤ 1 KB".into(),
-            verdict(wire(e_ours).map(|b| b <= 1024.0)),
-        ]);
-        let (c_ours, c_ref) = (mine.reconnect, theirs.reconnect);
-        t.row([
-            format!("B3 reconnect, nothing changed, {n}"),
-            opt(c_ours, reconnect),
-            opt(c_ref, reconnect),
-            ratio(
-                c_ref.map(|c| c.wire.bytes() as f64),
-                c_ours.map(|c| c.wire.bytes() as f64),
+                (None, None) => "not run".into(),
+            },
+            match (r_ours, r_ref, timeout_s) {
+                (Some(o), None, Some(t)) => format!("> {:.0}×", o / (n as f64 / t)),
+                _ => ratio(r_ours, r_ref),
+            },
+            format!(
+                "apply {}/s{}; SQLite {}/s",
+                thousands(apply_rate),
+                opt(r_ours, |r| format!(
+                    " (ours ×{:.1} its time)",
+                    apply_rate / r
+                )),
+                thousands(size.sqlite_rows_per_s)
             ),
-            String::new(),
-            "≤ 10 KB, ≤ 2 round trips".into(),
-            verdict(c_ours.map(|c| c.wire.bytes() <= 10 * 1024 && c.wire.round_trips <= 2)),
+            "≥ 2,000/s, ≤ 2× apply time, ≥ 60× reference".into(),
+            verdict(met),
         ]);
-        let mib = |k: u64| k as f64 / 1024.0;
+        let bytes = |s: Option<Step>| s.map(|s| s.wire.bytes() as f64);
         t.row([
-            format!("server resident memory after serving {n}"),
-            opt(mine.server_rss_kib.map(mib), |m| format!("{m:.0} MiB")),
-            opt(theirs.server_rss_kib.map(mib), |m| format!("{m:.0} MiB")),
-            ratio(
-                theirs.server_rss_kib.map(|k| k as f64),
-                mine.server_rss_kib.map(|k| k as f64),
+            format!("{name}, {n}: bytes on the wire"),
+            opt(bytes(ours), mb),
+            opt(bytes(refs), mb),
+            ratio(bytes(refs), bytes(ours)),
+            format!(
+                "dossiers {} ({:.0} ms at loopback speed)",
+                mb(size.doc_bytes as f64),
+                size.doc_bytes as f64 / machine.loopback_bytes_per_s * 1e3
             ),
             String::new(),
             String::new(),
-            String::new(),
         ]);
     }
-    for (count, mine, theirs) in memory {
-        t.row([
-            format!("B5 server memory per idle device, {count} connected"),
-            format!("{mine:.1} KiB"),
-            opt(*theirs, |k| format!("{k:.1} KiB")),
-            ratio(*theirs, Some(*mine)),
-            String::new(),
-            "≤ 16 KiB".into(),
-            verdict(Some(*mine <= 16.0)),
-        ]);
-    }
-    let mut out = String::new();
-    for r in &t.rows {
-        out.push_str(&format!("| {} |\n", r.join(" | ")));
-    }
-    out
+    let (e_ours, e_ref) = (mine.edits.as_ref(), theirs.edits.as_ref());
+    t.row([
+        format!("B2 one edit A → server → B, {n}: latency p50"),
+        opt(e_ours.map(|e| e.p50_ms), |v| format!("{v:.1} ms")),
+        opt(e_ref.map(|e| e.p50_ms), |v| format!("{v:.1} ms")),
+        ratio(e_ref.map(|e| e.p50_ms), e_ours.map(|e| e.p50_ms)),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    let wire = |e: Option<&Edits>| e.map(|e| (e.up + e.down) as f64);
+    t.row([
+        format!("B2 one edit, {n}: bytes (A's link + B's link)"),
+        opt(e_ours, |e| format!("{} + {} B", e.up, e.down)),
+        opt(e_ref, |e| format!("{} + {} B", e.up, e.down)),
+        ratio(wire(e_ref), wire(e_ours)),
+        String::new(),
+        "≤ 1 KB".into(),
+        verdict(wire(e_ours).map(|b| b <= 1024.0)),
+    ]);
+    let (c_ours, c_ref) = (mine.reconnect, theirs.reconnect);
+    t.row([
+        format!("B3 reconnect, nothing changed, {n}"),
+        opt(c_ours, reconnect),
+        opt(c_ref, reconnect),
+        ratio(
+            c_ref.map(|c| c.wire.bytes() as f64),
+            c_ours.map(|c| c.wire.bytes() as f64),
+        ),
+        String::new(),
+        "≤ 10 KB, ≤ 2 round trips".into(),
+        verdict(c_ours.map(|c| c.wire.bytes() <= 10 * 1024 && c.wire.round_trips <= 2)),
+    ]);
+    let mib = |k: u64| k as f64 / 1024.0;
+    t.row([
+        format!("server resident memory after serving {n}"),
+        opt(mine.server_rss_kib.map(mib), |m| format!("{m:.0} MiB")),
+        opt(theirs.server_rss_kib.map(mib), |m| format!("{m:.0} MiB")),
+        ratio(
+            theirs.server_rss_kib.map(|k| k as f64),
+            mine.server_rss_kib.map(|k| k as f64),
+        ),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    t.0
+}
+
+/// The B5 row for `count` idle connections.
+fn memory_row(count: usize, mine: f64, theirs: Option<f64>) -> String {
+    let mut t = Rows::default();
+    t.row([
+        format!("B5 server memory per idle device, {count} connected"),
+        format!("{mine:.1} KiB"),
+        opt(theirs, |k| format!("{k:.1} KiB")),
+        ratio(theirs, Some(mine)),
+        String::new(),
+        "≤ 16 KiB".into(),
+        verdict(Some(mine <= 16.0)),
+    ]);
+    t.0
 }
 
 fn reconnect(s: Step) -> String {

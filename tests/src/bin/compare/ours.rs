@@ -20,13 +20,9 @@ use futures_util::{SinkExt, StreamExt};
 use crate::proxy::{Proxy, Reading};
 use crate::{EDITS, Edits, Run, Step, edited_index};
 
-/// The seeded synthetic dossiers on a fresh device, and their Automerge files (the reference
-/// side imports exactly these).
-pub struct Workload {
-    pub docs: Vec<Vec<u8>>,
-}
-
-pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Workload)> {
+/// Our side at `n` dossiers; also returns the seeded synthetic dossiers' Automerge files (the
+/// reference side is given exactly these).
+pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<u8>>)> {
     let relay = RelayProcess::start(bin, dir)?;
     let relay_addr: SocketAddr = relay
         .url
@@ -143,7 +139,7 @@ pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Workload
             reconnect: Some(reconnect),
             server_rss_kib: Some(server_rss_kib),
         },
-        Workload { docs },
+        docs,
     ))
 }
 

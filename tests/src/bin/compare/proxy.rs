@@ -111,6 +111,7 @@ fn relay_connection(client: TcpStream, server: TcpStream, counters: Arc<Counters
 /// (before forwarding it, so an answer is never counted ahead of its question).
 fn pump(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(u64, u32)) {
     let mut frames = FrameScanner::default();
+    let trace = std::env::var_os("COMPARE_TRACE").is_some();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -118,7 +119,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(u64, u32)) 
             Ok(n) => n,
         };
         let data_frames = frames.feed(&buf[..n]);
-        if std::env::var_os("COMPARE_TRACE").is_some() {
+        if trace {
             eprintln!(
                 "{:?} {:?}→{:?} {n} B",
                 std::time::SystemTime::now(),
