@@ -50,3 +50,36 @@ impl Clock for FixedClock {
         self.today
     }
 }
+
+/// The system clock moved by a fixed offset: time still passes (so edits keep their order), but
+/// "today" is another day. Lets a tester open the app tomorrow.
+pub struct ShiftedClock {
+    pub offset_ms: i64,
+}
+
+impl ShiftedClock {
+    /// A clock whose today is `day`, at the current time of day.
+    pub fn to_day(day: Day) -> ShiftedClock {
+        let today_noon = FixedClock::at(SystemClock.today()).now_ms;
+        ShiftedClock {
+            offset_ms: FixedClock::at(day).now_ms - today_noon,
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.offset_ms
+    }
+}
+
+/// The clock the app runs on: the system's, unless `FIELDBOOK_TODAY=YYYY-MM-DD` moves it to
+/// another day (tests, demos).
+pub fn from_env() -> Result<std::sync::Arc<dyn Clock>, fieldbook_shared::BadDay> {
+    Ok(match std::env::var("FIELDBOOK_TODAY") {
+        Ok(day) if !day.trim().is_empty() => {
+            std::sync::Arc::new(ShiftedClock::to_day(day.trim().parse()?))
+        }
+        _ => std::sync::Arc::new(SystemClock),
+    })
+}

@@ -14,6 +14,8 @@ use fieldbook_shared::validate;
 use fieldbook_shared::{Author, Day, DomainError, Dossier, FollowUpKind, InteractionKind};
 use serde::{Deserialize, Serialize};
 
+pub use fieldbook_shared::api::{DossierView, Meeting, MeetingRecorded};
+
 use crate::clock::Clock;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
@@ -53,41 +55,6 @@ pub struct Identity {
     pub device_id: String,
     pub user: String,
     pub device: String,
-}
-
-/// A dossier as a user sees it: the content and what still needs resolving.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DossierView {
-    pub id: String,
-    pub dossier: Dossier,
-    pub conflicts: Vec<Conflict>,
-}
-
-/// The quick "record a meeting" capture.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Meeting {
-    pub date: Option<Day>,
-    pub time: String,
-    pub kind: Option<InteractionKind>,
-    /// Person ids of the client people present.
-    pub client_participants: Vec<String>,
-    pub our_participants: Vec<String>,
-    pub notes: String,
-    pub demand: String,
-    pub problem: String,
-    pub benefit_points: String,
-    pub key_person_info: String,
-    pub next_step: String,
-    pub next_step_due: Option<Day>,
-    pub next_step_kind: Option<FollowUpKind>,
-    pub deal: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeetingRecorded {
-    pub interaction: String,
-    pub follow_up: Option<String>,
 }
 
 pub struct Engine<S: DossierStore = SqliteStore> {

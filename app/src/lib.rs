@@ -1,10 +1,14 @@
 //! The Fieldbook device: the local dossier store and the services over it (the engine), used
-//! by the `fieldbook` CLI and, later, the Tauri shell. Nothing here needs a network or a window.
+//! by the `fieldbook` CLI and the app window. Only the `desktop` feature brings in Tauri; the
+//! rest needs neither a network nor a window.
 
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "desktop")]
+pub mod desktop;
 pub mod engine;
 pub mod exchange;
+pub mod service;
 pub mod store;
 pub mod sync;
 pub mod synth;

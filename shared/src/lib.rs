@@ -2,6 +2,7 @@
 //! validation. No IO here, so the same code runs on the device, in the relay and in the
 //! browser (wasm).
 
+pub mod api;
 pub mod conflict;
 mod day;
 pub mod document;

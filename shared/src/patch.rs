@@ -11,7 +11,7 @@ use crate::{Day, DomainError, Dossier};
 
 /// One assignment, `path = value`. The value is JSON when it parses as JSON (numbers, `true`,
 /// `null`, lists), otherwise the raw text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     pub path: String,
     pub value: String,

@@ -4,9 +4,11 @@
 pub mod conformance;
 pub mod sqlite;
 
+use fieldbook_shared::Day;
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, Projection};
-use fieldbook_shared::{Day, FunnelBand, Stage};
 use serde::{Deserialize, Serialize};
+
+pub use fieldbook_shared::api::ListQuery;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -90,24 +92,6 @@ pub struct SavedDossier {
     /// How many chunks make it up (a snapshot plus appended changes): when this grows, the
     /// engine writes a fresh snapshot.
     pub chunks: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ListQuery {
-    pub owner: Option<String>,
-    /// Dossiers with a live deal at this stage.
-    pub stage: Option<Stage>,
-    /// Dossiers with an open deal in this funnel band.
-    pub band: Option<FunnelBand>,
-    /// Dossiers with a follow-up due before this day and not done.
-    pub overdue_on: Option<Day>,
-    /// Dossiers with no interaction on or after this day.
-    pub not_contacted_since: Option<Day>,
-    pub include_archived: bool,
-    /// Restrict to dossiers matching this full-text query.
-    pub text: Option<String>,
-    pub limit: Option<u32>,
-    pub offset: u32,
 }
 
 /// Which follow-ups to list; open ones, earliest due first.

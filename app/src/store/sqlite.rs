@@ -159,6 +159,12 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Rows this connection has changed since it was opened: moves on every write, local or
+    /// synced, so a view can tell cheaply that something changed.
+    pub fn changes_made(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
     /// Bytes the store occupies (pages in use × page size), excluding the WAL.
     pub fn size_bytes(&self) -> Result<u64, StoreError> {
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;

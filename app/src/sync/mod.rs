@@ -55,20 +55,7 @@ pub struct RelayConfig {
     pub token: String,
 }
 
-/// What a rep sees of sync: enrolled or not, what waits to be sent, when it last completed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SyncStatus {
-    pub relay: Option<String>,
-    pub team: Option<String>,
-    pub role: Option<String>,
-    /// Local changes the relay has not acknowledged.
-    pub unsynced_changes: u64,
-    /// Dossiers holding them.
-    pub unsynced_dossiers: u64,
-    pub last_sync_ms: Option<i64>,
-    /// Dossiers received whose text is not in the search index yet.
-    pub unindexed: u64,
-}
+pub use fieldbook_shared::api::SyncStatus;
 
 impl<S: DossierStore> Engine<S> {
     pub fn relay_config(&self) -> Result<Option<RelayConfig>, EngineError> {

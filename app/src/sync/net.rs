@@ -41,21 +41,7 @@ pub struct SyncReport {
     pub elapsed_ms: u64,
 }
 
-/// The link as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum LinkState {
-    NotEnrolled,
-    Connecting,
-    /// Connected; `remaining` dossiers still to exchange (0: up to date).
-    Connected {
-        remaining: usize,
-    },
-    /// Not connected; the last error in words, and when the next attempt is.
-    Offline {
-        error: Option<String>,
-        retry_in_ms: u64,
-    },
-}
+pub use fieldbook_shared::api::LinkState;
 
 fn ws_url(base: &str) -> Result<String, SyncError> {
     let base = base.trim_end_matches('/');
