@@ -71,11 +71,11 @@ pub fn DossierScreen(id: String) -> impl IntoView {
                 };
                 view! {
                     <Conflicts view=v.clone() on_change=view_ />
-                    <Profile editing=editing.clone() />
                     <People editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
                     <Timeline dossier=v.dossier.clone() />
-                    <Deals editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
                     <FollowUps editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
+                    <Deals editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
+                    <Profile editing=editing.clone() />
                     <Contracts editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
                     <Complaints editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
                     <ClassificationCard editing=editing.clone() dossier=v.dossier.clone() />
@@ -111,10 +111,7 @@ fn add(
 }
 
 /// Items of a collection that are not deleted, in the given order.
-fn live<T>(
-    items: &BTreeMap<String, T>,
-    deleted: impl Fn(&T) -> bool,
-) -> Vec<(&String, &T)> {
+fn live<T>(items: &BTreeMap<String, T>, deleted: impl Fn(&T) -> bool) -> Vec<(&String, &T)> {
     items.iter().filter(|(_, x)| !deleted(x)).collect()
 }
 

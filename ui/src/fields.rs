@@ -181,7 +181,7 @@ pub fn Field(editing: Editing, #[prop(into)] path: String, label: T, kind: Kind)
             <span class="label">{c.t(label)}{conflicted.then_some(" ⚠")}</span>
             {input}
             <button type="button" class="hist" title=c.t(T::History) tabindex="-1"
-                on:click=move |ev| { ev.prevent_default(); history.set(Some(hist_path.clone())); }>"⏱"</button>
+                on:click=move |ev| { ev.prevent_default(); history.set(Some(hist_path.clone())); }>"↺"</button>
         </label>
     }
 }

@@ -140,7 +140,7 @@ fn Row(row: DossierSummary, today: Option<fieldbook_shared::Day>) -> impl IntoVi
                 <span class=move || format!("band {}", band.map(|b| b.as_str()).unwrap_or(""))>
                     {move || band.map(|b| vocab_label(c, b.label_en(), b.label_zh()))}</span>
                 <span class="next" class:overdue=overdue title=c.t(T::NextFollowUp)>
-                    {row.next_follow_up.map(|d| format!("⏰ {d}"))}</span>
+                    {row.next_follow_up.map(|d| format!("⚑ {d}"))}</span>
                 <span class="last" title=c.t(T::LastContact)>{row.last_contact.map(|d| format!("✆ {d}"))}</span>
                 {(row.conflicts > 0).then(|| view! { <span class="badge conflict">"⚠ " {row.conflicts}</span> })}
             </button>
