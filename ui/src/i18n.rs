@@ -50,7 +50,6 @@ texts! {
     Brand => "Brand", "品牌知名度";
     TargetType => "Target type", "客户类型";
     Owner => "Owner", "负责人";
-    Suppliers => "Past suppliers", "以往供应商";
     PriceRange => "Price range", "采购价格区间";
     ServiceExpectations => "Service expectations", "服务期望";
     SelectionCriteria => "Selection criteria", "选择标准";
@@ -85,17 +84,14 @@ texts! {
     AddDeal => "Add deal", "添加商机";
     Stage => "Stage", "阶段";
     Probability => "Win probability %", "赢单概率 %";
-    Band => "Funnel band", "漏斗位置";
     Value => "Value", "金额";
     ExpectedClose => "Expected close", "预计签约";
-    Competitors => "Competitors", "竞争对手";
     Checklist => "Information checklist", "信息清单";
     Question => "Question", "问题";
     Answer => "Answer", "答案";
     AddQuestion => "Add question", "添加问题";
     FollowUps => "Follow-ups", "跟进事项";
     AddFollowUp => "Add follow-up", "添加跟进";
-    Done => "Done", "已完成";
     Action => "Action", "事项";
     Kind => "Kind", "方式";
     Contracts => "Contracts", "合同";
@@ -153,10 +149,7 @@ texts! {
     NoClients => "No clients match.", "没有符合条件的客户。";
     NextFollowUp => "Next follow-up", "下次跟进";
     LastContact => "Last contact", "上次联系";
-    Open => "open", "未完成";
-    Delete => "Delete", "删除";
     Language => "中文", "English";
-    Required => "required", "必填";
 }
 
 /// The other language (the toggle's target).
