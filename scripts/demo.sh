@@ -23,7 +23,7 @@ relay_up() {
   url=$(sed -n 's/^listening on //p' "$work/relay.out"); addr=${url#http://}
 }
 relay_down() { kill "$relay_pid"; wait "$relay_pid" 2>/dev/null || true; relay_pid=; }
-sync() { "$fb" "$@" sync | head -1; }
+sync() { "$fb" "$@" sync | sed -n 1p; }
 
 say "The team's admin sets up the relay: a team, two people, invite codes"
 "$relay" team create east
@@ -58,7 +58,7 @@ relay_down
 "$fb" "${phone[@]}" meeting "$id" --kind phone --notes "Coach says the competitor cut its price" \
   --benefit "quality first, then price" --next-step "call the coach" --due 2026-11-25
 "$fb" "${phone[@]}" set "$id" "deals.$deal.stage=lost" "deals.$deal.lost_reason=price" >/dev/null
-"$fb" "${phone[@]}" sync 2>&1 | head -1 || true
+"$fb" "${phone[@]}" sync 2>&1 | sed -n 1p || true
 "$fb" "${phone[@]}" status
 
 say "Back online: each device syncs through the relay"

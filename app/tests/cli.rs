@@ -116,3 +116,24 @@ fn a_damaged_store_file_is_reported_and_left_alone() {
         b"this is not a database, it is a shopping list"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_early_loses_nothing_and_is_no_error() {
+    // `fieldbook new … | head -1` style: the pipe's reading end is closed before anything is
+    // written. The dossier must still be saved, and the command must not panic.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldbook"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--json", "new", "--name", "Closed Pipe Ltd"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(ok(dir.path(), &["list"]).contains("Closed Pipe Ltd"));
+}

@@ -314,14 +314,27 @@ struct Out {
 impl Out {
     fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) -> Result<()> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            print_line(&serde_json::to_string_pretty(value)?)?;
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", text.trim_end());
+                print_line(text.trim_end())?;
             }
         }
         Ok(())
+    }
+}
+
+/// Writes one line to stdout. A reader that has gone away (`fieldbook sync | head -1`) is not
+/// an error: the work is done and saved, only the rest of its description has no one to read
+/// it. `println!` would panic there instead. Returns whether the line was read.
+fn print_line(text: &str) -> std::io::Result<bool> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -591,10 +604,14 @@ fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Re
             let printer = async {
                 while states.changed().await.is_ok() {
                     let s = states.borrow_and_update().clone();
-                    if json {
-                        println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                    let line = if json {
+                        serde_json::to_string(&s).unwrap_or_default()
                     } else {
-                        println!("{}", render::link_state(&s));
+                        render::link_state(&s)
+                    };
+                    // Nobody reads the states any more: stop watching.
+                    if !matches!(print_line(&line), Ok(true)) {
+                        break;
                     }
                 }
             };
