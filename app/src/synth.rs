@@ -154,7 +154,14 @@ pub fn dossiers(seed: u64, count: usize, owners: &[&str], today: Day) -> Vec<(St
 pub fn dossier(rng: &mut StdRng, owner: &str, today: Day) -> Dossier {
     let mut d = Dossier::default();
     let p = &mut d.profile;
-    p.name = format!("{}{}", pick(rng, COMPANY_HEADS), pick(rng, COMPANY_TAILS));
+    let (head, tail) = (pick(rng, COMPANY_HEADS), pick(rng, COMPANY_TAILS));
+    // "Blue Harbor Logistics", but "华东机械有限公司" and "Acme物流".
+    let gap = if tail.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        " "
+    } else {
+        ""
+    };
+    p.name = format!("{head}{gap}{tail}");
     p.industry = pick(rng, INDUSTRIES).into();
     p.region = pick(rng, REGIONS).into();
     p.headcount = Some(rng.random_range(50..20_000));

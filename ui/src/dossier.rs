@@ -29,6 +29,7 @@ pub fn DossierScreen(id: String) -> impl IntoView {
     let view_ = RwSignal::new(None::<DossierView>);
     let loaded_at = StoredValue::new(None::<u64>);
     let history = RwSignal::new(None::<String>);
+    let removed = RwSignal::new(None::<String>);
     let load = {
         let id = id.clone();
         move || {
@@ -62,12 +63,14 @@ pub fn DossierScreen(id: String) -> impl IntoView {
                 <h2 id="dossier-name">{move || view_.with(|v| v.as_ref().map(|v| v.dossier.profile.name.clone()))}</h2>
                 <button id="record-here" class="primary" on:click=record>{c.t(T::RecordMeeting)}</button>
             </div>
+            <UndoRemove id=id.clone() removed=removed on_change=view_ />
             {move || view_.get().map(|v| {
                 let editing = Editing {
                     id: v.id.clone(),
                     json: serde_json::to_value(&v.dossier).unwrap_or_default(),
                     conflicted: v.conflicts.iter().map(|x| x.path.clone()).collect(),
                     history,
+                    removed,
                 };
                 view! {
                     <Conflicts view=v.clone() on_change=view_ />
@@ -108,6 +111,64 @@ fn add(
         },
         move |added| into.set(Some(added.view)),
     );
+}
+
+/// Removes an item (a person, a deal…). Nothing is erased: the item is marked deleted, stays in
+/// the document's history and can be put back with "Undo".
+#[component]
+fn Remove(
+    editing: Editing,
+    #[prop(into)] path: String,
+    on_change: RwSignal<Option<DossierView>>,
+) -> impl IntoView {
+    let c = ctx();
+    let Editing { id, removed, .. } = editing;
+    let remove = move |_| {
+        let path = path.clone();
+        c.run(
+            api::DeleteItem {
+                id: id.clone(),
+                path: path.clone(),
+                restore: false,
+            },
+            move |v| {
+                on_change.set(Some(v));
+                removed.set(Some(path));
+            },
+        );
+    };
+    view! { <button type="button" class="remove" on:click=remove>{c.t(T::Remove)}</button> }
+}
+
+/// "Removed. Undo" after a removal, until the rep leaves the dossier or removes something else.
+#[component]
+fn UndoRemove(
+    id: String,
+    removed: RwSignal<Option<String>>,
+    on_change: RwSignal<Option<DossierView>>,
+) -> impl IntoView {
+    let c = ctx();
+    let undo = move |_| {
+        if let Some(path) = removed.get_untracked() {
+            c.run(
+                api::DeleteItem {
+                    id: id.clone(),
+                    path,
+                    restore: true,
+                },
+                move |v| {
+                    on_change.set(Some(v));
+                    removed.set(None);
+                },
+            );
+        }
+    };
+    view! {
+        {move || removed.get().is_some().then(|| view! {
+            <p class="undo" role="status">{c.t(T::Removed)}" "
+                <button id="undo" on:click=undo.clone()>{c.t(T::Undo)}</button></p>
+        })}
+    }
 }
 
 /// Items of a collection that are not deleted, in the given order.
@@ -290,6 +351,7 @@ fn People(
                     <ReportsTo editing=editing.clone() person=pid.to_string() current=p.reports_to.clone() choices=reports />
                     <RoleChecks editing=editing.clone() person=pid.to_string() roles=p.roles.0.iter().cloned().collect() />
                     {f("notes", T::Notes, Kind::Note)}
+                    <Remove editing=editing.clone() path=format!("people.{pid}") on_change=on_change />
                 </details>
             }
         })
@@ -365,6 +427,11 @@ fn AddPerson(
             ));
         }
         add(c, &id, "people", fields, on_change);
+        // Ready for the next person.
+        name.set(String::new());
+        title.set(String::new());
+        roles.set(Vec::new());
+        coach.set(false);
     };
     view! {
         <form class="add add-person" on:submit=submit>
@@ -385,6 +452,7 @@ fn AddPerson(
                     let word = r.as_str();
                     view! {
                         <label class="check role-option"><input type="checkbox" value=word
+                            prop:checked=move || roles.with(|l| l.iter().any(|x| x == word))
                             on:change=move |ev| { let on = event_target_checked(&ev); roles.update(|l| { l.retain(|x| x != word); if on { l.push(word.to_string()); } }); } />
                             {move || vocab_label(c, r.label_en(), r.label_zh())}</label>
                     }
@@ -494,6 +562,7 @@ fn Deals(
                         <input class="new-question" placeholder=c.t(T::Question) prop:value=question on:input=move |ev| question.set(event_target_value(&ev)) />
                         <button type="submit">"+ " {c.t(T::AddQuestion)}</button>
                     </form>
+                    <Remove editing=e2.clone() path=format!("deals.{did}") on_change=on_change />
                 </div>
             }
         })
@@ -545,6 +614,7 @@ fn FollowUps(
                     <span class="action">{f.action.clone()}</span>
                     <span class="kind">{move || kind.map(|k| vocab_label(c, k.label_en(), k.label_zh()))}</span>
                     <span class="assignee">{f.assignee_name.clone()}</span>
+                    <Remove editing=editing.clone() path=format!("follow_ups.{fid}") on_change=on_change />
                 </li>
             }
         })
@@ -593,6 +663,7 @@ fn Contracts(
                     {f("amount_collected", T::Collected, Kind::Int)}
                     {f("review.reviewed_on", T::Reviewed, Kind::Day)}
                     {f("promised", T::Promised, Kind::Note)}
+                    <Remove editing=editing.clone() path=format!("contracts.{cid}") on_change=on_change />
                 </div>
             }
         })
@@ -633,7 +704,7 @@ fn Complaints(
                     <div class="steps">{(0..4).map(|i| view! { <span class="step" class:done=i < steps></span> }).collect_view()}</div>
                     {f("what_happened", T::WhatHappened, Kind::Note)}
                     <div class="grid">
-                        {f("opened_on", T::Due, Kind::Day)}
+                        {f("opened_on", T::OpenedOn, Kind::Day)}
                         {f("severity", T::Severity, Kind::Select(options!(Severity)))}
                         {f("escalated_on", T::Escalated, Kind::Day)}
                         {f("emotion_acknowledged_on", T::StepEmotion, Kind::Day)}
@@ -643,6 +714,7 @@ fn Complaints(
                         {f("closed_on", T::Closed, Kind::Day)}
                     </div>
                     {f("solution", T::Solution, Kind::Note)}
+                    <Remove editing=editing.clone() path=format!("complaints.{kid}") on_change=on_change />
                 </div>
             }
         })

@@ -78,6 +78,8 @@ pub struct Editing {
     pub json: Value,
     pub conflicted: Vec<String>,
     pub history: RwSignal<Option<String>>,
+    /// The item removed last, so it can be put back.
+    pub removed: RwSignal<Option<String>>,
 }
 
 #[component]

@@ -21,6 +21,9 @@ macro_rules! texts {
 texts! {
     AppName => "Fieldbook", "客户档案";
     ChooseLanguage => "Choose a language", "选择语言";
+    Remove => "Remove", "删除";
+    Removed => "Removed.", "已删除。";
+    Undo => "Undo", "撤销";
     Welcome => "Your client dossiers, on this device, with or without signal.", "客户档案存在本机，有没有信号都能用。";
     JoinTeam => "Join your team", "加入团队";
     RelayUrl => "Relay address", "同步服务器地址";
@@ -77,6 +80,8 @@ texts! {
     KeyPersonInfo => "Key-person info", "关键人信息";
     NextStep => "Next step", "下一步";
     Due => "Due", "截止";
+    Date => "Date", "日期";
+    OpenedOn => "Opened", "提出日期";
     Today => "Today", "今天";
     Tomorrow => "Tomorrow", "明天";
     InAWeek => "In a week", "一周后";

@@ -138,7 +138,7 @@ fn MeetingFields(view: DossierView) -> impl IntoView {
         <form on:submit=save>
             <p class="client"><strong id="meeting-client">{view.dossier.profile.name.clone()}</strong></p>
             <div class="grid">
-                <label>{c.t(T::Due)}<input id="meeting-date" type="date" prop:value=date on:input=move |ev| date.set(event_target_value(&ev)) /></label>
+                <label>{c.t(T::Date)}<input id="meeting-date" type="date" prop:value=date on:input=move |ev| date.set(event_target_value(&ev)) /></label>
                 <label>{c.t(T::Kind)}
                     <select id="meeting-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
                         {InteractionKind::ALL.iter().map(|k| view! {

@@ -185,6 +185,14 @@ fn Main(first_page: RwSignal<Option<api::DossierPage>>) -> impl IntoView {
             _ => {}
         }
     });
+    // A new screen starts at its top, not where the last one was scrolled to (the title bar
+    // with "back" would otherwise sit under the sticky header).
+    Effect::new(move |_| {
+        c.route.track();
+        if let Some(w) = web_sys::window() {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    });
     view! {
         <header class="top">
             <button class="brand" on:click=move |_| c.route.set(Route::List)>{c.t(T::AppName)}</button>
@@ -267,7 +275,8 @@ fn SyncBadge() -> impl IntoView {
             }
         };
         let mut parts = vec![state];
-        if sync.unsynced_changes > 0 {
+        // Not enrolled, nothing is waiting to go anywhere: the count would only alarm.
+        if sync.unsynced_changes > 0 && sync.relay.is_some() {
             parts.push(format!("{} {}", sync.unsynced_changes, c.tr(T::Waiting)));
         }
         if sync.relay.is_some() {

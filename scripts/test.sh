@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every test, from a fresh Debian 12 machine: sets up and builds the app window
+# (scripts/setup-app.sh --debug: system packages, wasm target, pinned tools, UI, app), runs the
+# workspace's tests, then the end-to-end tests that drive the real window under Xvfb.
+#
+# Usage: scripts/test.sh [--no-window]
+#   --no-window  only `cargo test --workspace` (no system packages, no display needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+window=1
+[ "${1:-}" = --no-window ] && window=
+
+if [ -n "$window" ]; then
+  ./scripts/setup-app.sh --debug
+fi
+
+printf '\n--- cargo test --workspace (%s)\n' "$(date -u +%H:%M:%S)"
+cargo test --workspace --locked
+
+if [ -n "$window" ]; then
+  printf '\n--- the app window, end to end (%s)\n' "$(date -u +%H:%M:%S)"
+  # One window at a time: two WebKit processes starting at once on 2 cores only add noise.
+  xvfb-run -a -s "-screen 0 1280x900x24" \
+    cargo test --locked -p fieldbook-tests --test app_window -- --ignored --test-threads=1
+fi

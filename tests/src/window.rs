@@ -1,0 +1,259 @@
+//! The real app window under WebDriver, for end-to-end tests: `tauri-driver` starts
+//! WebKitWebDriver, which starts the `fieldbook-desktop` binary in a WebKitGTK window; the test
+//! drives that window with the `fantoccini` client. Needs a display (Xvfb in CI) and the app
+//! built with `scripts/setup-app.sh --debug`.
+
+use std::future::Future;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// How long any one thing may take to appear. Generous: a cold WebKit on a busy 2-core CI
+/// machine takes seconds to show its first page.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The app binary the tests drive: `FIELDBOOK_DESKTOP_BIN`, else the debug build in the
+/// workspace's target directory.
+pub fn app_binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("FIELDBOOK_DESKTOP_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("debug/fieldbook-desktop")
+        }
+    };
+    if !path.is_file() {
+        bail!(
+            "{} is missing: build the app window with `scripts/setup-app.sh --debug` \
+             (or set FIELDBOOK_DESKTOP_BIN)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One running app instance with its own store, and the WebDriver session on its window.
+pub struct AppWindow {
+    driver: Option<Child>,
+    pub client: Client,
+}
+
+impl AppWindow {
+    /// Start the app on the store in `data_dir`, its clock set to `today` (YYYY-MM-DD).
+    pub async fn launch(data_dir: &Path, today: &str) -> anyhow::Result<AppWindow> {
+        let app = app_binary()?;
+        let (port, native_port) = (free_port()?, free_port()?);
+        // The app inherits this environment through WebKitWebDriver.
+        let mut driver = Command::new("tauri-driver")
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .env("FIELDBOOK_DATA_DIR", data_dir)
+            .env("FIELDBOOK_TODAY", today)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting tauri-driver (installed by scripts/setup-app.sh)")?;
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = driver.kill();
+                bail!("tauri-driver did not listen on port {port}");
+            }
+            if let Some(status) = driver.try_wait()? {
+                bail!("tauri-driver exited at start: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("wry"));
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": app.to_string_lossy() }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = match ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                terminate(&mut driver);
+                bail!("no WebDriver session with the app window: {e}");
+            }
+        };
+        Ok(AppWindow {
+            driver: Some(driver),
+            client,
+        })
+    }
+
+    /// Close the window (the app exits with it) and stop the driver.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        let closed = self.client.clone().close().await;
+        if let Some(mut d) = self.driver.take() {
+            terminate(&mut d);
+        }
+        closed.context("closing the app window")?;
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(css).await?;
+        // To the middle of the viewport, as a user would scroll to it: WebDriver's own
+        // scrolling puts it at the top edge, under the app's sticky header.
+        self.js(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            json!([css]),
+        )
+        .await?;
+        match self.client.find(Locator::Css(css)).await?.click().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let shot = self.save_screenshot(css).await;
+                bail!("clicking {css}: {e:?} (the window then: {shot})")
+            }
+        }
+    }
+
+    /// A picture of the window for a failure message: where it was saved, or why not.
+    async fn save_screenshot(&self, label: &str) -> String {
+        let name: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let path = std::env::temp_dir().join(format!("fieldbook-e2e-{name}.png"));
+        match self.client.screenshot().await {
+            Ok(png) => match std::fs::write(&path, png) {
+                Ok(()) => path.display().to_string(),
+                Err(e) => format!("not saved: {e}"),
+            },
+            Err(e) => format!("no screenshot: {e}"),
+        }
+    }
+
+    /// Types into an input as a user would (key events, so the UI's input handlers run).
+    pub async fn type_into(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.wait_for(css).await?;
+        self.client
+            .find(Locator::Css(css))
+            .await?
+            .send_keys(text)
+            .await
+            .map_err(|e| anyhow::anyhow!("typing into {css}: {e:?}"))?;
+        Ok(())
+    }
+
+    /// Waits until an element matching `css` is in the page.
+    pub async fn wait_for(&self, css: &str) -> anyhow::Result<()> {
+        self.eventually(&format!("{css} to appear"), || async {
+            Ok(self.count(css).await? > 0).map(|found| found.then_some(()))
+        })
+        .await
+    }
+
+    pub async fn count(&self, css: &str) -> anyhow::Result<u64> {
+        let v = self
+            .js(
+                "return document.querySelectorAll(arguments[0]).length",
+                json!([css]),
+            )
+            .await?;
+        Ok(v.as_u64().unwrap_or(0))
+    }
+
+    /// The text of the first element matching `css`, if there is one.
+    pub async fn text(&self, css: &str) -> anyhow::Result<Option<String>> {
+        let v = self
+            .js(
+                "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
+                json!([css]),
+            )
+            .await?;
+        Ok(v.as_str().map(str::to_string))
+    }
+
+    /// The texts of every element matching `css`.
+    pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
+        let v = self
+            .js(
+                "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)",
+                json!([css]),
+            )
+            .await?;
+        Ok(serde_json::from_value(v)?)
+    }
+
+    /// Waits until the first element matching `css` has text for which `ok` holds; returns it.
+    pub async fn wait_text(
+        &self,
+        css: &str,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        self.eventually(&format!("{css}: {what}"), || async {
+            Ok(self.text(css).await?.filter(|t| ok(t)))
+        })
+        .await
+    }
+
+    pub async fn js(&self, script: &str, args: Value) -> anyhow::Result<Value> {
+        let args = match args {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        Ok(self.client.execute(script, args).await?)
+    }
+
+    /// Polls `probe` until it gives a value, for at most [`PATIENCE`].
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut probe: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<Option<T>>>,
+    {
+        let started = Instant::now();
+        loop {
+            if let Some(v) = probe().await? {
+                return Ok(v);
+            }
+            if started.elapsed() > PATIENCE {
+                bail!("waited {} s for {what}", PATIENCE.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}
+
+impl Drop for AppWindow {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.driver.take() {
+            terminate(&mut d);
+        }
+    }
+}
+
+/// SIGTERM, so tauri-driver stops its WebKitWebDriver child too (on SIGKILL the child would
+/// keep running and hold its port).
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
