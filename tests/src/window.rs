@@ -64,16 +64,20 @@ impl AppWindow {
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting tauri-driver (installed by scripts/setup-app.sh)")?;
+        // tauri-driver forwards to WebKitWebDriver, which it starts itself: a session asked
+        // for before *both* listen fails at once (seen on a cold CI machine).
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(20) {
-                let _ = driver.kill();
-                bail!("tauri-driver did not listen on port {port}");
+        for p in [port, native_port] {
+            while TcpStream::connect(("127.0.0.1", p)).is_err() {
+                if started.elapsed() > Duration::from_secs(30) {
+                    terminate(&mut driver);
+                    bail!("tauri-driver / WebKitWebDriver did not listen on port {p}");
+                }
+                if let Some(status) = driver.try_wait()? {
+                    bail!("tauri-driver exited at start: {status}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            if let Some(status) = driver.try_wait()? {
-                bail!("tauri-driver exited at start: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("wry"));
