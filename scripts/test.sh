@@ -21,6 +21,8 @@ cargo test --workspace --locked
 if [ -n "$window" ]; then
   printf '\n--- the app window, end to end (%s)\n' "$(date -u +%H:%M:%S)"
   # One window at a time: two WebKit processes starting at once on 2 cores only add noise.
+  # `--workspace` keeps the feature set of the build above (with `-p` cargo would rebuild
+  # most dependencies for this one test).
   xvfb-run -a -s "-screen 0 1280x900x24" \
-    cargo test --locked -p fieldbook-tests --test app_window -- --ignored --test-threads=1
+    cargo test --workspace --locked --test app_window -- --ignored --test-threads=1
 fi

@@ -5,7 +5,7 @@
 //! These need a display and the app built, so plain `cargo test` leaves them out (ignored);
 //! `scripts/test.sh` (what CI runs) builds the window and runs them under Xvfb:
 //!     scripts/setup-app.sh --debug
-//!     xvfb-run -a cargo test -p fieldbook-tests --test app_window -- --ignored --test-threads=1
+//!     xvfb-run -a cargo test --workspace --test app_window -- --ignored --test-threads=1
 
 use fieldbook_tests::relay::RelayProcess;
 use fieldbook_tests::window::AppWindow;
