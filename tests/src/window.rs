@@ -117,9 +117,9 @@ impl AppWindow {
         self.wait_for(css).await?;
         // To the middle of the viewport, as a user would scroll to it: WebDriver's own
         // scrolling puts it at the top edge, under the app's sticky header.
-        self.js(
+        self.on(
+            css,
             "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
-            json!([css]),
         )
         .await?;
         match self.client.find(Locator::Css(css)).await?.click().await {
@@ -169,10 +169,7 @@ impl AppWindow {
 
     pub async fn count(&self, css: &str) -> anyhow::Result<u64> {
         let v = self
-            .js(
-                "return document.querySelectorAll(arguments[0]).length",
-                json!([css]),
-            )
+            .on(css, "return document.querySelectorAll(arguments[0]).length")
             .await?;
         Ok(v.as_u64().unwrap_or(0))
     }
@@ -180,9 +177,9 @@ impl AppWindow {
     /// The text of the first element matching `css`, if there is one.
     pub async fn text(&self, css: &str) -> anyhow::Result<Option<String>> {
         let v = self
-            .js(
+            .on(
+                css,
                 "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
-                json!([css]),
             )
             .await?;
         Ok(v.as_str().map(str::to_string))
@@ -191,9 +188,9 @@ impl AppWindow {
     /// The texts of every element matching `css`.
     pub async fn texts(&self, css: &str) -> anyhow::Result<Vec<String>> {
         let v = self
-            .js(
+            .on(
+                css,
                 "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)",
-                json!([css]),
             )
             .await?;
         Ok(serde_json::from_value(v)?)
@@ -210,6 +207,11 @@ impl AppWindow {
             Ok(self.text(css).await?.filter(|t| ok(t)))
         })
         .await
+    }
+
+    /// Runs `script` in the page with `css` as `arguments[0]`.
+    async fn on(&self, css: &str, script: &str) -> anyhow::Result<Value> {
+        self.js(script, json!([css])).await
     }
 
     pub async fn js(&self, script: &str, args: Value) -> anyhow::Result<Value> {

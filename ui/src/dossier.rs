@@ -97,6 +97,19 @@ fn add(
     fields: Vec<(&str, String)>,
     into: RwSignal<Option<DossierView>>,
 ) {
+    add_then(c, id, collection, fields, into, || {});
+}
+
+/// [`add`], then `then` once the item is saved (a form clears itself only then, so a failed
+/// save leaves what was typed in place).
+fn add_then(
+    c: crate::Ctx,
+    id: &str,
+    collection: &str,
+    fields: Vec<(&str, String)>,
+    into: RwSignal<Option<DossierView>>,
+    then: impl FnOnce() + 'static,
+) {
     c.run(
         api::AddItem {
             id: id.to_string(),
@@ -109,8 +122,26 @@ fn add(
                 })
                 .collect(),
         },
-        move |added| into.set(Some(added.view)),
+        move |added| {
+            into.set(Some(added.view));
+            then();
+        },
     );
+}
+
+/// Marks an item deleted (or restores it), shows the dossier as it now is, then `then`.
+fn set_deleted(
+    c: crate::Ctx,
+    id: String,
+    path: String,
+    restore: bool,
+    into: RwSignal<Option<DossierView>>,
+    then: impl FnOnce() + 'static,
+) {
+    c.run(api::DeleteItem { id, path, restore }, move |v| {
+        into.set(Some(v));
+        then();
+    });
 }
 
 /// Removes an item (a person, a deal…). Nothing is erased: the item is marked deleted, stays in
@@ -125,17 +156,9 @@ fn Remove(
     let Editing { id, removed, .. } = editing;
     let remove = move |_| {
         let path = path.clone();
-        c.run(
-            api::DeleteItem {
-                id: id.clone(),
-                path: path.clone(),
-                restore: false,
-            },
-            move |v| {
-                on_change.set(Some(v));
-                removed.set(Some(path));
-            },
-        );
+        set_deleted(c, id.clone(), path.clone(), false, on_change, move || {
+            removed.set(Some(path))
+        });
     };
     view! { <button type="button" class="remove" on:click=remove>{c.t(T::Remove)}</button> }
 }
@@ -150,17 +173,9 @@ fn UndoRemove(
     let c = ctx();
     let undo = move |_| {
         if let Some(path) = removed.get_untracked() {
-            c.run(
-                api::DeleteItem {
-                    id: id.clone(),
-                    path,
-                    restore: true,
-                },
-                move |v| {
-                    on_change.set(Some(v));
-                    removed.set(None);
-                },
-            );
+            set_deleted(c, id.clone(), path, true, on_change, move || {
+                removed.set(None)
+            });
         }
     };
     view! {
@@ -426,12 +441,13 @@ fn AddPerson(
                 serde_json::to_string(&boss.get_untracked()).unwrap_or_default(),
             ));
         }
-        add(c, &id, "people", fields, on_change);
-        // Ready for the next person.
-        name.set(String::new());
-        title.set(String::new());
-        roles.set(Vec::new());
-        coach.set(false);
+        add_then(c, &id, "people", fields, on_change, move || {
+            // Ready for the next person.
+            name.set(String::new());
+            title.set(String::new());
+            roles.set(Vec::new());
+            coach.set(false);
+        });
     };
     view! {
         <form class="add add-person" on:submit=submit>
