@@ -17,6 +17,8 @@ fn main() {
             "record_meeting",
             "resolve",
             "history",
+            "dashboard",
+            "add_note",
         ]),
     ))
     .expect("tauri build step");

@@ -80,5 +80,28 @@ sync "${manager[@]}"
 "$fb" "${manager[@]}" --today 2026-11-30 todo --overdue
 "$fb" "${manager[@]}" search 培训
 
+say "Manager's device: the team board, from its own replica (works offline too)"
+"$fb" "${manager[@]}" --today 2026-11-30 board
+
+say "The manager assigns a follow-up to li; it reaches li's laptop on the next sync"
+"$fb" "${manager[@]}" --today 2026-11-30 note "$id" --text "先把方案交了，下周我陪你去" \
+  --rep li --action "提交修改后的方案" --due 2026-12-02
+sync "${manager[@]}"
+sync "${laptop[@]}"
+"$fb" "${laptop[@]}" --today 2026-11-30 todo --assignee li
+
+say "The same board in a browser: the relay serves the web view and its API to the manager"
+printf '%s\n' 'east-manager-demo' | "$relay" password --team east --user zhou
+if command -v curl >/dev/null; then
+  cookies="$work/cookies"
+  curl -fsS -c "$cookies" -H 'content-type: application/json' \
+    -d '{"team":"east","user":"zhou","password":"east-manager-demo"}' "$url/api/login" >/dev/null
+  board=$(curl -fsS -b "$cookies" -H 'content-type: application/json' -d '{}' "$url/api/dashboard")
+  echo "logged in as zhou: $(printf '%s' "$board" | grep -o '"dossiers":[0-9]*') on the relay's board"
+else
+  echo "(curl is not installed: skipping the web API call)"
+fi
+echo "(with the UI built, \`fieldbook-relay serve --ui ui/dist\` serves the board at $url)"
+
 say "The relay's view of the team's devices: last sync and changes still waiting on each"
 "$relay" devices --team east

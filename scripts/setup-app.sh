@@ -28,7 +28,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 packages=(build-essential pkg-config libssl-dev file curl
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
   libayatana-appindicator3-dev libxdo-dev
-  xvfb xauth xdotool imagemagick webkit2gtk-driver fonts-noto-cjk)
+  xvfb xauth xdotool imagemagick webkit2gtk-driver fonts-noto-cjk
+  chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, from a fresh Debian 12 machine: sets up and builds the app window
 # (scripts/setup-app.sh --debug: system packages, wasm target, pinned tools, UI, app), runs the
-# workspace's tests, then the end-to-end tests that drive the real window under Xvfb.
+# workspace's tests, then the end-to-end tests that drive the real window under Xvfb and the
+# manager's web view (served by a relay process) in headless Chromium.
 #
 # Usage: scripts/test.sh [--no-window]
 #   --no-window  only `cargo test --workspace` (no system packages, no display needed)
@@ -25,4 +26,6 @@ if [ -n "$window" ]; then
   # most dependencies for this one test).
   xvfb-run -a -s "-screen 0 1280x900x24" \
     cargo test --workspace --locked --test app_window -- --ignored --test-threads=1
+  printf '\n--- the web view in Chromium, end to end (%s)\n' "$(date -u +%H:%M:%S)"
+  cargo test --workspace --locked --test web_view -- --ignored
 fi

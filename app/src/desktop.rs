@@ -49,6 +49,8 @@ commands! {
     record_meeting: api::RecordMeeting;
     resolve: api::Resolve;
     history: api::History;
+    dashboard: api::GetDashboard;
+    add_note: api::AddNote;
 }
 
 /// Where the device keeps its store: `FIELDBOOK_DATA_DIR`, else the platform's app data folder.
@@ -91,6 +93,8 @@ pub fn run() {
             record_meeting,
             resolve,
             history,
+            dashboard,
+            add_note,
         ])
         .build(tauri::generate_context!());
     let app = match app {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use automerge::ActorId;
+use fieldbook_shared::board::{BoardRow, ManagerNote, NoteIds, add_note};
 use fieldbook_shared::conflict::{self, Conflict};
 use fieldbook_shared::document::{DossierDoc, Writer, stamped};
 use fieldbook_shared::history::{self, FieldChange};
@@ -19,7 +20,8 @@ pub use fieldbook_shared::api::{DossierView, Meeting, MeetingRecorded};
 use crate::clock::Clock;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit, StoreError,
+    BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit,
+    StoreError,
 };
 
 /// After this many appended chunks a dossier is rewritten as one snapshot.
@@ -405,6 +407,37 @@ impl<S: DossierStore> Engine<S> {
             interaction: interaction_id,
             follow_up: follow_up_id,
         })
+    }
+
+    /// A manager's comment, with the follow-up it assigns, as one edit.
+    pub fn add_note(&mut self, id: &str, note: &ManagerNote) -> Result<(), EngineError> {
+        let ids = NoteIds {
+            comment: self.next_id(),
+            follow_up: self.next_id(),
+        };
+        let author = self.identity.user.clone();
+        let today = self.today();
+        self.update(id, "comment", |d| add_note(d, note, &ids, &author, today))?;
+        Ok(())
+    }
+
+    /// The board rows written since board sequence `since`. A dossier saved before the board
+    /// existed is read once to make its row.
+    pub fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardRow>), EngineError> {
+        let (seq, entries) = self.store.board_since(since)?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            rows.push(match entry {
+                BoardEntry::Row(row) => *row,
+                BoardEntry::Unknown(id) => {
+                    let (mut doc, _) = self.open_doc(&id)?;
+                    let dossier = Self::read(&id, &doc)?;
+                    let conflicts = conflict::count(doc.automerge().document()) as u32;
+                    summary::project(&id, &dossier, conflicts)
+                }
+            });
+        }
+        Ok((seq, rows))
     }
 
     pub fn dossier(&self, id: &str) -> Result<DossierView, EngineError> {

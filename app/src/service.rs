@@ -7,12 +7,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use fieldbook_shared::api::{self, AppError, Call, ErrorKind, LinkState, Settings, Status};
+use fieldbook_shared::board::{BoardInput, Dashboard, TeamBoard};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineError};
 use crate::store::DossierStore;
-use crate::sync::{self, SyncError};
+use crate::sync::{self, SyncError, TEAM_FRESHNESS, TeamFreshness};
 
 const LANGUAGE: &str = "ui.language";
 const ONBOARDED: &str = "ui.onboarded";
@@ -31,6 +32,8 @@ pub struct AppService {
     link: watch::Receiver<LinkState>,
     link_tx: Arc<Mutex<Option<watch::Sender<LinkState>>>>,
     stop: Arc<watch::Sender<bool>>,
+    /// The team board, brought up to date from the store on each dashboard request.
+    board: Arc<Mutex<TeamBoard>>,
 }
 
 impl From<EngineError> for AppError {
@@ -65,6 +68,7 @@ impl AppService {
             link,
             link_tx: Arc::new(Mutex::new(Some(link_tx))),
             stop: Arc::new(stop),
+            board: Arc::default(),
         }
     }
 
@@ -271,5 +275,74 @@ impl Serve<api::History> for AppService {
         call: api::History,
     ) -> Result<Vec<fieldbook_shared::history::FieldChange>, AppError> {
         Ok(self.with(|e| e.history(&call.id, &call.path))?)
+    }
+}
+
+impl AppService {
+    /// The team's device reports: fresh from the relay for a manager's device unless it is
+    /// known to be offline (then without waiting for a timeout), else the last ones fetched.
+    fn team_freshness(&self) -> TeamFreshness {
+        let connected = !matches!(*self.link.borrow(), LinkState::Offline { .. });
+        let known = self.with(|e| -> Result<_, EngineError> {
+            let cached = e
+                .store()
+                .get_setting(TEAM_FRESHNESS)?
+                .and_then(|j| serde_json::from_str::<TeamFreshness>(&j).ok())
+                .unwrap_or_default();
+            let manager = e.store().get_setting(sync::RELAY_ROLE)?.as_deref() == Some("manager");
+            Ok((
+                cached,
+                e.relay_config()?.filter(|_| manager && connected),
+                e.now_ms(),
+            ))
+        });
+        let Ok((cached, Some(relay), now_ms)) = known else {
+            return known.map(|k| k.0).unwrap_or_default();
+        };
+        match sync::fetch_team_freshness(&relay) {
+            Ok(devices) => {
+                let fresh = TeamFreshness {
+                    fetched_ms: Some(now_ms),
+                    devices,
+                };
+                let json = serde_json::to_string(&fresh).unwrap_or_default();
+                if let Err(e) = self.with(|e| e.store_mut().set_setting(TEAM_FRESHNESS, &json)) {
+                    tracing::warn!("could not keep the team's freshness: {e}");
+                }
+                fresh
+            }
+            Err(e) => {
+                tracing::warn!("team freshness: {e}");
+                cached
+            }
+        }
+    }
+}
+
+impl Serve<api::GetDashboard> for AppService {
+    fn serve(&self, call: api::GetDashboard) -> Result<Dashboard, AppError> {
+        let freshness = self.team_freshness();
+        let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
+        let (input, seq, rows) = self.with(|e| -> Result<_, EngineError> {
+            let (seq, rows) = e.board_since(board.seq)?;
+            let input = BoardInput {
+                today: e.today(),
+                now_ms: e.now_ms(),
+                quiet_days: call.quiet_days.unwrap_or(30).clamp(1, 3650),
+                ..BoardInput::default()
+            };
+            Ok((input, seq, rows))
+        })?;
+        board.apply(seq, rows);
+        let mut dashboard = board.dashboard(&input, freshness.devices);
+        dashboard.freshness_as_of_ms = freshness.fetched_ms;
+        Ok(dashboard)
+    }
+}
+
+impl Serve<api::AddNote> for AppService {
+    fn serve(&self, call: api::AddNote) -> Result<api::DossierView, AppError> {
+        self.with(|e| e.add_note(&call.id, &call.note))?;
+        self.view(&call.id)
     }
 }

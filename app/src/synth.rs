@@ -236,6 +236,9 @@ pub fn dossier(rng: &mut StdRng, owner: &str, today: Day) -> Dossier {
                 expected_close: Some(day_near(rng, today, 0, 180)),
                 competitors: Tags::from_iter([pick(rng, COMPETITORS)]),
                 stage: Some(stage),
+                // Reps raise a negotiation they expect to win above the stage's default.
+                win_probability: (stage == Stage::Negotiation && rng.random_bool(0.5))
+                    .then(|| rng.random_range(80..=95)),
                 ..Default::default()
             },
         );
@@ -255,15 +258,56 @@ pub fn dossier(rng: &mut StdRng, owner: &str, today: Day) -> Dossier {
         );
     }
     if rng.random_bool(0.1) {
+        let opened = day_near(rng, today, 60, 0);
+        let steps = rng.random_range(0..=4);
+        let step = |n: usize| (steps > n).then_some(opened);
         d.complaints.insert(
             id(rng),
             Complaint {
-                opened_on: Some(day_near(rng, today, 60, 0)),
+                opened_on: Some(opened),
                 what_happened: "讲师临时更换，学员不满意".into(),
                 severity: Severity::ALL.choose(rng).copied(),
+                escalated_on: rng.random_bool(0.4).then_some(opened),
+                emotion_acknowledged_on: step(0),
+                facts_clarified_on: step(1),
+                solution_agreed_on: step(2),
+                execution_tracked_on: step(3),
                 ..Default::default()
             },
         );
+    }
+    // A signed deal has its contract; some have had the fulfilment review.
+    let signed: Vec<(String, String, Option<i64>)> = d
+        .deals
+        .iter()
+        .filter(|(_, x)| x.stage == Some(Stage::Signed))
+        .map(|(k, x)| (k.clone(), x.title.clone(), x.value))
+        .collect();
+    for (deal, title, value) in signed {
+        let signed_on = day_near(rng, today, 180, 0);
+        let mut contract = Contract {
+            title,
+            deal: Some(deal),
+            signed_on: Some(signed_on),
+            value,
+            currency: "CNY".into(),
+            ..Default::default()
+        };
+        if rng.random_bool(0.5) {
+            contract.review.reviewed_on = Some(today.min(signed_on.plus_days(30)));
+            contract.review.satisfied = Some(rng.random_bool(0.8));
+        }
+        d.contracts.insert(id(rng), contract);
+    }
+    if rng.random_bool(0.7) {
+        let c = &mut d.classification;
+        c.sales_profit = SalesProfitClass::ALL.choose(rng).copied();
+        c.price_value = PriceValueClass::ALL.choose(rng).copied();
+        c.a_revenue = rng.random_bool(0.6);
+        c.a_profit = rng.random_bool(0.6);
+        c.a_fulfilment_integrity = rng.random_bool(0.7);
+        c.a_revenue_per_head = rng.random_bool(0.5);
+        c.a_difficulty = rng.random_bool(0.6);
     }
     d
 }

@@ -21,6 +21,10 @@ pub enum AccountError {
     BadDeviceName,
     #[error("a {0} name must be 1–64 characters, without control characters")]
     BadName(&'static str),
+    #[error("a password must be at least 10 characters")]
+    WeakPassword,
+    #[error("no user `{0}` in this team (invite them first)")]
+    NoUser(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -120,6 +124,53 @@ pub fn enroll(
     })
 }
 
+/// A manager's web password: at least 10 characters.
+pub fn set_password(
+    store: &mut dyn RelayStore,
+    team: &str,
+    user: &str,
+    password: &str,
+) -> Result<(), AccountError> {
+    if password.chars().count() < 10 {
+        return Err(AccountError::WeakPassword);
+    }
+    let team_id = store
+        .team_id(team)?
+        .ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
+    if !store.set_password(team_id, user.trim(), &hash_password(password))? {
+        return Err(AccountError::NoUser(user.to_string()));
+    }
+    Ok(())
+}
+
+fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .expect("argon2 with default parameters hashes any password")
+}
+
+/// Whether `password` matches the stored PHC hash (an unreadable hash matches nothing).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Spend the time a real check takes, for a user who does not exist: how long a login takes
+/// must not tell who does.
+pub fn verify_nobody(password: &str) {
+    static NOBODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = NOBODY.get_or_init(|| hash_password("nobody's password"));
+    let _ = verify_password(password, hash);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +185,15 @@ mod tests {
         );
         assert_ne!(new_invite_code(), code);
         assert_eq!(new_token().len(), 64);
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse battery");
+        assert!(hash.starts_with("$argon2id$"), "a PHC string: {hash}");
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("correct horse battery", "not a hash"));
+        assert_ne!(hash_password("correct horse battery"), hash, "salted");
     }
 }

@@ -9,7 +9,7 @@ use fieldbook_shared::sync::wire::Role;
 use tokio::sync::watch;
 
 use crate::accounts;
-use crate::http::{Relay, now_ms};
+use crate::http::{Relay, WebOptions, now_ms};
 use crate::serve::{ServeOptions, serve};
 use crate::store;
 
@@ -22,7 +22,8 @@ use crate::store;
 #[command(after_help = "Examples:
   fieldbook-relay team create north
   fieldbook-relay invite --team north --user li --role rep
-  fieldbook-relay serve --listen 127.0.0.1:7878
+  echo 'a long password' | fieldbook-relay password --team north --user wang
+  fieldbook-relay serve --listen 127.0.0.1:7878 --ui ui/dist
   fieldbook-relay devices --team north
   fieldbook-relay revoke 3")]
 struct Cli {
@@ -48,6 +49,22 @@ enum Command {
         /// Seconds a client has to send its request headers.
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
+        /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
+        #[arg(long, env = "FIELDBOOK_RELAY_UI")]
+        ui: Option<std::path::PathBuf>,
+        /// Mark the web session cookie Secure (when served behind HTTPS).
+        #[arg(long)]
+        secure_cookie: bool,
+        /// Pin the date the web view counts from (YYYY-MM-DD; for tests and demos).
+        #[arg(long, env = "FIELDBOOK_TODAY", hide = true)]
+        today: Option<fieldbook_shared::Day>,
+    },
+    /// Set the password a manager logs in to the web view with (read from standard input).
+    Password {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        user: String,
     },
     /// Teams.
     Team {
@@ -103,7 +120,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             header_timeout,
+            ui,
+            secure_cookie,
+            today,
         } => {
+            if let Some(dir) = &ui {
+                anyhow::ensure!(
+                    dir.join("index.html").is_file(),
+                    "no index.html in {} (build the UI: ./scripts/build-ui.sh)",
+                    dir.display()
+                );
+            }
+            let web = WebOptions {
+                ui_dir: ui,
+                secure_cookie,
+                today,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -111,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 let addr = listener.local_addr()?;
                 let (stop_tx, stop_rx) = watch::channel(false);
-                let relay = Arc::new(Relay::new(db, stop_rx));
+                let relay = Arc::new(Relay::new(db, stop_rx).with_web(web));
                 // Tests and scripts read this line for the port.
                 println!("listening on http://{addr}");
                 let options = ServeOptions {
@@ -179,6 +211,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     unsent
                 );
             }
+        }
+        Command::Password { team, user } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            accounts::set_password(db.as_mut(), &team, &user, password)?;
+            println!("password set for {user} in team {team}; log in at the relay's address");
         }
         Command::Revoke { device } => {
             if db.revoke_device(device, now_ms())? {

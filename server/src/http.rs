@@ -17,8 +17,12 @@ use tokio::sync::{broadcast, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use fieldbook_shared::board::TeamBoard;
+use tower_http::services::ServeDir;
+
 use crate::accounts::{self, AccountError, hash_secret};
 use crate::store::{DeviceId, RelayStore, TeamId};
+use crate::web;
 
 /// Changes committed for a team, announced to its live connections.
 #[derive(Debug, Clone)]
@@ -83,6 +87,20 @@ pub struct Relay {
     pub socket: SocketLimits,
     pub connections: AtomicUsize,
     next_connection: std::sync::atomic::AtomicU64,
+    /// Each team's board, caught up on demand (see [`crate::team`]).
+    pub boards: Mutex<HashMap<TeamId, TeamBoard>>,
+    pub web: WebOptions,
+}
+
+/// The manager's web view.
+#[derive(Debug, Clone, Default)]
+pub struct WebOptions {
+    /// The built UI (`ui/dist`) to serve at `/`; None: no web view, the API only.
+    pub ui_dir: Option<std::path::PathBuf>,
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    pub secure_cookie: bool,
+    /// Pin "today" (tests); None: the date in UTC.
+    pub today: Option<fieldbook_shared::Day>,
 }
 
 pub type AppState = Arc<Relay>;
@@ -98,7 +116,14 @@ impl Relay {
             socket: SocketLimits::default(),
             connections: AtomicUsize::new(0),
             next_connection: Default::default(),
+            boards: Mutex::default(),
+            web: WebOptions::default(),
         }
+    }
+
+    pub fn with_web(mut self, web: WebOptions) -> Relay {
+        self.web = web;
+        self
     }
 
     /// Run `f` on the store. The store is synchronous (SQLite): the calling worker thread
@@ -123,10 +148,17 @@ pub fn now_ms() -> i64 {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/health", get(health))
         .route("/v1/enroll", post(enroll))
         .route("/v1/sync", get(sync))
+        .route("/v1/team/devices", get(web::team_devices))
+        .route("/api/login", post(web::login))
+        .route("/api/{name}", post(web::call));
+    if let Some(dir) = &state.web.ui_dir {
+        router = router.fallback_service(ServeDir::new(dir));
+    }
+    router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(16 * 1024))
         // Plain requests get 10 s; an upgraded WebSocket is past this layer once answered.

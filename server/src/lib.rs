@@ -8,3 +8,5 @@ pub mod http;
 pub mod replica;
 pub mod serve;
 pub mod store;
+pub mod team;
+pub mod web;

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
-use fieldbook_shared::Dossier;
 use fieldbook_shared::conflict;
+use fieldbook_shared::document::{DossierDoc, Writer};
 use fieldbook_shared::summary::{Projection, project};
 use fieldbook_shared::sync::relay::RelayReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
 use fieldbook_shared::sync::{Commit, Incoming, generate, heads_to_bytes};
+use fieldbook_shared::{DomainError, Dossier, validate};
 
 use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
 
@@ -49,7 +50,7 @@ impl Open {
     /// What to store after merging into this document since `before`: the chunk (the
     /// changes, or a fresh snapshot when new or after many appends) and the projection.
     fn write_since(&mut self, id: &str, before: &[ChangeHash]) -> Result<DocWrite, ReplicaError> {
-        let projection = projection_of(id, &mut self.doc)?;
+        let Projected { projection, board } = projection_of(id, &mut self.doc)?;
         let chunk = if self.chunks == 0 || self.chunks >= COMPACT_AFTER_CHUNKS {
             self.chunks = 1;
             Chunk::Snapshot(self.doc.save())
@@ -62,6 +63,7 @@ impl Open {
             chunk,
             heads: heads_to_bytes(&self.doc.get_heads()),
             projection,
+            board,
         })
     }
 }
@@ -132,6 +134,64 @@ impl TeamReplica<'_> {
         for w in writes {
             self.open.docs.remove(&w.doc);
         }
+    }
+}
+
+impl TeamReplica<'_> {
+    /// Write an edit made on the relay itself (a manager in a browser) into dossier `doc` as
+    /// `writer`: merged like any device's change, so the team's devices receive it on sync.
+    /// None if the edit changed nothing.
+    pub fn edit(
+        &mut self,
+        doc: &str,
+        writer: &Writer,
+        message: &str,
+        edit: impl FnOnce(&Dossier) -> Result<Dossier, DomainError>,
+    ) -> Result<Option<Commit>, EditError> {
+        let Some(open) = self.open(doc)? else {
+            return Err(EditError::NotFound);
+        };
+        let before = open.doc.get_heads();
+        let mut dossier_doc = DossierDoc::from_automerge(std::mem::take(&mut open.doc));
+        let result = dossier_doc.read().and_then(|current| {
+            let next = edit(&current)?;
+            validate::check_edit(Some(&current), &next)?;
+            dossier_doc.write(writer, &next, message)
+        });
+        open.doc = dossier_doc.into_automerge();
+        match result {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                // Whatever the failed edit left in memory is not stored: reload next time.
+                self.open.docs.remove(doc);
+                return Err(EditError::Domain(e));
+            }
+        }
+        let write = match open.write_since(doc, &before) {
+            Ok(w) => w,
+            Err(e) => {
+                self.open.docs.remove(doc);
+                return Err(e.into());
+            }
+        };
+        Ok(self.commit(vec![write])?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("no such dossier in this team")]
+    NotFound,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+}
+
+impl From<StoreError> for EditError {
+    fn from(e: StoreError) -> Self {
+        EditError::Replica(e.into())
     }
 }
 
@@ -234,7 +294,7 @@ impl RelayReplica for TeamReplica<'_> {
         for (Upload { doc: id, bytes }, checked) in uploads.into_iter().zip(checked) {
             let Checked {
                 mut loaded,
-                projection,
+                projected: Projected { projection, board },
             } = match checked {
                 Ok(c) => c,
                 Err(e) => {
@@ -255,6 +315,7 @@ impl RelayReplica for TeamReplica<'_> {
                     chunk: Chunk::Snapshot(bytes),
                     heads,
                     projection,
+                    board,
                 });
                 continue;
             };
@@ -290,21 +351,31 @@ impl RelayReplica for TeamReplica<'_> {
 
 /// The projection the relay serves with a dossier, if it reads as one: the relay keeps only
 /// what does, since it serves it to every device of the team.
-fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<String, ReplicaError> {
+/// A dossier's projection and its board row, as stored (JSON).
+struct Projected {
+    projection: String,
+    board: String,
+}
+
+fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<Projected, ReplicaError> {
     let dossier: Dossier =
         fieldbook_shared::document::read(doc).map_err(|e| ReplicaError::Rejected {
             doc: id.to_string(),
             reason: format!("the changes do not make a readable dossier: {e}"),
         })?;
     let conflicts = conflict::count(doc.document()) as u32;
-    Ok(serde_json::to_string(&project(id, &dossier, conflicts))
-        .expect("a projection always serialises"))
+    let projection = project(id, &dossier, conflicts);
+    let json = |p: &Projection| serde_json::to_string(p).expect("a projection always serialises");
+    Ok(Projected {
+        board: json(&projection.board_row()),
+        projection: json(&projection),
+    })
 }
 
 /// An uploaded dossier that loads and reads.
 struct Checked {
     loaded: AutoCommit,
-    projection: String,
+    projected: Projected,
 }
 
 fn check(upload: &Upload) -> Result<Checked, ReplicaError> {
@@ -312,8 +383,8 @@ fn check(upload: &Upload) -> Result<Checked, ReplicaError> {
         doc: upload.doc.clone(),
         reason: format!("not an Automerge document: {e}"),
     })?;
-    let projection = projection_of(&upload.doc, &mut loaded)?;
-    Ok(Checked { loaded, projection })
+    let projected = projection_of(&upload.doc, &mut loaded)?;
+    Ok(Checked { loaded, projected })
 }
 
 /// Check uploads on every core (loading and reading a dossier is nearly all of an upload's

@@ -50,6 +50,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(relay.clone());
     tokio::spawn(watch_revocations(relay.clone(), options.revocation_poll));
+    let warm = relay.clone();
+    tokio::task::spawn_blocking(move || crate::team::warm_boards(&warm));
     let mut stop = relay.shutdown.clone();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())

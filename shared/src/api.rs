@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::board::{Dashboard, ManagerNote};
 use crate::conflict::Conflict;
 use crate::history::FieldChange;
 use crate::patch::Assignment;
@@ -37,6 +38,11 @@ pub enum ErrorKind {
     Sync,
     /// The backend could not be reached at all (the UI's own transport).
     Transport,
+    /// Not logged in, or the session ended (the relay's web view): log in again.
+    Unauthorized,
+    /// Logged in, but this is not for this user (a rep in the manager's web view, an edit
+    /// the web view does not offer).
+    Forbidden,
 }
 
 impl AppError {
@@ -217,6 +223,31 @@ calls! {
     /// Settle a conflicting field on one value (offered or new).
     Resolve { pub id: String, pub path: String, pub value: serde_json::Value } => DossierView, "resolve";
     History { pub id: String, pub path: String } => Vec<FieldChange>, "history";
+    /// The manager's team dashboard (clients quiet for `quiet_days`, 30 when None).
+    GetDashboard { pub quiet_days: Option<u32> } => Dashboard, "dashboard";
+    /// A comment on a dossier, optionally assigning a follow-up to a rep.
+    AddNote { pub id: String, pub note: ManagerNote } => DossierView, "add_note";
+}
+
+/// Log in to the relay's web view (browser only: not a command of the app).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Login {
+    pub team: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Call for Login {
+    const NAME: &'static str = "login";
+    type Reply = Status;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logout {}
+
+impl Call for Logout {
+    const NAME: &'static str = "logout";
+    type Reply = ();
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

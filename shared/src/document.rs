@@ -73,6 +73,10 @@ impl DossierDoc {
         DossierDoc { doc }
     }
 
+    pub fn into_automerge(self) -> AutoCommit {
+        self.doc
+    }
+
     pub fn automerge(&mut self) -> &mut AutoCommit {
         &mut self.doc
     }

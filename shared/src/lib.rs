@@ -3,6 +3,7 @@
 //! browser (wasm).
 
 pub mod api;
+pub mod board;
 pub mod conflict;
 mod day;
 pub mod document;

@@ -34,6 +34,10 @@ pub struct Dossier {
     pub classification: Classification,
     pub account_plan: AccountPlan,
     pub loyalty_risks: LoyaltyRisks,
+    /// Notes left on the dossier, by its owner's manager above all. Documents written before
+    /// comments existed have no such map: it reads as empty.
+    #[autosurgeon(missing = "Default::default")]
+    pub comments: Items<Comment>,
     /// Who wrote this document: Automerge actor (device) id in hex → author. Kept inside the
     /// document so any replica can say who changed what, even offline.
     pub authors: BTreeMap<String, Author>,
@@ -377,6 +381,20 @@ pub struct PlanAction {
     pub resources: String,
     pub due: Option<Day>,
     pub done_on: Option<Day>,
+    pub deleted_at: Option<Day>,
+}
+
+/// A note on the dossier, e.g. a manager's word to the rep, optionally with the follow-up it
+/// asks for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]
+#[serde(default)]
+pub struct Comment {
+    pub on: Option<Day>,
+    /// The user who wrote it.
+    pub author: String,
+    pub text: String,
+    /// The follow-up it assigned, if any.
+    pub follow_up: Option<String>,
     pub deleted_at: Option<Day>,
 }
 

@@ -124,6 +124,7 @@ pub const COLLECTIONS: &[&str] = &[
     "contracts.*.milestones",
     "complaints",
     "account_plan.actions",
+    "comments",
 ];
 
 pub fn is_collection_path(path: &[&str]) -> bool {

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::board::BoardFacts;
 use crate::{Assignee, Day, Dossier, FollowUpKind, FunnelBand, Stage, TargetType};
 
 /// One row per dossier: enough to list, sort and filter without opening the document.
@@ -70,7 +71,32 @@ pub struct Projection {
     pub summary: DossierSummary,
     pub deals: Vec<DealSummary>,
     pub follow_ups: Vec<FollowUpSummary>,
+    /// Empty in a board row (see [`Projection::board_row`]).
+    #[serde(default)]
     pub search_text: String,
+    /// What the manager's board needs besides. Projections stored before the board existed
+    /// lack it; their holders recompute them from the document.
+    #[serde(default)]
+    pub board: Option<BoardFacts>,
+}
+
+impl Projection {
+    /// What the manager's board keeps of it: everything but the search text (the bulk of it)
+    /// and done follow-ups.
+    pub fn board_row(&self) -> Projection {
+        Projection {
+            summary: self.summary.clone(),
+            deals: self.deals.clone(),
+            follow_ups: self
+                .follow_ups
+                .iter()
+                .filter(|f| f.done_on.is_none())
+                .cloned()
+                .collect(),
+            search_text: String::new(),
+            board: self.board.clone(),
+        }
+    }
 }
 
 /// The projection of dossier `id` in state `d`; `conflicts` is its count of unresolved fields.
@@ -80,6 +106,7 @@ pub fn project(id: &str, d: &Dossier, conflicts: u32) -> Projection {
         deals: deals(id, d),
         follow_ups: follow_ups(id, d),
         search_text: search_text(d),
+        board: Some(crate::board::facts(d)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! exchange dossier documents directly, as two devices would through a USB stick or a relay.
 
 pub mod relay;
+pub mod web;
 pub mod window;
 
 use std::path::Path;

@@ -121,6 +121,32 @@ impl RelayProcess {
         Ok(String::from_utf8(out.stdout)?)
     }
 
+    /// Set `user`'s web password (the admin's `password` command, reading standard input).
+    pub fn set_password(&self, team: &str, user: &str, password: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .args([
+                "--db",
+                &self.db_url(),
+                "password",
+                "--team",
+                team,
+                "--user",
+                user,
+            ])
+            .env("FIELDBOOK_RELAY_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        writeln!(child.stdin.take().context("stdin")?, "{password}")?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("password: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
     /// A one-time invite code for `user` in `team` (created if new).
     pub fn invite(&self, team: &str, user: &str, role: &str) -> anyhow::Result<String> {
         if self.admin(&["team", "create", team]).is_err() {
@@ -164,7 +190,7 @@ pub fn sync_to(engine: &mut Engine, relay: &RelayConfig) -> Result<SyncReport, S
     })
 }
 
-/// Enrol a fresh device in `dir` with the relay.
+/// Enrol a fresh rep's device in `dir` with the relay.
 pub fn enrolled_device(
     relay: &RelayProcess,
     dir: &Path,
@@ -172,8 +198,20 @@ pub fn enrolled_device(
     user: &str,
     name: &str,
 ) -> anyhow::Result<Engine> {
+    enrolled_device_as(relay, dir, team, user, name, "rep")
+}
+
+/// Enrol a fresh device in `dir` for `user` with `role` (rep or manager).
+pub fn enrolled_device_as(
+    relay: &RelayProcess,
+    dir: &Path,
+    team: &str,
+    user: &str,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<Engine> {
     let mut engine = crate::device(dir, user, name)?;
-    let code = relay.invite(team, user, "rep")?;
+    let code = relay.invite(team, user, role)?;
     fieldbook_app::sync::enroll(&mut engine, &relay.url, &code)?;
     Ok(engine)
 }

@@ -1,7 +1,8 @@
 //! The real app window under WebDriver, for end-to-end tests: `tauri-driver` starts
 //! WebKitWebDriver, which starts the `fieldbook-desktop` binary in a WebKitGTK window; the test
 //! drives that window with the `fantoccini` client. Needs a display (Xvfb in CI) and the app
-//! built with `scripts/setup-app.sh --debug`.
+//! built with `scripts/setup-app.sh --debug`. The same helpers drive the UI in headless
+//! Chromium, as the relay serves it to a manager's browser ([`AppWindow::chromium`]).
 
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
@@ -85,22 +86,51 @@ impl AppWindow {
             "tauri:options".into(),
             json!({ "application": app.to_string_lossy() }),
         );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = match ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
+        session(driver, port, caps, "the app window").await
+    }
+
+    /// Headless Chromium (Debian's `chromium` and `chromedriver`) showing `url`: the UI as a
+    /// manager's browser shows it, served by the relay. `profile` holds the browser's profile
+    /// (cookies), so two instances are two people.
+    pub async fn chromium(url: &str, profile: &Path) -> anyhow::Result<AppWindow> {
+        let port = free_port()?;
+        let mut driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context(
+                "starting chromedriver (Debian's chromium-driver, see scripts/setup-app.sh)",
+            )?;
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
                 terminate(&mut driver);
-                bail!("no WebDriver session with the app window: {e}");
+                bail!("chromedriver did not listen on port {port}");
             }
-        };
-        Ok(AppWindow {
-            driver: Some(driver),
-            client,
-        })
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut caps = serde_json::Map::new();
+        // The flags the machine's notes give for a closed network: no background fetches.
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let page = session(driver, port, caps, "Chromium").await?;
+        page.client
+            .goto(url)
+            .await
+            .context("opening the web view")?;
+        Ok(page)
     }
 
     /// Close the window (the app exits with it) and stop the driver.
@@ -237,6 +267,30 @@ impl AppWindow {
                 bail!("waited {} s for {what}", PATIENCE.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}
+
+/// A WebDriver session through the driver listening on `port` (stopped if none is had).
+async fn session(
+    mut driver: Child,
+    port: u16,
+    caps: serde_json::Map<String, Value>,
+    what: &str,
+) -> anyhow::Result<AppWindow> {
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    match ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+    {
+        Ok(client) => Ok(AppWindow {
+            driver: Some(driver),
+            client,
+        }),
+        Err(e) => {
+            terminate(&mut driver);
+            bail!("no WebDriver session with {what}: {e}");
         }
     }
 }

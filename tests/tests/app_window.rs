@@ -192,5 +192,27 @@ async fn an_edit_made_with_no_signal_reaches_the_other_device_through_the_relay(
         })
         .await?;
     phone.close().await?;
+    assert_eq!(
+        laptop.count("#team-view").await?,
+        0,
+        "a rep has no team board"
+    );
+
+    // The manager's window: the team board from its own replica, li's freshness from the relay.
+    let manager_invite = relay.invite("east", "chen", "manager")?;
+    let manager_store = tempfile::tempdir()?;
+    let manager = AppWindow::launch(manager_store.path(), "2026-11-23").await?;
+    first_run_enrolled(&manager, &relay.url, &manager_invite).await?;
+    manager.wait_for(".dossier-row").await?;
+    manager.click("#team-view").await?;
+    manager
+        .wait_text("#kpi-dossiers", "the team's one client", |t| t == "1")
+        .await?;
+    manager.wait_for("#freshness tr[data-rep='li']").await?;
+    assert!(
+        manager.count("#pipeline .chart svg").await? >= 2,
+        "charts drawn"
+    );
+    manager.close().await?;
     laptop.close().await
 }

@@ -28,12 +28,16 @@ fn transport(message: String) -> AppError {
     AppError::new(ErrorKind::Transport, message)
 }
 
+/// Whether this page runs in the app's window (else in a browser, served by the relay).
+pub fn in_app() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("__TAURI__")).ok())
+        .is_some_and(|t| !t.is_undefined())
+}
+
 /// The backend for this window.
 pub fn detect() -> Arc<dyn Backend> {
-    let has_tauri = web_sys::window()
-        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("__TAURI__")).ok())
-        .is_some_and(|t| !t.is_undefined());
-    if has_tauri {
+    if in_app() {
         Arc::new(TauriBackend)
     } else {
         Arc::new(HttpBackend {

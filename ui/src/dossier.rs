@@ -57,11 +57,14 @@ pub fn DossierScreen(id: String) -> impl IntoView {
         move |_| c.route.set(Route::Meeting(Some(id.clone())))
     };
     view! {
-        <main class="dossier">
+        // The web view reads: no add forms, no remove, no picking a conflict's value.
+        <main class="dossier" class:web=c.web>
             <div class="title-bar">
                 <button id="back" on:click=move |_| c.route.set(Route::List)>"← " {c.t(T::Back)}</button>
                 <h2 id="dossier-name">{move || view_.with(|v| v.as_ref().map(|v| v.dossier.profile.name.clone()))}</h2>
-                <button id="record-here" class="primary" on:click=record>{c.t(T::RecordMeeting)}</button>
+                {(!c.web).then(|| view! {
+                    <button id="record-here" class="primary" on:click=record.clone()>{c.t(T::RecordMeeting)}</button>
+                })}
             </div>
             <UndoRemove id=id.clone() removed=removed on_change=view_ />
             {move || view_.get().map(|v| {
@@ -74,6 +77,7 @@ pub fn DossierScreen(id: String) -> impl IntoView {
                 };
                 view! {
                     <Conflicts view=v.clone() on_change=view_ />
+                    <crate::notes::ManagerNotes id=v.id.clone() dossier=v.dossier.clone() on_change=view_ />
                     <People editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />
                     <Timeline dossier=v.dossier.clone() />
                     <FollowUps editing=editing.clone() dossier=v.dossier.clone() on_change=view_ />

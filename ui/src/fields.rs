@@ -137,25 +137,25 @@ pub fn Field(editing: Editing, #[prop(into)] path: String, label: T, kind: Kind)
     let hist_path = path.clone();
     let input = match kind {
         Kind::Note => view! {
-            <textarea data-path=path.clone() rows="3" prop:value=text on:input=on_input on:blur=on_blur></textarea>
+            <textarea data-path=path.clone() disabled=c.web rows="3" prop:value=text on:input=on_input on:blur=on_blur></textarea>
         }
         .into_any(),
         Kind::Text => view! {
-            <input type="text" data-path=path.clone() prop:value=text on:input=on_input on:blur=on_blur />
+            <input type="text" data-path=path.clone() disabled=c.web prop:value=text on:input=on_input on:blur=on_blur />
         }
         .into_any(),
         Kind::Day => view! {
-            <input type="date" data-path=path.clone() prop:value=text on:input=on_input on:blur=on_blur />
+            <input type="date" data-path=path.clone() disabled=c.web prop:value=text on:input=on_input on:blur=on_blur />
         }
         .into_any(),
         Kind::Int => view! {
-            <input type="number" inputmode="numeric" data-path=path.clone() prop:value=text on:input=on_input on:blur=on_blur />
+            <input type="number" inputmode="numeric" data-path=path.clone() disabled=c.web prop:value=text on:input=on_input on:blur=on_blur />
         }
         .into_any(),
         Kind::Bool => {
             let save = save.clone();
             view! {
-                <input type="checkbox" data-path=path.clone() prop:checked=checked on:change=move |ev| {
+                <input type="checkbox" data-path=path.clone() disabled=c.web prop:checked=checked on:change=move |ev| {
                     checked.set(event_target_checked(&ev));
                     save(true);
                 } />
@@ -165,7 +165,7 @@ pub fn Field(editing: Editing, #[prop(into)] path: String, label: T, kind: Kind)
         Kind::Select(options) => {
             let save = save.clone();
             view! {
-                <select data-path=path.clone() prop:value=text on:change=move |ev| {
+                <select data-path=path.clone() disabled=c.web prop:value=text on:change=move |ev| {
                     text.set(event_target_value(&ev));
                     save(true);
                 }>

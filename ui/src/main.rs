@@ -2,12 +2,15 @@
 //! served by the relay, in a browser; [`backend`] hides which.
 
 mod backend;
+mod charts;
 mod dossier;
 mod fields;
 mod i18n;
 mod list;
 mod meeting;
+mod notes;
 mod shell;
+mod team;
 
 use std::sync::Arc;
 
@@ -25,6 +28,8 @@ pub enum Route {
     NewClient,
     /// Record a meeting, for this client if one is chosen already.
     Meeting(Option<String>),
+    /// The manager's team board.
+    Team,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,6 +48,10 @@ pub struct Ctx {
     pub route: RwSignal<Route>,
     pub error: RwSignal<Option<String>>,
     pub save_state: RwSignal<SaveState>,
+    /// In a browser, served by the relay (not the app window): the manager's web view.
+    pub web: bool,
+    /// The relay asked for a login (web view only).
+    pub login: RwSignal<bool>,
 }
 
 impl Ctx {
@@ -75,6 +84,10 @@ impl Ctx {
                     self.error.set(None);
                     then(reply);
                 }
+                Err(e) if e.kind == api::ErrorKind::Unauthorized => {
+                    failed(&e);
+                    self.login.set(true);
+                }
                 Err(e) => {
                     failed(&e);
                     self.error.set(Some(e.message));
@@ -91,6 +104,16 @@ impl Ctx {
             move |_| self.save_state.set(SaveState::Saved),
             move |_| self.save_state.set(SaveState::Idle),
         );
+    }
+}
+
+impl Ctx {
+    /// The signed-in user is a manager (their device, or the web view).
+    pub fn is_manager(self) -> bool {
+        self.status
+            .with(|s| s.as_ref().and_then(|s| s.sync.role.clone()))
+            .as_deref()
+            == Some("manager")
     }
 }
 

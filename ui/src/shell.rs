@@ -18,26 +18,39 @@ pub fn App() -> impl IntoView {
         route: RwSignal::new(Route::List),
         error: RwSignal::new(None),
         save_state: RwSignal::new(SaveState::Idle),
+        web: !backend::in_app(),
+        login: RwSignal::new(false),
     };
     provide_context(c);
     let settings = RwSignal::new(None::<Settings>);
     let first_page = RwSignal::new(None::<api::DossierPage>);
-    c.run(
-        api::Start {
-            query: api::ListQuery::default(),
-        },
-        move |started| {
-            if let Some(lang) = started.settings.language {
-                c.lang.set(lang);
-            }
-            c.status.set(Some(started.status));
-            first_page.set(Some(started.page));
-            settings.set(Some(started.settings));
-        },
-    );
+    let start = move || {
+        c.run(
+            api::Start {
+                query: api::ListQuery::default(),
+            },
+            move |started| {
+                if let Some(lang) = started.settings.language {
+                    c.lang.set(lang);
+                }
+                // A manager in the browser comes for the team board.
+                if c.web && started.status.sync.role.as_deref() == Some("manager") {
+                    c.route.set(Route::Team);
+                }
+                c.status.set(Some(started.status));
+                first_page.set(Some(started.page));
+                settings.set(Some(started.settings));
+            },
+        )
+    };
+    start();
     // The status bar follows the background sync; the list reloads when the revision moves.
     let _ = set_interval_with_handle(
-        move || c.run(api::GetStatus {}, move |s| c.status.set(Some(s))),
+        move || {
+            if !c.login.get_untracked() {
+                c.run(api::GetStatus {}, move |s| c.status.set(Some(s)));
+            }
+        },
         Duration::from_millis(1500),
     );
     Effect::new(move |_| {
@@ -53,6 +66,7 @@ pub fn App() -> impl IntoView {
     });
     view! {
         {move || match settings.get() {
+            _ if c.login.get() => view! { <Login on_login=start /> }.into_any(),
             None => view! { <div class="loading">"…"</div><ErrorLine /> }.into_any(),
             Some(s) if !s.onboarded => view! { <FirstRun settings=settings /> }.into_any(),
             Some(_) => view! { <Main first_page=first_page /> }.into_any(),
@@ -140,6 +154,61 @@ fn FirstRun(settings: RwSignal<Option<Settings>>) -> impl IntoView {
     }
 }
 
+/// The web view's login: team, user and the password the relay's admin set.
+#[component]
+fn Login(on_login: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let c = ctx();
+    let team = RwSignal::new(String::new());
+    let user = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        busy.set(true);
+        c.error.set(None);
+        let request = api::Login {
+            team: team.get_untracked(),
+            user: user.get_untracked(),
+            password: password.get_untracked(),
+        };
+        let backend = c.backend.get_value();
+        leptos::task::spawn_local(async move {
+            match backend::call(backend.as_ref(), request).await {
+                Ok(status) => {
+                    password.set(String::new());
+                    c.status.set(Some(status));
+                    c.login.set(false);
+                    on_login();
+                }
+                Err(e) => c.error.set(Some(e.message)),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <main class="first-run login">
+            <h1>{c.t(T::AppName)}</h1>
+            <p class="lead">{c.t(T::LoginLead)}</p>
+            <form on:submit=submit>
+                <label>{c.t(T::TeamName)}
+                    <input id="login-team" type="text" autocomplete="organization"
+                        prop:value=team on:input=move |ev| team.set(event_target_value(&ev)) /></label>
+                <label>{c.t(T::UserName)}
+                    <input id="login-user" type="text" autocomplete="username"
+                        prop:value=user on:input=move |ev| user.set(event_target_value(&ev)) /></label>
+                <label>{c.t(T::Password)}
+                    <input id="login-password" type="password" autocomplete="current-password"
+                        prop:value=password on:input=move |ev| password.set(event_target_value(&ev)) /></label>
+                <div class="actions">
+                    <button id="login" type="submit" class="primary" disabled=busy>{c.t(T::LogIn)}</button>
+                    <button type="button" on:click=move |_| c.lang.set(other(c.lang.get_untracked()))>{c.t(T::Language)}</button>
+                </div>
+            </form>
+            <ErrorLine />
+        </main>
+    }
+}
+
 #[component]
 pub fn ErrorLine() -> impl IntoView {
     let c = ctx();
@@ -170,7 +239,7 @@ fn Main(first_page: RwSignal<Option<api::DossierPage>>) -> impl IntoView {
             .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
         match ev.key().as_str() {
             "Escape" => c.route.set(Route::List),
-            "m" if !typing => open_meeting(),
+            "m" if !typing && !c.web => open_meeting(),
             "/" if !typing => {
                 c.route.set(Route::List);
                 if let Some(input) = web_sys::window()
@@ -203,8 +272,17 @@ fn Main(first_page: RwSignal<Option<api::DossierPage>>) -> impl IntoView {
                 let next = other(c.lang.get_untracked());
                 save_language(c, next, true);
             }>{c.t(T::Language)}</button>
-            <button id="new-client" on:click=move |_| c.route.set(Route::NewClient)>"+ " {c.t(T::NewClient)}</button>
-            <button id="record-meeting" class="primary" on:click=move |_| open_meeting()>{c.t(T::RecordMeeting)}</button>
+            {move || c.is_manager().then(|| view! {
+                <button id="team-view" class:current=move || c.route.get() == Route::Team
+                    on:click=move |_| c.route.set(Route::Team)>{c.t(T::Team)}</button>
+            })}
+            {(!c.web).then(|| view! {
+                <button id="new-client" on:click=move |_| c.route.set(Route::NewClient)>"+ " {c.t(T::NewClient)}</button>
+                <button id="record-meeting" class="primary" on:click=move |_| open_meeting()>{c.t(T::RecordMeeting)}</button>
+            })}
+            {c.web.then(|| view! {
+                <button id="logout" on:click=move |_| c.run(api::Logout {}, move |_| c.login.set(true))>{c.t(T::LogOut)}</button>
+            })}
         </header>
         <ErrorLine />
         {move || match c.route.get() {
@@ -212,6 +290,7 @@ fn Main(first_page: RwSignal<Option<api::DossierPage>>) -> impl IntoView {
             Route::Dossier(id) => view! { <crate::dossier::DossierScreen id=id /> }.into_any(),
             Route::NewClient => view! { <crate::list::NewClient /> }.into_any(),
             Route::Meeting(id) => view! { <crate::meeting::MeetingForm client=id /> }.into_any(),
+            Route::Team => view! { <crate::team::TeamBoard /> }.into_any(),
         }}
     }
 }

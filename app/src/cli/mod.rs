@@ -126,6 +126,28 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// The manager's team board: pipeline, work order, activity, overdue, complaints, reviews,
+    /// classification and each rep's freshness (from this device's replica of the team).
+    Board {
+        /// "Not contacted for N days".
+        #[arg(long, default_value_t = 30)]
+        quiet_days: u32,
+    },
+    /// A manager's note on a dossier, optionally assigning a follow-up to a rep.
+    Note {
+        /// The dossier's id.
+        id: String,
+        /// The comment.
+        #[arg(long, default_value = "")]
+        text: String,
+        /// Assign a follow-up to this rep (with --action).
+        #[arg(long)]
+        rep: Option<String>,
+        #[arg(long, default_value = "")]
+        action: String,
+        #[arg(long)]
+        due: Option<Day>,
+    },
     /// Full-text search across every dossier (Chinese and English).
     Search {
         text: Vec<String>,
@@ -475,6 +497,32 @@ fn run(cli: Cli) -> Result<()> {
                 limit: Some(limit),
             })?;
             out.emit(&rows, || render::todo(&rows, today))
+        }
+        Command::Board { quiet_days } => {
+            use crate::service::{AppService, Serve};
+            let board = AppService::new(engine)
+                .serve(fieldbook_shared::api::GetDashboard {
+                    quiet_days: Some(quiet_days),
+                })
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            out.emit(&board, || render::board(&board))
+        }
+        Command::Note {
+            id,
+            text,
+            rep,
+            action,
+            due,
+        } => {
+            let note = fieldbook_shared::board::ManagerNote {
+                text,
+                rep,
+                action,
+                due,
+                kind: None,
+            };
+            engine.add_note(&id, &note)?;
+            out.emit(&id, || format!("note added to {id}"))
         }
         Command::Search { text, limit } => {
             let hits = engine.search(&text.join(" "), limit)?;

@@ -320,3 +320,102 @@ pub fn link_state(s: &crate::sync::LinkState) -> String {
         ),
     }
 }
+
+/// The team board as text: the figures first, then the lists.
+pub fn board(d: &fieldbook_shared::board::Dashboard) -> String {
+    use fieldbook_shared::FunnelBand;
+    let mut s = String::new();
+    let t = &d.team;
+    let _ = writeln!(
+        s,
+        "{} clients · {} open deals · value {} · weighted {}",
+        d.dossiers, t.open.count, t.open.value, t.open.weighted
+    );
+    let _ = writeln!(s, "\nPipeline (open deals: count / value / weighted)");
+    let _ = writeln!(
+        s,
+        "  {:<12} {:>16} {:>16} {:>16} {:>16}",
+        "rep", "all open", "top <25%", "middle", "bottom >75%"
+    );
+    let cell = |f: fieldbook_shared::board::Figure| format!("{} / {}", f.count, f.value);
+    for p in d.pipelines.iter().chain([t]) {
+        let name = if std::ptr::eq(p, t) {
+            "TEAM"
+        } else {
+            p.rep.as_str()
+        };
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>16} {:>16} {:>16} {:>16}",
+            name,
+            cell(p.open),
+            cell(p.band(FunnelBand::Top)),
+            cell(p.band(FunnelBand::Middle)),
+            cell(p.band(FunnelBand::Bottom)),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nWork order: close the bottom first, then new prospects, then the middle"
+    );
+    for w in &d.work_order {
+        let _ = writeln!(
+            s,
+            "  {:<8} {} deals, {}",
+            w.band.as_str(),
+            w.deals.count,
+            w.deals.value
+        );
+    }
+    let _ = writeln!(s, "\nOverdue follow-ups by rep (oldest first)");
+    for r in &d.overdue {
+        let _ = writeln!(s, "  {} ({})", r.rep, r.items.total);
+        for i in &r.items.rows {
+            let _ = writeln!(
+                s,
+                "    {} {:>3} days  {} — {}",
+                i.due, i.days_overdue, i.client.name, i.action
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nOpen complaints: {} (escalated first)",
+        d.complaints.total
+    );
+    for c in &d.complaints.rows {
+        let _ = writeln!(
+            s,
+            "  {}{} — {} steps of 4, {} days",
+            c.client.name,
+            if c.escalated { " [escalated]" } else { "" },
+            c.steps_done,
+            c.age_days.map_or("?".into(), |a| a.to_string())
+        );
+    }
+    let _ = writeln!(s, "Fulfilment reviews due: {}", d.reviews.total);
+    let _ = writeln!(
+        s,
+        "Not contacted for {} days: {}",
+        d.quiet_days, d.quiet.total
+    );
+    let _ = writeln!(
+        s,
+        "\nFreshness (last sync as the relay saw it; changes waiting then)"
+    );
+    for f in &d.freshness {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:<8} waiting {:<4} {}",
+            f.rep,
+            if f.stale { "STALE" } else { "fresh" },
+            f.waiting,
+            f.devices
+                .iter()
+                .map(|x| x.device.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    s
+}

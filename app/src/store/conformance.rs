@@ -4,7 +4,9 @@
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 
-use super::{Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin};
+use fieldbook_shared::board::BoardFacts;
+
+use super::{BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin};
 
 fn day(s: &str) -> Day {
     s.parse().expect("test dates are valid")
@@ -39,6 +41,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
         deals: Vec::new(),
         follow_ups: Vec::new(),
         search_text: text.into(),
+        board: Some(BoardFacts::default()),
         origin: Origin::Local,
         index_later: false,
     }
@@ -447,6 +450,61 @@ pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) 
 /// Instantiate the whole suite for a backend. The factory returns the store and a guard kept
 /// alive for the test (a temp dir, a server handle, or `()`):
 /// `store_conformance_suite!(|| (make_store(), guard));`
+/// The board takes only what was written since it last looked, newest state of each dossier,
+/// without the search text and without done follow-ups.
+pub fn board_rows_follow_writes(store: &mut dyn DossierStore) {
+    let (start, rows) = store.board_since(0).unwrap();
+    assert!(rows.is_empty(), "an empty store has no board rows");
+    let mut a = sample("a", "Acme", "secret words");
+    a.follow_ups = vec![
+        follow_up("a", "f1", None),
+        follow_up("a", "f2", Some(day("2026-03-01"))),
+    ];
+    store.write(&[a, sample("b", "Beta", "")]).unwrap();
+    let (seq, rows) = store.board_since(start).unwrap();
+    assert_eq!(rows.len(), 2, "both new dossiers are on the board");
+    let row = rows
+        .iter()
+        .find_map(|e| match e {
+            BoardEntry::Row(r) if r.summary.id == "a" => Some(r),
+            _ => None,
+        })
+        .expect("a's row");
+    assert!(row.search_text.is_empty(), "the board keeps no search text");
+    assert_eq!(row.follow_ups.len(), 1, "done follow-ups are left out");
+    assert_eq!(row.board, Some(BoardFacts::default()));
+
+    let mut renamed = sample("b", "Beta Two", "");
+    renamed.chunk = Chunk::Append(b"+1".to_vec());
+    store.write(&[renamed]).unwrap();
+    let (later, rows) = store.board_since(seq).unwrap();
+    assert!(later > seq, "the board sequence rises with each write");
+    match rows.as_slice() {
+        [BoardEntry::Row(r)] => assert_eq!(r.summary.name, "Beta Two"),
+        other => panic!("only b changed since the last look: {other:?}"),
+    }
+    let (same, none) = store.board_since(later).unwrap();
+    assert_eq!(
+        (same, none.len()),
+        (later, 0),
+        "nothing new, nothing returned"
+    );
+}
+
+fn follow_up(dossier: &str, id: &str, done_on: Option<Day>) -> FollowUpSummary {
+    FollowUpSummary {
+        dossier_id: dossier.into(),
+        dossier_name: String::new(),
+        follow_up_id: id.into(),
+        due: Some(day("2026-02-01")),
+        kind: None,
+        action: "call".into(),
+        assignee: None,
+        assignee_name: String::new(),
+        done_on,
+    }
+}
+
 #[macro_export]
 macro_rules! store_conformance_suite {
     ($make:expr) => {
@@ -460,7 +518,8 @@ macro_rules! store_conformance_suite {
             follow_ups_across_dossiers,
             settings,
             sync_bookkeeping,
-            text_indexed_later_is_searchable_meanwhile
+            text_indexed_later_is_searchable_meanwhile,
+            board_rows_follow_writes
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

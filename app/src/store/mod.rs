@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod sqlite;
 
 use fieldbook_shared::Day;
+use fieldbook_shared::board::{BoardFacts, BoardRow};
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, Projection};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +61,8 @@ pub struct DossierWrite {
     pub deals: Vec<DealSummary>,
     pub follow_ups: Vec<FollowUpSummary>,
     pub search_text: String,
+    /// What the manager's board needs besides (None: not known, recomputed when read).
+    pub board: Option<BoardFacts>,
     pub origin: Origin,
     /// Store the search text now but index it later ([`DossierStore::index_pending`]).
     pub index_later: bool,
@@ -72,6 +75,7 @@ impl DossierWrite {
             deals,
             follow_ups,
             search_text,
+            board,
         } = projection;
         DossierWrite {
             chunk,
@@ -79,10 +83,19 @@ impl DossierWrite {
             deals,
             follow_ups,
             search_text,
+            board,
             origin,
             index_later: false,
         }
     }
+}
+
+/// A dossier's row on the manager's board, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardEntry {
+    Row(Box<BoardRow>),
+    /// Saved before the board existed: recompute it from the document.
+    Unknown(String),
 }
 
 /// A dossier's saved bytes: loadable as one Automerge document.
@@ -144,4 +157,6 @@ pub trait DossierStore {
     /// A number that changes whenever `id`'s saved bytes change (None: no such dossier).
     fn version(&self, id: &str) -> Result<Option<i64>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// The board rows written after board sequence `since`, and the sequence now.
+    fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError>;
 }

@@ -8,14 +8,16 @@
 use std::path::Path;
 
 use fieldbook_shared::Day;
-use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, cjk_bigrams};
+use fieldbook_shared::summary::{
+    DealSummary, DossierSummary, FollowUpSummary, Projection, cjk_bigrams,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SavedDossier, SearchHit,
-    StoreError,
+    BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SavedDossier,
+    SearchHit, StoreError,
 };
 
 const SCHEMA: &str = r#"
@@ -94,11 +96,21 @@ const PENDING_TEXT_SCHEMA: &str = r#"
 CREATE TABLE text_pending (dossier_id TEXT PRIMARY KEY, body TEXT NOT NULL) STRICT, WITHOUT ROWID;
 "#;
 
+/// The manager's board: each dossier's board row, numbered by when it was written so that a
+/// board in memory takes only what changed. Dossiers saved before it existed get a row to
+/// recompute (NULL).
+const BOARD_SCHEMA: &str = r#"
+CREATE TABLE board (dossier_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, row TEXT) STRICT;
+CREATE INDEX board_seq ON board (seq);
+INSERT INTO board (dossier_id, seq, row) SELECT id, 1, NULL FROM dossier;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
         M::up(SYNC_SCHEMA),
         M::up(PENDING_TEXT_SCHEMA),
+        M::up(BOARD_SCHEMA),
     ])
 }
 
@@ -219,6 +231,23 @@ impl SqliteStore {
         }
         let s = &w.summary;
         let summary = serde_json::to_string(s).expect("a summary always serialises");
+        // The board's row is the projection without its search text (`Projection::board_row`).
+        let board = w.board.as_ref().map(|facts| {
+            let row = Projection {
+                summary: s.clone(),
+                deals: w.deals.clone(),
+                follow_ups: w.follow_ups.clone(),
+                search_text: String::new(),
+                board: Some(facts.clone()),
+            };
+            serde_json::to_string(&row.board_row()).expect("a board row always serialises")
+        });
+        tx.prepare_cached(
+            "INSERT INTO board (dossier_id, seq, row) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM board), ?2) \
+             ON CONFLICT (dossier_id) DO UPDATE SET seq = excluded.seq, row = excluded.row",
+        )?
+        .execute(params![id, board])?;
         let rowid: i64 = tx.prepare_cached(
             "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
              last_contact, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -603,6 +632,26 @@ impl DossierStore for SqliteStore {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT dossier_id, seq, row FROM board WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([i64::try_from(since).unwrap_or(i64::MAX)])?;
+        let mut seq = since;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            seq = seq.max(u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0));
+            out.push(match r.get::<_, Option<String>>(2)? {
+                Some(json) => BoardEntry::Row(Box::new(
+                    serde_json::from_str(&json).map_err(|e| StoreError::BadRow(e.to_string()))?,
+                )),
+                None => BoardEntry::Unknown(id),
+            });
+        }
+        Ok((seq, out))
     }
 
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -8,6 +8,17 @@ use super::{RELAY_ROLE, RELAY_TEAM, RELAY_TOKEN, RELAY_URL, SyncError};
 use crate::engine::Engine;
 use crate::store::DossierStore;
 
+/// The relay's reason for refusing, from its JSON error (or the HTTP status).
+pub(super) fn refused(response: &mut ureq::http::Response<ureq::Body>) -> SyncError {
+    let status = response.status();
+    let reason = response
+        .body_mut()
+        .read_json::<ApiError>()
+        .map(|e| e.error)
+        .unwrap_or_else(|_| format!("HTTP {status}"));
+    SyncError::Refused(reason)
+}
+
 /// Enrol this device with the relay at `relay_url` (`http://host:port`) using a one-time
 /// invite code. On success the device writes as the invited user from now on.
 pub fn enroll<S: DossierStore>(
@@ -40,13 +51,7 @@ pub fn enroll<S: DossierStore>(
         .send_json(&request)
         .map_err(unreachable)?;
     if !response.status().is_success() {
-        let status = response.status();
-        let reason = response
-            .body_mut()
-            .read_json::<ApiError>()
-            .map(|e| e.error)
-            .unwrap_or_else(|_| format!("HTTP {status}"));
-        return Err(SyncError::Refused(reason));
+        return Err(refused(&mut response));
     }
     let enrolled: Enrolled = response
         .body_mut()

@@ -5,6 +5,7 @@
 mod enroll;
 mod net;
 mod replica;
+mod team;
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,8 @@ pub use enroll::enroll;
 pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
 pub use replica::{OpenDocs, Replica};
 use serde::{Deserialize, Serialize};
+pub(crate) use team::TEAM_FRESHNESS;
+pub use team::{TeamFreshness, fetch_team_freshness};
 
 use crate::engine::{Engine, EngineError};
 use crate::store::DossierStore;

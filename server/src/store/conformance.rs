@@ -10,6 +10,7 @@ fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
         chunk,
         heads: vec![[head; 32]],
         projection: format!("{{\"doc\":\"{doc}\",\"head\":{head}}}"),
+        board: format!("{{\"board\":\"{doc}\",\"head\":{head}}}"),
     }
 }
 
@@ -166,6 +167,106 @@ pub fn documents_are_scoped_and_sequenced(store: &mut dyn RelayStore) {
     assert_eq!((a.bytes.as_slice(), a.chunks), (&b"A1"[..], 1));
 }
 
+/// A board catching up takes only what was written after it last looked, and only its team's.
+pub fn board_rows_follow_the_sequence(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let south = store.create_team("south", 1).unwrap();
+    assert_eq!(store.teams().unwrap(), [north, south]);
+    let (start, none) = store.board_rows_since(north, 0).unwrap();
+    assert_eq!((start, none.len()), (0, 0));
+    store
+        .write_docs(
+            north,
+            &[
+                write("a", Chunk::Snapshot(vec![1]), 1),
+                write("b", Chunk::Snapshot(vec![2]), 2),
+            ],
+        )
+        .unwrap();
+    store
+        .write_docs(south, &[write("s", Chunk::Snapshot(vec![3]), 3)])
+        .unwrap();
+    let (seq, rows) = store.board_rows_since(north, 0).unwrap();
+    let ids: Vec<&str> = rows.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["a", "b"],
+        "only the team's own dossiers, in write order"
+    );
+    assert_eq!(
+        rows[0].1,
+        write("a", Chunk::Snapshot(vec![]), 1).board,
+        "the board row"
+    );
+    store
+        .write_docs(north, &[write("a", Chunk::Append(vec![4]), 4)])
+        .unwrap();
+    let (later, rows) = store.board_rows_since(north, seq).unwrap();
+    assert!(later > seq);
+    assert_eq!(rows.len(), 1, "only a changed");
+    assert!(rows[0].1.contains("\"head\":4"), "its latest projection");
+}
+
+pub fn web_sessions_are_per_team_and_expire(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let south = store.create_team("south", 1).unwrap();
+    store
+        .create_invite(north, "wang", Role::Manager, &[1; 32], 10)
+        .unwrap();
+    assert!(
+        !store.set_password(south, "wang", "h").unwrap(),
+        "no such user in south"
+    );
+    assert_eq!(
+        store.password_of(north, "wang").unwrap(),
+        None,
+        "no password yet"
+    );
+    assert!(store.set_password(north, "wang", "$argon2id$x").unwrap());
+    assert_eq!(
+        store.password_of(north, "wang").unwrap(),
+        Some((Role::Manager, "$argon2id$x".to_string()))
+    );
+    store
+        .create_session(&[7; 32], north, "wang", 1_000)
+        .unwrap();
+    let auth = store
+        .session(&[7; 32], 999)
+        .unwrap()
+        .expect("a live session");
+    assert_eq!(
+        (auth.team_id, auth.user.as_str(), auth.role),
+        (north, "wang", Role::Manager)
+    );
+    assert_eq!(
+        store.session(&[7; 32], 1_000).unwrap(),
+        None,
+        "expired at its expiry"
+    );
+    assert_eq!(store.session(&[8; 32], 1).unwrap(), None, "unknown token");
+    store.set_session_language(&[7; 32], "en").unwrap();
+    assert_eq!(
+        store
+            .session(&[7; 32], 1)
+            .unwrap()
+            .unwrap()
+            .language
+            .as_deref(),
+        Some("en")
+    );
+    store.end_session(&[7; 32]).unwrap();
+    assert_eq!(store.session(&[7; 32], 1).unwrap(), None, "logged out");
+    store
+        .create_session(&[9; 32], north, "wang", 1_000)
+        .unwrap();
+    store.set_password(north, "wang", "$argon2id$y").unwrap();
+    assert_eq!(
+        store.session(&[9; 32], 1).unwrap(),
+        None,
+        "a new password ends sessions"
+    );
+}
+
 #[macro_export]
 macro_rules! relay_store_conformance {
     ($make:expr) => {
@@ -173,7 +274,9 @@ macro_rules! relay_store_conformance {
             invites_enrol_once,
             revoked_devices_lose_access,
             status_reports_are_kept,
-            documents_are_scoped_and_sequenced
+            documents_are_scoped_and_sequenced,
+            board_rows_follow_the_sequence,
+            web_sessions_are_per_team_and_expire
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

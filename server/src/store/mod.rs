@@ -42,6 +42,17 @@ pub struct DeviceAuth {
     pub role: Role,
 }
 
+/// Who is behind a browser session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebAuth {
+    pub team_id: TeamId,
+    pub team: String,
+    pub user: String,
+    pub role: Role,
+    /// The interface language chosen in this session (a word of `fieldbook_shared::api::Lang`).
+    pub language: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRow {
     pub device_id: DeviceId,
@@ -71,6 +82,9 @@ pub struct DocWrite {
     pub heads: Vec<[u8; 32]>,
     /// The dossier's projection (JSON of `fieldbook_shared::summary::Projection`).
     pub projection: String,
+    /// Its row on the manager's board: the projection without its search text (JSON of
+    /// the same type), so that a board loads without reading every dossier's text.
+    pub board: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +106,7 @@ pub struct StoredSnapshot {
 pub trait RelayStore: Send {
     fn create_team(&mut self, name: &str, now_ms: i64) -> Result<TeamId, StoreError>;
     fn team_id(&self, name: &str) -> Result<Option<TeamId>, StoreError>;
+    fn teams(&self) -> Result<Vec<TeamId>, StoreError>;
     /// Record a one-time invite for `user` (created if new) in `team`.
     fn create_invite(
         &mut self,
@@ -135,6 +150,31 @@ pub trait RelayStore: Send {
     /// Whole dossiers with projections, for the ids the team holds (others are left out).
     fn snapshots(&self, team: TeamId, docs: &[String]) -> Result<Vec<StoredSnapshot>, StoreError>;
     fn doc_count(&self, team: TeamId) -> Result<u64, StoreError>;
+    /// The board rows (JSON) of the team's dossiers written after `since`, with the team's
+    /// sequence now: what a board in memory needs to catch up.
+    fn board_rows_since(
+        &self,
+        team: TeamId,
+        since: u64,
+    ) -> Result<(u64, Vec<(String, String)>), StoreError>;
+
+    /// Set the password hash (PHC string) a user logs in to the web view with; false if the
+    /// team has no such user.
+    fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError>;
+    /// A user's role and password hash, if they have one.
+    fn password_of(&self, team: TeamId, user: &str) -> Result<Option<(Role, String)>, StoreError>;
+    fn create_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        team: TeamId,
+        user: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// The session's user, unless unknown or expired at `now_ms`.
+    fn session(&self, token_hash: &[u8; 32], now_ms: i64) -> Result<Option<WebAuth>, StoreError>;
+    fn set_session_language(&mut self, token_hash: &[u8; 32], lang: &str)
+    -> Result<(), StoreError>;
+    fn end_session(&mut self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 }
 
 /// Open the store a database URL names: `sqlite://PATH` or `sqlite::memory:`.

@@ -9,7 +9,7 @@ use rusqlite_migration::{M, Migrations};
 
 use super::{
     Chunk, DeviceAuth, DeviceId, DeviceRow, DocWrite, RelayStore, StoreError, StoredDoc,
-    StoredSnapshot, TeamId,
+    StoredSnapshot, TeamId, WebAuth,
 };
 
 const SCHEMA: &str = r#"
@@ -67,8 +67,34 @@ CREATE TABLE doc_chunk (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Web logins for managers: a password (argon2 PHC string) per user, sessions by token hash.
+const WEB_SCHEMA: &str = r#"
+ALTER TABLE user ADD COLUMN password_hash TEXT;
+CREATE TABLE session (
+    token_hash BLOB PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES user (id),
+    expires_ms INTEGER NOT NULL,
+    language TEXT
+) STRICT;
+"#;
+
+/// Each dossier's board row in a table of its own: in `doc` it would sit behind the projection,
+/// whose search text spills into overflow pages that a board load would then read too.
+/// Dossiers stored before get their projection (which holds the same and more) as their row.
+const BOARD_SCHEMA: &str = r#"
+CREATE TABLE board_row (
+    team_id INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (team_id, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX board_row_by_seq ON board_row (team_id, seq);
+INSERT INTO board_row (team_id, doc_id, seq, row) SELECT team_id, doc_id, seq, projection FROM doc;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA)])
+    Migrations::new(vec![M::up(SCHEMA), M::up(WEB_SCHEMA), M::up(BOARD_SCHEMA)])
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -167,6 +193,12 @@ impl RelayStore for SqliteRelayStore {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn teams(&self) -> Result<Vec<TeamId>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT id FROM team ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn team_id(&self, name: &str) -> Result<Option<TeamId>, StoreError> {
@@ -405,6 +437,11 @@ impl RelayStore for SqliteRelayStore {
                 heads_blob(&w.heads),
                 w.projection
             ])?;
+            tx.prepare_cached(
+                "INSERT INTO board_row (team_id, doc_id, seq, row) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (team_id, doc_id) DO UPDATE SET seq = excluded.seq, row = excluded.row",
+            )?
+            .execute(params![team, w.doc, seq, w.board])?;
         }
         tx.execute("UPDATE team SET seq = ?2 WHERE id = ?1", params![team, seq])?;
         tx.commit()?;
@@ -454,5 +491,112 @@ impl RelayStore for SqliteRelayStore {
                     r.get(0)
                 })?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn board_rows_since(
+        &self,
+        team: TeamId,
+        since: u64,
+    ) -> Result<(u64, Vec<(String, String)>), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let seq: i64 = tx.query_row("SELECT seq FROM team WHERE id = ?1", [team], |r| r.get(0))?;
+        let rows = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT doc_id, row FROM board_row WHERE team_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(
+                params![team, i64::try_from(since).unwrap_or(i64::MAX)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            rows.collect::<Result<Vec<(String, String)>, _>>()?
+        };
+        tx.finish()?;
+        Ok((u64::try_from(seq).unwrap_or(0), rows))
+    }
+
+    fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE user SET password_hash = ?3 WHERE team_id = ?1 AND name = ?2",
+            params![team, user, hash],
+        )?;
+        // A new password ends the user's open sessions.
+        tx.execute(
+            "DELETE FROM session WHERE user_id = \
+             (SELECT id FROM user WHERE team_id = ?1 AND name = ?2)",
+            params![team, user],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn password_of(&self, team: TeamId, user: &str) -> Result<Option<(Role, String)>, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT role, password_hash FROM user WHERE team_id = ?1 AND name = ?2",
+                params![team, user],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        match row {
+            Some((r, Some(hash))) => Ok(Some((role(&r)?, hash))),
+            _ => Ok(None),
+        }
+    }
+
+    fn create_session(
+        &mut self,
+        token_hash: &[u8; 32],
+        team: TeamId,
+        user: &str,
+        expires_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO session (token_hash, user_id, expires_ms) \
+             SELECT ?1, id, ?4 FROM user WHERE team_id = ?2 AND name = ?3",
+            params![token_hash.as_slice(), team, user, expires_ms],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &[u8; 32], now_ms: i64) -> Result<Option<WebAuth>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.id, t.name, u.name, u.role, s.language FROM session s \
+                 JOIN user u ON u.id = s.user_id JOIN team t ON t.id = u.team_id \
+                 WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+            )?
+            .query_row(params![token_hash.as_slice(), now_ms], |r| {
+                Ok(WebAuth {
+                    team_id: r.get(0)?,
+                    team: r.get(1)?,
+                    user: r.get(2)?,
+                    role: role(&r.get::<_, String>(3)?)?,
+                    language: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn set_session_language(
+        &mut self,
+        token_hash: &[u8; 32],
+        lang: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE session SET language = ?2 WHERE token_hash = ?1",
+            params![token_hash.as_slice(), lang],
+        )?;
+        Ok(())
+    }
+
+    fn end_session(&mut self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM session WHERE token_hash = ?1",
+            [token_hash.as_slice()],
+        )?;
+        Ok(())
     }
 }

@@ -1,0 +1,286 @@
+//! The manager's web view: login with the password an admin set, a session cookie, and the
+//! app's calls over `POST /api/<call>` answered from the team's merged data. Read-only but for
+//! the manager's note (comment + follow-up assigned to a rep).
+//!
+//! CSRF: the cookie is `SameSite=Strict` and `HttpOnly`; every call is a POST with a JSON body
+//! (a cross-site form cannot send one without a CORS preflight the relay never grants); and a
+//! request whose `Origin` or `Sec-Fetch-Site` says it comes from another site is refused.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fieldbook_shared::api::{self, AppError, Call, ErrorKind};
+use fieldbook_shared::sync::wire::Role;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::accounts::{hash_secret, new_token};
+use crate::http::{AppState, now_ms};
+use crate::store::WebAuth;
+use crate::team;
+
+pub const COOKIE: &str = "fieldbook_session";
+/// A web session lasts a working week.
+const SESSION_MS: i64 = 5 * 86_400_000;
+
+fn refuse(kind: ErrorKind, message: &str) -> AppError {
+    AppError::new(kind, message)
+}
+
+fn busy() -> AppError {
+    refuse(
+        ErrorKind::Storage,
+        "the relay's database is busy; try again",
+    )
+}
+
+const FOR_MANAGERS: &str = "the web view is for managers; reps use the Fieldbook app";
+
+/// An error as the UI reads it: the `AppError` as JSON, with the HTTP status of its kind.
+pub fn app_error(e: AppError) -> Response {
+    let status = match e.kind {
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, axum::Json(e)).into_response()
+}
+
+/// Refuse what a browser says comes from another site.
+fn same_site(headers: &HeaderMap) -> Result<(), AppError> {
+    let cross = || {
+        refuse(
+            ErrorKind::Forbidden,
+            "requests from other sites are refused",
+        )
+    };
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site")
+    {
+        return Err(cross());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .unwrap_or("");
+        if origin_host != host {
+            return Err(cross());
+        }
+    }
+    Ok(())
+}
+
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The logged-in manager behind this request, and the session's token hash.
+fn authenticate(relay: &AppState, headers: &HeaderMap) -> Result<(WebAuth, [u8; 32]), AppError> {
+    let token =
+        session_token(headers).ok_or_else(|| refuse(ErrorKind::Unauthorized, "log in first"))?;
+    let hash = hash_secret(token);
+    match relay.with_store(|s| s.session(&hash, now_ms())) {
+        Ok(Some(auth)) if auth.role == Role::Manager => Ok((auth, hash)),
+        Ok(Some(_)) => Err(refuse(ErrorKind::Forbidden, FOR_MANAGERS)),
+        Ok(None) => Err(refuse(
+            ErrorKind::Unauthorized,
+            "your session has ended; log in again",
+        )),
+        Err(e) => {
+            tracing::error!("session lookup: {e}");
+            Err(busy())
+        }
+    }
+}
+
+fn parse<C: DeserializeOwned>(body: &Bytes) -> Result<C, AppError> {
+    serde_json::from_slice(body)
+        .map_err(|e| refuse(ErrorKind::Invalid, &format!("malformed request: {e}")))
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+}
+
+pub async fn login(State(relay): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    log_in(&relay, &headers, &body).unwrap_or_else(app_error)
+}
+
+fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
+    same_site(headers)?;
+    let request: api::Login = parse(body)?;
+    let wrong = || refuse(ErrorKind::Unauthorized, "wrong team, user or password");
+    let found = relay.with_store(|s| -> Result<_, crate::store::StoreError> {
+        let Some(team) = s.team_id(request.team.trim())? else {
+            return Ok(None);
+        };
+        Ok(s.password_of(team, request.user.trim())?.map(|p| (team, p)))
+    });
+    let (team_id, (role, hash)) = match found {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            // Spend the time a real check takes, so timing does not tell who exists.
+            tokio::task::block_in_place(|| crate::accounts::verify_nobody(&request.password));
+            return Err(wrong());
+        }
+        Err(e) => {
+            tracing::error!("login lookup: {e}");
+            return Err(busy());
+        }
+    };
+    let ok =
+        tokio::task::block_in_place(|| crate::accounts::verify_password(&request.password, &hash));
+    if !ok {
+        tracing::info!(team = %request.team, user = %request.user, "web login refused");
+        return Err(wrong());
+    }
+    if role != Role::Manager {
+        return Err(refuse(ErrorKind::Forbidden, FOR_MANAGERS));
+    }
+    let token = new_token();
+    let user = request.user.trim().to_string();
+    relay
+        .with_store(|s| {
+            s.create_session(&hash_secret(&token), team_id, &user, now_ms() + SESSION_MS)
+        })
+        .map_err(|e| {
+            tracing::error!("session: {e}");
+            busy()
+        })?;
+    tracing::info!(team = %request.team, user = %user, "manager logged in on the web");
+    let auth = WebAuth {
+        team_id,
+        team: request.team.trim().to_string(),
+        user,
+        role,
+        language: None,
+    };
+    let mut response = json(&team::status(relay, &auth)?);
+    let secure = if relay.web.secure_cookie {
+        "; Secure"
+    } else {
+        ""
+    };
+    set_cookie(
+        &mut response,
+        &format!(
+            "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+            SESSION_MS / 1000
+        ),
+    );
+    Ok(response)
+}
+
+pub async fn call(
+    State(relay): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    answer(&relay, &name, &headers, &body).unwrap_or_else(app_error)
+}
+
+fn answer(
+    relay: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, AppError> {
+    same_site(headers)?;
+    let (auth, session) = authenticate(relay, headers)?;
+    match name {
+        api::Logout::NAME => {
+            if let Err(e) = relay.with_store(|s| s.end_session(&session)) {
+                tracing::error!("logout: {e}");
+            }
+            let mut response = json(&());
+            set_cookie(
+                &mut response,
+                &format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+            );
+            Ok(response)
+        }
+        api::Start::NAME => serve::<api::Start>(body, |c| team::start(relay, &auth, &c.query)),
+        api::GetStatus::NAME => serve::<api::GetStatus>(body, |_| team::status(relay, &auth)),
+        api::SaveSettings::NAME => serve::<api::SaveSettings>(body, |c| {
+            team::save_settings(relay, &auth, &session, c.settings)
+        }),
+        api::ListDossiers::NAME => {
+            serve::<api::ListDossiers>(body, |c| team::page(relay, &auth, &c.query))
+        }
+        api::OpenDossier::NAME => {
+            serve::<api::OpenDossier>(body, |c| team::view(relay, &auth, &c.id))
+        }
+        api::History::NAME => {
+            serve::<api::History>(body, |c| team::history(relay, &auth, &c.id, &c.path))
+        }
+        api::GetDashboard::NAME => {
+            serve::<api::GetDashboard>(body, |c| team::dashboard(relay, &auth, c.quiet_days))
+        }
+        api::AddNote::NAME => {
+            serve::<api::AddNote>(body, |c| team::add_note(relay, &auth, &c.id, &c.note))
+        }
+        other if api::CALL_NAMES.contains(&other) => Err(refuse(
+            ErrorKind::Forbidden,
+            "the web view reads the team's dossiers; edit them in the Fieldbook app",
+        )),
+        _ => Err(refuse(ErrorKind::NotFound, "no such call")),
+    }
+}
+
+fn serve<C: Call>(
+    body: &Bytes,
+    f: impl FnOnce(C) -> Result<C::Reply, AppError>,
+) -> Result<Response, AppError> {
+    f(parse(body)?).map(|reply| json(&reply))
+}
+
+/// `GET /v1/team/devices` for a manager's device (bearer token): every device's last report.
+pub async fn team_devices(State(relay): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let devices = match token.map(|t| relay.with_store(|s| s.device_by_token(&hash_secret(t)))) {
+        None => Err(refuse(
+            ErrorKind::Unauthorized,
+            "a device token is required",
+        )),
+        Some(Ok(Some(auth))) if auth.role == Role::Manager => team::freshness(&relay, auth.team_id),
+        Some(Ok(Some(_))) => Err(refuse(ErrorKind::Forbidden, "for managers only")),
+        Some(Ok(None)) => Err(refuse(
+            ErrorKind::Unauthorized,
+            "unknown or revoked device token",
+        )),
+        Some(Err(e)) => {
+            tracing::error!("token lookup: {e}");
+            Err(busy())
+        }
+    };
+    devices.map(|d| json(&d)).unwrap_or_else(app_error)
+}
