@@ -102,6 +102,33 @@ async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::
         "funnel and stage charts"
     );
     assert!(page.count("#classification .chart svg").await? >= 3);
+    // Activity by kind, for the team or one rep.
+    let team_kinds = page
+        .js(
+            "return document.querySelector('#activity-by-kind').innerHTML",
+            json!([]),
+        )
+        .await?;
+    assert!(team_kinds.as_str().is_some_and(|h| h.contains("<svg")));
+    page.js(
+        "const s = document.querySelector('#activity-who'); s.value = 'wang';\
+         s.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([]),
+    )
+    .await?;
+    page.eventually("wang's activity by kind", || async {
+        let now = page
+            .js(
+                "return document.querySelector('#activity-by-kind').innerHTML",
+                json!([]),
+            )
+            .await?;
+        Ok((now != team_kinds).then_some(()))
+    })
+    .await?;
+    // Each device on its own line.
+    page.wait_for("#freshness tr.device[data-device='li-laptop']")
+        .await?;
     // li synced, wang never did: stale.
     page.wait_for("#freshness tr.stale[data-rep='wang']")
         .await?;

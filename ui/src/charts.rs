@@ -156,6 +156,70 @@ pub fn lines(weeks: &[String], series: &[(String, Vec<u32>)]) -> String {
     })
 }
 
+/// Stacked bars over the weeks: one layer per series (e.g. interactions of each kind), with a
+/// legend.
+pub fn stacked(weeks: &[String], series: &[(String, Vec<u32>)]) -> String {
+    let n = weeks.len().max(1);
+    let totals: Vec<u32> = (0..n)
+        .map(|w| {
+            series
+                .iter()
+                .map(|(_, v)| v.get(w).copied().unwrap_or(0))
+                .sum()
+        })
+        .collect();
+    let max = f64::from(totals.iter().copied().max().unwrap_or(0).max(1)) * 1.15;
+    render((560, 280), |root| {
+        // The legend beside the bars, not over them.
+        let (plot, legend) = root.split_horizontally(400);
+        let mut chart = ChartBuilder::on(&plot)
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(36)
+            .build_cartesian_2d(0f64..n as f64, 0f64..max)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = (x - 0.5).round();
+                if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
+                    weeks.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 12).into_font().color(&INK))
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .draw()?;
+        let mut base = vec![0f64; n];
+        for (i, (name, values)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart.draw_series((0..n).map(|w| {
+                let v = f64::from(values.get(w).copied().unwrap_or(0));
+                let bar = Rectangle::new(
+                    [(w as f64 + 0.15, base[w]), (w as f64 + 0.85, base[w] + v)],
+                    color.filled(),
+                );
+                base[w] += v;
+                bar
+            }))?;
+            let y = 12 + 17 * i as i32;
+            legend.draw(&Rectangle::new([(6, y - 5), (16, y + 5)], color.filled()))?;
+            legend.draw(&Text::new(
+                name.clone(),
+                (22, y),
+                TextStyle::from((FONT, 12).into_font())
+                    .color(&INK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
 /// A 2 × 2 matrix: `cells` row by row (top-left, top-right, bottom-left, bottom-right), each
 /// shaded by its count.
 pub fn matrix(cells: &[(String, u64)]) -> String {

@@ -170,6 +170,8 @@ texts! {
     CloseFirst => "To close first", "优先签约";
     Activity => "Interactions per week", "每周接触次数";
     WeekOf => "Week of", "周一";
+    PerRep => "Each rep's interactions", "各代表的接触次数";
+    ByKind => "By kind:", "按方式：";
     QuietClients => "Clients not contacted for", "未联系的客户：超过";
     Days => "days", "天";
     FrequentProspects => "Small first-time prospects contacted more than once a month", "一个月内联系超过一次的小型首次购买者";

@@ -4,7 +4,9 @@
 
 use fieldbook_shared::api;
 use fieldbook_shared::board::{Cell, ClientRef, Dashboard, Figure, WORK_ORDER};
-use fieldbook_shared::{FiveATier, FunnelBand, PriceValueClass, SalesProfitClass, Stage};
+use fieldbook_shared::{
+    FiveATier, FunnelBand, InteractionKind, PriceValueClass, SalesProfitClass, Stage,
+};
 use leptos::prelude::*;
 
 use crate::fields::vocab_label;
@@ -135,16 +137,28 @@ fn Freshness(d: Dashboard) -> impl IntoView {
                 <thead><tr><th>{c.t(T::Rep)}</th><th>{c.t(T::LastSync)}</th><th>{c.t(T::Waiting)}</th><th></th><th>{c.t(T::Device)}</th></tr></thead>
                 <tbody>
                 {d.freshness.into_iter().map(|f| {
-                    let last = f.last_sync_ms.map(clock_time).unwrap_or_else(|| c.tr(T::Never).to_string());
-                    let devices = f.devices.iter().map(|d| d.device.clone()).collect::<Vec<_>>().join(", ");
+                    let never = || c.tr(T::Never).to_string();
+                    let last = f.last_sync_ms.map(clock_time).unwrap_or_else(never);
+                    // Each device on a line of its own: one rep's laptop may be current while
+                    // the phone still holds the week's edits.
+                    let devices = f.devices.iter().map(|d| view! {
+                        <tr class="device" data-device=d.device.clone()>
+                            <td></td>
+                            <td>{d.last_sync_ms.map(clock_time).unwrap_or_else(never)}</td>
+                            <td class="num">{d.waiting}</td>
+                            <td></td>
+                            <td>{d.device.clone()}</td>
+                        </tr>
+                    }).collect_view();
                     view! {
-                        <tr class:stale=f.stale data-rep=f.rep.clone()>
+                        <tr class:stale=f.stale class="rep" data-rep=f.rep.clone()>
                             <td>{rep_name(c, &f.rep)}</td>
                             <td>{last}</td>
                             <td class="num">{f.waiting}</td>
                             <td class="state">{if f.stale { c.tr(T::Stale) } else { c.tr(T::Fresh) }}</td>
-                            <td>{devices}</td>
+                            <td></td>
                         </tr>
+                        {devices}
                     }
                 }).collect_view()}
                 </tbody>
@@ -293,10 +307,49 @@ fn Activity(d: Dashboard) -> impl IntoView {
         })
         .collect();
     let chart = charts::lines(&weeks, &series);
+    // By kind, for the team or one rep (chosen on the page).
+    let who = RwSignal::new(String::new());
+    let by_kind = {
+        let (d, weeks) = (d.clone(), weeks.clone());
+        move || {
+            let chosen = who.get();
+            let a = d
+                .activity
+                .iter()
+                .find(|a| a.rep == chosen)
+                .unwrap_or(&d.team_activity);
+            let kinds: Vec<(String, Vec<u32>)> = (0..=InteractionKind::ALL.len())
+                .map(|k| {
+                    let name = InteractionKind::ALL.get(k).map_or(c.tr(T::Nobody), |x| {
+                        vocab_label(c, x.label_en(), x.label_zh())
+                    });
+                    let counts = a
+                        .counts
+                        .iter()
+                        .map(|week| week.get(k).copied().unwrap_or(0));
+                    (name.to_string(), counts.collect::<Vec<u32>>())
+                })
+                .filter(|(_, v)| v.iter().any(|n| *n > 0))
+                .collect();
+            charts::stacked(&weeks, &kinds)
+        }
+    };
+    let reps: Vec<String> = d.activity.iter().map(|a| a.rep.clone()).collect();
     view! {
         <section class="card" id="activity">
             <h3>{c.t(T::Activity)}</h3>
-            <div class="chart" inner_html=chart></div>
+            <div class="charts">
+                <figure><figcaption>{c.t(T::PerRep)}</figcaption><div class="chart" inner_html=chart></div></figure>
+                <figure>
+                    <figcaption>{c.t(T::ByKind)} " "
+                        <select id="activity-who" prop:value=move || who.get() on:change=move |ev| who.set(event_target_value(&ev))>
+                            <option value="">{c.t(T::TeamTotal)}</option>
+                            {reps.into_iter().map(|r| view! { <option value=r.clone()>{rep_name(c, &r)}</option> }).collect_view()}
+                        </select>
+                    </figcaption>
+                    <div class="chart" id="activity-by-kind" inner_html=by_kind></div>
+                </figure>
+            </div>
             <div class="scroll">
             <table>
                 <thead><tr><th>{c.t(T::Rep)}</th>
