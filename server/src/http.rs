@@ -90,6 +90,8 @@ pub struct Relay {
     /// Each team's board, caught up on demand (see [`crate::team`]).
     pub boards: Mutex<HashMap<TeamId, TeamBoard>>,
     pub web: WebOptions,
+    /// Failed web logins per account (see [`crate::throttle`]).
+    pub logins: crate::throttle::LoginThrottle,
 }
 
 /// The manager's web view.
@@ -118,6 +120,7 @@ impl Relay {
             next_connection: Default::default(),
             boards: Mutex::default(),
             web: WebOptions::default(),
+            logins: Default::default(),
         }
     }
 

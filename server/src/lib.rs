@@ -9,4 +9,5 @@ pub mod replica;
 pub mod serve;
 pub mod store;
 pub mod team;
+pub mod throttle;
 pub mod web;

@@ -14,6 +14,7 @@ use fieldbook_shared::api::{self, AppError, Call, ErrorKind};
 use fieldbook_shared::sync::wire::Role;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::time::{Duration, Instant};
 
 use crate::accounts::{hash_secret, new_token};
 use crate::http::{AppState, now_ms};
@@ -44,6 +45,7 @@ pub fn app_error(e: AppError) -> Response {
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, axum::Json(e)).into_response()
@@ -126,6 +128,20 @@ fn set_cookie(response: &mut Response, cookie: &str) {
     }
 }
 
+/// The answer while an account's login is closed after wrong passwords: 429, how long in
+/// words and in `Retry-After`.
+fn closed(wait: Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil() as u64;
+    let mut response = app_error(refuse(
+        ErrorKind::TooManyAttempts,
+        &format!("too many wrong passwords for this account; try again in {secs} s"),
+    ));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
 pub async fn login(State(relay): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     log_in(&relay, &headers, &body).unwrap_or_else(app_error)
 }
@@ -133,12 +149,22 @@ pub async fn login(State(relay): State<AppState>, headers: HeaderMap, body: Byte
 fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
     same_site(headers)?;
     let request: api::Login = parse(body)?;
-    let wrong = || refuse(ErrorKind::Unauthorized, "wrong team, user or password");
+    let (team, user) = (request.team.trim(), request.user.trim());
+    if let Some(wait) = relay.logins.closed_for(team, user, Instant::now()) {
+        // Checked before the password, so a closed login says nothing about it.
+        return Ok(closed(wait));
+    }
+    let wrong = || {
+        if let Some(wait) = relay.logins.failed(team, user, Instant::now()) {
+            tracing::warn!(%team, %user, "web login closed for {} s after wrong passwords", wait.as_secs());
+        }
+        refuse(ErrorKind::Unauthorized, "wrong team, user or password")
+    };
     let found = relay.with_store(|s| -> Result<_, crate::store::StoreError> {
-        let Some(team) = s.team_id(request.team.trim())? else {
+        let Some(team_id) = s.team_id(team)? else {
             return Ok(None);
         };
-        Ok(s.password_of(team, request.user.trim())?.map(|p| (team, p)))
+        Ok(s.password_of(team_id, user)?.map(|p| (team_id, p)))
     });
     let (team_id, (role, hash)) = match found {
         Ok(Some(f)) => f,
@@ -155,14 +181,15 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
     let ok =
         tokio::task::block_in_place(|| crate::accounts::verify_password(&request.password, &hash));
     if !ok {
-        tracing::info!(team = %request.team, user = %request.user, "web login refused");
+        tracing::info!(%team, %user, "web login refused");
         return Err(wrong());
     }
+    relay.logins.succeeded(team, user);
     if role != Role::Manager {
         return Err(refuse(ErrorKind::Forbidden, FOR_MANAGERS));
     }
     let token = new_token();
-    let user = request.user.trim().to_string();
+    let user = user.to_string();
     relay
         .with_store(|s| {
             s.create_session(&hash_secret(&token), team_id, &user, now_ms() + SESSION_MS)
@@ -171,10 +198,10 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
             tracing::error!("session: {e}");
             busy()
         })?;
-    tracing::info!(team = %request.team, user = %user, "manager logged in on the web");
+    tracing::info!(%team, %user, "manager logged in on the web");
     let auth = WebAuth {
         team_id,
-        team: request.team.trim().to_string(),
+        team: team.to_string(),
         user,
         role,
         language: None,

@@ -43,6 +43,8 @@ pub enum ErrorKind {
     /// Logged in, but this is not for this user (a rep in the manager's web view, an edit
     /// the web view does not offer).
     Forbidden,
+    /// Too many wrong passwords for this account: its login is closed for a while.
+    TooManyAttempts,
 }
 
 impl AppError {

@@ -7,6 +7,8 @@ pub struct WebClient {
     agent: ureq::Agent,
     pub base: String,
     pub cookie: Option<String>,
+    /// The `Retry-After` of the last login answer, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl WebClient {
@@ -18,6 +20,7 @@ impl WebClient {
                 .into(),
             base: base.trim_end_matches('/').to_string(),
             cookie: None,
+            retry_after: None,
         }
     }
 
@@ -64,6 +67,11 @@ impl WebClient {
             .header("content-type", "application/json")
             .send(body.to_string())?;
         let status = response.status().as_u16();
+        self.retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         if let Some(set) = response
             .headers()
             .get("set-cookie")

@@ -411,6 +411,37 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     forged.cookie = Some("fieldbook_session=0000".into());
     assert_eq!(forged.call("dashboard", &json!({})).unwrap().0, 401);
 
+    // Guessing a password closes that account's login for a while, even to the right
+    // password; other accounts go on as before.
+    relay.invite("north", "wu", "manager").unwrap();
+    relay
+        .set_password("north", "wu", "wu-password-123")
+        .unwrap();
+    let mut guesser = WebClient::new(&relay.url);
+    for guess in ["password1", "12345678", "wu", "north", "fieldbook"] {
+        assert_eq!(guesser.login("north", "wu", guess).unwrap().0, 401);
+    }
+    let (status, body) = guesser.login("north", "wu", "wu-password-123").unwrap();
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{body}"
+    );
+    let wait = guesser.retry_after.expect("Retry-After on a closed login");
+    assert!((1..=5).contains(&wait), "{wait}");
+    assert!(guesser.cookie.is_none());
+    let mut chen_again = WebClient::new(&relay.url);
+    assert_eq!(
+        chen_again
+            .login("north", "chen", "manager-password-1")
+            .unwrap()
+            .0,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_secs(wait));
+    let (status, body) = guesser.login("north", "wu", "wu-password-123").unwrap();
+    assert_eq!(status, 200, "open again after Retry-After: {body}");
+
     // Logging out ends the session.
     assert_eq!(web.call("logout", &json!({})).unwrap().0, 200);
     assert_eq!(web.call("dashboard", &json!({})).unwrap().0, 401);

@@ -36,6 +36,15 @@ fn centered(size: u32) -> TextStyle<'static> {
         .pos(Pos::new(HPos::Center, VPos::Center))
 }
 
+/// Roughly how wide a caption renders: Latin letters and figures about half the font size
+/// wide, CJK characters a full em.
+fn text_width(text: &str, size: u32) -> f64 {
+    text.chars()
+        .map(|c| if c.is_ascii() { 0.56 } else { 1.0 })
+        .sum::<f64>()
+        * f64::from(size)
+}
+
 /// Vertical bars, one per label, each captioned with its own text.
 pub fn bars(labels: &[String], values: &[f64], captions: &[String]) -> String {
     let n = labels.len().max(1);
@@ -90,12 +99,20 @@ pub fn funnel(labels: &[String], counts: &[u64], captions: &[String]) -> String 
                 [(-half, y - 0.9), (half, y - 0.1)],
                 color.filled(),
             )])?;
-            chart.draw_series([Text::new(
-                format!("{label}: {caption}"),
-                (0.0, y - 0.5),
-                // Dark bands carry white text; a light or narrow one, ink.
-                centered(13).color(if i == 0 || half < 0.3 { &INK } else { &WHITE }),
-            )])?;
+            let text = format!("{label}: {caption}");
+            // Plot units are 274 px each (-1..1 over 548 px): a caption wider than its band
+            // goes beside it in ink, so a small bottom band does not hide its own figures.
+            let inside = text_width(&text, 13) + 12.0 <= 2.0 * half * 274.0;
+            let (at, style) = if inside {
+                // Dark bands carry white text; the light top band, ink.
+                (0.0, centered(13).color(if i == 0 { &INK } else { &WHITE }))
+            } else {
+                (
+                    half + 0.03,
+                    centered(13).pos(Pos::new(HPos::Left, VPos::Center)),
+                )
+            };
+            chart.draw_series([Text::new(text, (at, y - 0.5), style)])?;
         }
         root.present()?;
         Ok(())

@@ -178,6 +178,7 @@ texts! {
     ContactsIn30 => "contacts in 30 days", "次（30天内）";
     OverdueByRep => "Overdue follow-ups by rep, oldest first", "各代表的逾期跟进（最早的在前）";
     DaysOverdue => "days overdue", "天逾期";
+    DayOverdue => "day overdue", "天逾期";
     OpenComplaints => "Open complaints, escalated first", "未关闭的客诉（已升级的在前）";
     StepsDone => "Steps done", "已完成步骤";
     EscalatedTag => "escalated", "已升级";

@@ -389,7 +389,8 @@ fn FollowUpsDue(d: Dashboard) -> impl IntoView {
                         <ul>
                         {rep.items.rows.iter().map(|i| view! {
                             <li>{client_link(c, &i.client)} " — " {i.action.clone()} " · "
-                                {i.due.to_string()} " · " <b>{i.days_overdue}</b> " " {c.t(T::DaysOverdue)}</li>
+                                {i.due.to_string()} " · " <b>{i.days_overdue}</b> " "
+                                {c.t(if i.days_overdue == 1 { T::DayOverdue } else { T::DaysOverdue })}</li>
                         }).collect_view()}
                         </ul>
                         {shown_of(c, shown, rep.items.total)}
