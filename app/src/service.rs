@@ -325,12 +325,7 @@ impl Serve<api::GetDashboard> for AppService {
         let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
         let (input, seq, rows) = self.with(|e| -> Result<_, EngineError> {
             let (seq, rows) = e.board_since(board.seq)?;
-            let input = BoardInput {
-                today: e.today(),
-                now_ms: e.now_ms(),
-                quiet_days: call.quiet_days.unwrap_or(30).clamp(1, 3650),
-                ..BoardInput::default()
-            };
+            let input = BoardInput::asked(e.today(), e.now_ms(), call.quiet_days);
             Ok((input, seq, rows))
         })?;
         board.apply(seq, rows);

@@ -349,14 +349,14 @@ impl RelayReplica for TeamReplica<'_> {
     }
 }
 
-/// The projection the relay serves with a dossier, if it reads as one: the relay keeps only
-/// what does, since it serves it to every device of the team.
 /// A dossier's projection and its board row, as stored (JSON).
 struct Projected {
     projection: String,
     board: String,
 }
 
+/// The projection the relay serves with a dossier, if it reads as one: the relay keeps only
+/// what does, since it serves it to every device of the team.
 fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<Projected, ReplicaError> {
     let dossier: Dossier =
         fieldbook_shared::document::read(doc).map_err(|e| ReplicaError::Rejected {

@@ -127,12 +127,7 @@ pub fn dashboard(
     auth: &WebAuth,
     quiet_days: Option<u32>,
 ) -> Result<Dashboard, AppError> {
-    let input = BoardInput {
-        today: today(relay),
-        now_ms: now_ms(),
-        quiet_days: quiet_days.unwrap_or(30).clamp(1, 3650),
-        ..BoardInput::default()
-    };
+    let input = BoardInput::asked(today(relay), now_ms(), quiet_days);
     let devices = freshness(relay, auth.team_id)?;
     with_board(relay, auth.team_id, |b| b.dashboard(&input, devices))
 }
@@ -271,8 +266,8 @@ pub fn add_note(
         now_ms: now_ms(),
     };
     let ids = NoteIds {
-        comment: uuid_like(),
-        follow_up: uuid_like(),
+        comment: uuid::Uuid::new_v4().to_string(),
+        follow_up: uuid::Uuid::new_v4().to_string(),
     };
     let day = today(relay);
     let device = DeviceAuth {
@@ -321,17 +316,4 @@ pub fn add_note(
         }
     }
     view(relay, auth, id)
-}
-
-/// A random id in UUID form, like the ids devices make.
-fn uuid_like() -> String {
-    let h = crate::accounts::new_token();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }

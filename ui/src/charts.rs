@@ -45,6 +45,17 @@ fn text_width(text: &str, size: u32) -> f64 {
         * f64::from(size)
 }
 
+/// Bars stand on [i, i + 1): the mesh asks for labels every half unit, and only the centres
+/// (i + 0.5) carry one.
+fn centre_label(labels: &[String], x: f64) -> String {
+    let i = (x - 0.5).round();
+    if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
+        labels.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// Vertical bars, one per label, each captioned with its own text.
 pub fn bars(labels: &[String], values: &[f64], captions: &[String]) -> String {
     let n = labels.len().max(1);
@@ -60,14 +71,7 @@ pub fn bars(labels: &[String], values: &[f64], captions: &[String]) -> String {
             .disable_mesh()
             .disable_y_axis()
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = (x - 0.5).round();
-                if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                    labels.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| centre_label(labels, *x))
             .x_label_style((FONT, 13).into_font().color(&INK))
             .draw()?;
         chart.draw_series(values.iter().enumerate().map(|(i, v)| {
@@ -198,14 +202,7 @@ pub fn stacked(weeks: &[String], series: &[(String, Vec<u32>)]) -> String {
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = (x - 0.5).round();
-                if (x - 0.5 - i).abs() < 0.01 && i >= 0.0 {
-                    weeks.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| centre_label(weeks, *x))
             .y_label_formatter(&|y| format!("{y:.0}"))
             .label_style((FONT, 12).into_font().color(&INK))
             .light_line_style(RGBColor(0xee, 0xee, 0xee))

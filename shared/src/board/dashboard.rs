@@ -27,6 +27,20 @@ pub struct BoardInput {
     pub list_limit: usize,
 }
 
+impl BoardInput {
+    /// What a dashboard request asks for: clients quiet for `quiet_days` (the default when
+    /// None, otherwise kept between a day and ten years), everything else as by default.
+    pub fn asked(today: Day, now_ms: i64, quiet_days: Option<u32>) -> BoardInput {
+        let default = BoardInput::default();
+        BoardInput {
+            today,
+            now_ms,
+            quiet_days: quiet_days.map_or(default.quiet_days, |n| n.clamp(1, 3650)),
+            ..default
+        }
+    }
+}
+
 impl Default for BoardInput {
     fn default() -> Self {
         BoardInput {
