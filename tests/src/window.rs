@@ -264,7 +264,11 @@ impl AppWindow {
                 return Ok(v);
             }
             if started.elapsed() > PATIENCE {
-                bail!("waited {} s for {what}", PATIENCE.as_secs());
+                let shot = self.save_screenshot(what).await;
+                bail!(
+                    "waited {} s for {what} (the window then: {shot})",
+                    PATIENCE.as_secs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }

@@ -35,6 +35,13 @@ pub fn DossierScreen(id: String) -> impl IntoView {
         move || {
             loaded_at.set_value(c.status.with_untracked(|s| s.as_ref().map(|s| s.revision)));
             c.run(api::OpenDossier { id: id.clone() }, move |v| {
+                // A reload answered while the rep types would rebuild the form under the
+                // cursor and drop what was typed (a deal's title right after adding a person):
+                // keep the shown dossier; the next status tick loads again once focus leaves.
+                if focused_on_input() && view_.with_untracked(Option::is_some) {
+                    loaded_at.set_value(None);
+                    return;
+                }
                 view_.set(Some(v))
             });
         }
