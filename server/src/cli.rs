@@ -49,6 +49,10 @@ enum Command {
         /// Seconds a client has to send its request headers.
         #[arg(long, default_value_t = 10)]
         header_timeout: u64,
+        /// Seconds a device may read nothing while the relay has frames for it, before its
+        /// connection is closed.
+        #[arg(long, default_value_t = 60)]
+        write_stall: u64,
         /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
         #[arg(long, env = "FIELDBOOK_RELAY_UI")]
         ui: Option<std::path::PathBuf>,
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             listen,
             header_timeout,
+            write_stall,
             ui,
             secure_cookie,
             today,
@@ -143,7 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 let addr = listener.local_addr()?;
                 let (stop_tx, stop_rx) = watch::channel(false);
-                let relay = Arc::new(Relay::new(db, stop_rx).with_web(web));
+                let mut relay = Relay::new(db, stop_rx).with_web(web);
+                relay.socket.write_stall = std::time::Duration::from_secs(write_stall.max(1));
+                let relay = Arc::new(relay);
                 // Tests and scripts read this line for the port.
                 println!("listening on http://{addr}");
                 let options = ServeOptions {
@@ -190,11 +197,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "id", "team", "user", "role", "device", "unsent"
             );
             for d in db.devices(team_id)? {
-                let last = d
-                    .status
-                    .and_then(|s| s.last_sync_ms)
-                    .map(fmt_ms)
-                    .unwrap_or_else(|| "never".into());
+                // Recorded on the relay's clock when the device completed a sync.
+                let last = d.synced_ms.map(fmt_ms).unwrap_or_else(|| "never".into());
                 let unsent = d.status.map_or("-".to_string(), |s| s.unsynced.to_string());
                 let revoked = if d.revoked_ms.is_some() {
                     "  (revoked)"

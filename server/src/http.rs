@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use fieldbook_shared::sync::flow::RELAY_OUTBOX_BYTES;
 use fieldbook_shared::sync::relay::Limits;
 use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, MAX_FRAME_BYTES};
 use tokio::sync::{broadcast, watch};
@@ -66,6 +67,10 @@ pub struct SocketLimits {
     pub read_buffer: usize,
     pub write_buffer: usize,
     pub max_message: usize,
+    /// Bytes of replies held for one connection before the relay stops taking its input.
+    pub outbox_bytes: usize,
+    /// A device that reads nothing for this long while the relay has frames for it is let go.
+    pub write_stall: Duration,
 }
 
 impl Default for SocketLimits {
@@ -74,6 +79,8 @@ impl Default for SocketLimits {
             read_buffer: 4 * 1024,
             write_buffer: 0,
             max_message: MAX_FRAME_BYTES,
+            outbox_bytes: RELAY_OUTBOX_BYTES,
+            write_stall: Duration::from_secs(60),
         }
     }
 }

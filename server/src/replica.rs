@@ -278,10 +278,10 @@ impl RelayReplica for TeamReplica<'_> {
         Ok((found, missing))
     }
 
-    fn report(&mut self, status: DeviceStatus) -> Result<(), ReplicaError> {
+    fn report(&mut self, status: DeviceStatus, completed: bool) -> Result<(), ReplicaError> {
         Ok(self
             .store
-            .report_status(self.auth.device_id, &status, self.now_ms)?)
+            .report_status(self.auth.device_id, &status, completed, self.now_ms)?)
     }
 
     fn store_uploads(

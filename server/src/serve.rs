@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use fieldbook_shared::sync::SessionError;
+use fieldbook_shared::sync::flow::Outbox;
 use fieldbook_shared::sync::relay::RelaySession;
-use fieldbook_shared::sync::wire::{self, ToDevice, ToRelay, close};
-use futures_util::FutureExt;
+use fieldbook_shared::sync::wire::{self, ToRelay, close};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 use crate::http::{AppState, TeamChange, now_ms, router};
 use crate::replica::{OpenDocs, ReplicaError, TeamReplica};
@@ -137,6 +140,10 @@ async fn watch_revocations(relay: AppState, every: Duration) {
 
 struct Closing(u16, String);
 
+/// Frames handed to the writer ahead of the one it is writing: the outbox holds the rest,
+/// where the session can see how much waits.
+const WRITER_QUEUE: usize = 2;
+
 /// One device's connection, from upgrade to close.
 pub async fn connection(socket: WebSocket, relay: AppState, auth: DeviceAuth) {
     relay.connections.fetch_add(1, Ordering::Relaxed);
@@ -149,8 +156,119 @@ pub async fn connection(socket: WebSocket, relay: AppState, auth: DeviceAuth) {
     relay.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Full duplex: the session reads, handles and queues replies while a writer sends them, so
+/// neither peer can block the other by writing (see [`fieldbook_shared::sync::flow`]).
 async fn run(
-    mut socket: WebSocket,
+    socket: WebSocket,
+    relay: &AppState,
+    auth: &DeviceAuth,
+    id: u64,
+) -> Result<(), Closing> {
+    let (sink, stream) = socket.split();
+    let (to_writer, queued) = mpsc::channel(WRITER_QUEUE);
+    let writer = write_frames(sink, queued, relay.socket.write_stall);
+    let session = session(stream, to_writer, relay, auth, id);
+    tokio::pin!(writer, session);
+    tokio::select! {
+        result = &mut session => {
+            // The session has queued its close frame, if any, and let go of the queue: the
+            // writer ends once everything queued is written.
+            let _ = writer.await;
+            result
+        }
+        failed = &mut writer => Err(failed.err().unwrap_or_else(|| {
+            Closing(close::INTERNAL, "the writer stopped".into())
+        })),
+    }
+}
+
+/// Write what the session queues, in order, until it lets go of the queue. A device that
+/// stops reading for `stall` is let go: the relay holds nothing for it without limit.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Message>,
+    stall: Duration,
+) -> Result<(), Closing> {
+    let stalled = || {
+        Closing(
+            close::GOING_AWAY,
+            format!("the device read nothing for {} s", stall.as_secs()),
+        )
+    };
+    let broken = |e: axum::Error| Closing(1006, e.to_string());
+    while let Some(message) = queued.recv().await {
+        tokio::time::timeout(stall, sink.feed(message))
+            .await
+            .map_err(|_| stalled())?
+            .map_err(broken)?;
+        if queued.is_empty() {
+            tokio::time::timeout(stall, sink.flush())
+                .await
+                .map_err(|_| stalled())?
+                .map_err(broken)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a batch of input was.
+enum Input {
+    Frames(Vec<ToRelay>),
+    /// Frames, then the end of the connection.
+    Last(Vec<ToRelay>),
+    Refused(u16, String),
+}
+
+/// Up to [`BATCH_FRAMES`] frames: `first`, and those already received behind it.
+fn batch(
+    first: Option<Result<Message, axum::Error>>,
+    stream: &mut SplitStream<WebSocket>,
+) -> Input {
+    let mut frames = Vec::new();
+    let mut next = first;
+    loop {
+        match next {
+            None | Some(Ok(Message::Close(_))) => return Input::Last(frames),
+            Some(Err(e)) => {
+                return match too_big(e) {
+                    Some(reason) => Input::Refused(close::TOO_BIG, reason),
+                    None => Input::Last(frames),
+                };
+            }
+            Some(Ok(Message::Binary(bytes))) => match wire::decode::<ToRelay>(&bytes) {
+                Ok(frame) => frames.push(frame),
+                Err(e) => {
+                    // Nothing of this batch is applied; the device resends.
+                    let code = match e {
+                        wire::WireError::TooLarge(_) => close::TOO_BIG,
+                        _ => close::PROTOCOL,
+                    };
+                    return Input::Refused(code, e.to_string());
+                }
+            },
+            Some(Ok(Message::Text(_))) => {
+                return Input::Refused(
+                    close::PROTOCOL,
+                    "text frames are not part of the protocol".into(),
+                );
+            }
+            Some(Ok(_)) => {}
+        }
+        if frames.len() >= BATCH_FRAMES {
+            return Input::Frames(frames);
+        }
+        match stream.next().now_or_never() {
+            Some(n) => next = n,
+            None => return Input::Frames(frames),
+        }
+    }
+}
+
+/// The session: input is taken, and bulk output produced, only while the outbox has room;
+/// the outbox feeds the writer whenever it can take a frame.
+async fn session(
+    mut stream: SplitStream<WebSocket>,
+    to_writer: mpsc::Sender<Message>,
     relay: &AppState,
     auth: &DeviceAuth,
     id: u64,
@@ -160,82 +278,64 @@ async fn run(
     let mut stop = relay.shutdown.clone();
     let mut session = RelaySession::new(relay.limits);
     let mut open = OpenDocs::default();
+    let mut outbox = Outbox::with_limit(relay.socket.outbox_bytes);
     let result = loop {
+        if outbox.has_room() && session.has_pending() {
+            let produced = relay.with_store(|store| {
+                session.produce(
+                    &mut TeamReplica {
+                        store,
+                        auth,
+                        open: &mut open,
+                        now_ms: now_ms(),
+                    },
+                    outbox.room(),
+                )
+            });
+            match produced {
+                Ok(frames) => outbox.extend(frames.iter().map(wire::encode)),
+                Err(e) => break Err(session_closing(e, auth)),
+            }
+            continue;
+        }
+        let room = outbox.has_room();
         tokio::select! {
-            next = socket.recv() => {
-                let mut frames = Vec::new();
-                let mut next = next;
-                let mut ended = false;
-                loop {
-                    match next {
-                        None => { ended = true; break; }
-                        Some(Err(e)) => {
-                            if let Some(reason) = too_big(e) {
-                                return close_with(socket, close::TOO_BIG, &reason).await;
+            permit = to_writer.reserve(), if !outbox.is_empty() => {
+                let Ok(permit) = permit else { break Err(Closing(1006, "the writer stopped".into())) };
+                if let Some(frame) = outbox.pop() {
+                    permit.send(Message::Binary(frame.into()));
+                }
+            }
+            next = stream.next(), if room => {
+                let (frames, last) = match batch(next, &mut stream) {
+                    Input::Frames(f) => (f, false),
+                    Input::Last(f) => (f, true),
+                    Input::Refused(code, reason) => break Err(Closing(code, reason)),
+                };
+                if !frames.is_empty() {
+                    let handled = relay.with_store(|store| {
+                        session.receive(
+                            &mut TeamReplica { store, auth, open: &mut open, now_ms: now_ms() },
+                            frames,
+                        )
+                    });
+                    match handled {
+                        Ok(h) => {
+                            if let Some((seq, docs)) = h.committed {
+                                relay.hub.publish(auth.team_id, TeamChange { seq, docs: Arc::new(docs), origin: id });
                             }
-                            ended = true;
-                            break;
+                            outbox.extend(h.replies.iter().map(wire::encode));
                         }
-                        Some(Ok(Message::Binary(bytes))) => match wire::decode::<ToRelay>(&bytes) {
-                            Ok(frame) => frames.push(frame),
-                            Err(e) => {
-                                // Nothing of this batch is applied; the device resends.
-                                let code = match e {
-                                    wire::WireError::TooLarge(_) => close::TOO_BIG,
-                                    _ => close::PROTOCOL,
-                                };
-                                return close_with(socket, code, &e.to_string()).await;
-                            }
-                        },
-                        Some(Ok(Message::Close(_))) => { ended = true; break; }
-                        Some(Ok(Message::Text(_))) => {
-                            return close_with(socket, close::PROTOCOL, "text frames are not part of the protocol").await;
-                        }
-                        Some(Ok(_)) => {}
-                    }
-                    if frames.len() >= BATCH_FRAMES {
-                        break;
-                    }
-                    match socket.recv().now_or_never() {
-                        Some(n) => next = n,
-                        None => break,
+                        Err(e) => break Err(session_closing(e, auth)),
                     }
                 }
-                if frames.is_empty() && ended {
-                    break Ok(());
-                }
-                if frames.is_empty() {
-                    continue;
-                }
-                let handled = relay.with_store(|store| {
-                    session.receive(
-                        &mut TeamReplica { store, auth, open: &mut open, now_ms: now_ms() },
-                        frames,
-                    )
-                });
-                match handled {
-                    Ok(h) => {
-                        if let Some((seq, docs)) = h.committed {
-                            relay.hub.publish(auth.team_id, TeamChange { seq, docs: Arc::new(docs), origin: id });
-                        }
-                        if let Err(e) = send(&mut socket, &h.replies).await {
-                            break Err(e);
-                        }
-                    }
-                    Err(SessionError::Protocol(why)) => break Err(Closing(close::PROTOCOL, why)),
-                    Err(SessionError::Replica(ReplicaError::Rejected { doc, reason })) => {
-                        break Err(Closing(close::PROTOCOL, format!("{doc}: {reason}")));
-                    }
-                    Err(SessionError::Replica(e)) => {
-                        tracing::error!(device = auth.device_id, "sync failed: {e}");
-                        break Err(Closing(close::INTERNAL, "the relay could not store changes; try again later".into()));
-                    }
-                }
-                if ended {
+                if last {
                     break Ok(());
                 }
             }
-            change = changes.recv() => {
+            // Announcements wait while the outbox is full: a lagging subscription catches up
+            // from the store, so a device that reads slowly costs no memory for them.
+            change = changes.recv(), if room => {
                 let announce = match change {
                     Ok(c) => session.announce(c.seq, &c.docs, c.origin == id),
                     Err(RecvError::Lagged(_)) => {
@@ -248,10 +348,8 @@ async fn run(
                     }
                     Err(RecvError::Closed) => None,
                 };
-                if let Some(msg) = announce
-                    && let Err(e) = send(&mut socket, &[msg]).await
-                {
-                    break Err(e);
+                if let Some(msg) = announce {
+                    outbox.push(wire::encode(&msg));
                 }
             }
             device = revoked.recv() => {
@@ -262,10 +360,41 @@ async fn run(
             _ = stop.changed() => break Err(Closing(close::GOING_AWAY, "the relay is shutting down".into())),
         }
     };
-    match result {
-        Ok(()) => Ok(()),
-        Err(Closing(code, reason)) => close_with(socket, code, &reason).await,
+    if let Err(Closing(code, reason)) = &result {
+        // What was not written yet is dropped: the device resends what it needs.
+        let frame = CloseFrame {
+            code: *code,
+            reason: clip_reason(reason).into(),
+        };
+        let _ = to_writer.send(Message::Close(Some(frame))).await;
     }
+    result
+}
+
+/// Why a session's replica failed, as the device is told.
+fn session_closing(e: SessionError<ReplicaError>, auth: &DeviceAuth) -> Closing {
+    match e {
+        SessionError::Protocol(why) => Closing(close::PROTOCOL, why),
+        SessionError::Replica(ReplicaError::Rejected { doc, reason }) => {
+            Closing(close::PROTOCOL, format!("{doc}: {reason}"))
+        }
+        SessionError::Replica(e) => {
+            tracing::error!(device = auth.device_id, "sync failed: {e}");
+            Closing(
+                close::INTERNAL,
+                "the relay could not store changes; try again later".into(),
+            )
+        }
+    }
+}
+
+/// A close reason is at most 123 bytes.
+fn clip_reason(reason: &str) -> String {
+    let mut reason = reason.to_string();
+    while reason.len() > 120 {
+        reason.pop();
+    }
+    reason
 }
 
 /// Whether a read failed because the peer sent more than the socket allows.
@@ -276,33 +405,4 @@ fn too_big(e: axum::Error) -> Option<String> {
         Some(Error::Capacity(c)) => Some(format!("frame too large: {c}")),
         _ => None,
     }
-}
-
-async fn close_with(mut socket: WebSocket, code: u16, reason: &str) -> Result<(), Closing> {
-    // A close reason is at most 123 bytes.
-    let mut reason: String = reason.to_string();
-    while reason.len() > 120 {
-        reason.pop();
-    }
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.clone().into(),
-        })))
-        .await;
-    Err(Closing(code, reason))
-}
-
-async fn send(socket: &mut WebSocket, replies: &[ToDevice]) -> Result<(), Closing> {
-    use futures_util::SinkExt;
-    for reply in replies {
-        socket
-            .feed(Message::Binary(wire::encode(reply).into()))
-            .await
-            .map_err(|e| Closing(1006, e.to_string()))?;
-    }
-    socket
-        .flush()
-        .await
-        .map_err(|e| Closing(1006, e.to_string()))
 }

@@ -112,10 +112,10 @@ pub fn freshness(relay: &AppState, team: TeamId) -> Result<Vec<DeviceFreshness>,
             user: d.user,
             device: d.name,
             role: d.role.as_str().to_string(),
-            // The relay's own clock: when it last heard from a device that has completed a
-            // sync (a device's clock may be wrong; it reports on connecting and after each
-            // completed sync, with what it still holds unsent).
-            last_sync_ms: d.status.and_then(|s| s.last_sync_ms).and(d.reported_ms),
+            // The relay's own clock (a device's clock may be wrong): when it recorded the
+            // device's last completed sync. A device reports on connecting too, with what it
+            // still holds unsent, but only a completed sync counts as one.
+            last_sync_ms: d.synced_ms,
             waiting: d.status.map_or(0, |s| s.unsynced),
             reported_ms: d.reported_ms,
         })

@@ -20,6 +20,36 @@ pub fn device(dir: &Path, user: &str, device: &str) -> anyhow::Result<Engine> {
     Ok(e)
 }
 
+/// `count` seeded synthetic dossiers of `owner`, each with a meeting record of about `kib`
+/// KiB of notes (a rep who writes everything down).
+pub fn long_dossiers(
+    seed: u64,
+    count: usize,
+    owner: &str,
+    kib: usize,
+) -> Vec<(String, fieldbook_shared::Dossier)> {
+    use rand::{Rng, SeedableRng};
+    let today: Day = "2026-11-23".parse().expect("a date");
+    let mut dossiers = fieldbook_app::synth::dossiers(seed, count, &[owner], today);
+    // Text that does not compress away (Automerge deflates repeated text to nothing): random
+    // CJK characters in words, about 3 bytes each.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
+    for (_, d) in &mut dossiers {
+        if let Some(i) = d.interactions.values_mut().next() {
+            let mut notes = String::with_capacity(kib * 1024 + 16);
+            while notes.len() < kib * 1024 {
+                let c = rng.random_range(0x4e00u32..0x9fa5);
+                notes.push(char::from_u32(c).unwrap_or('。'));
+                if rng.random_range(0..6) == 0 {
+                    notes.push(' ');
+                }
+            }
+            i.notes = notes.into();
+        }
+    }
+    dossiers
+}
+
 /// Send every dossier `from` has to `to` (one direction of a sync).
 pub fn send(from: &Engine, to: &mut Engine) -> anyhow::Result<()> {
     let docs = from

@@ -172,6 +172,15 @@ pub fn sync_once(engine: &mut Engine) -> Result<SyncReport, SyncError> {
 }
 
 pub fn sync_to(engine: &mut Engine, relay: &RelayConfig) -> Result<SyncReport, SyncError> {
+    sync_within(engine, relay, Duration::from_secs(900))
+}
+
+/// Sync once, failing with [`SyncError::TimedOut`] after `deadline`: a hang is an error.
+pub fn sync_within(
+    engine: &mut Engine,
+    relay: &RelayConfig,
+    deadline: Duration,
+) -> Result<SyncReport, SyncError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,9 +192,9 @@ pub fn sync_to(engine: &mut Engine, relay: &RelayConfig) -> Result<SyncReport, S
     runtime.block_on(async {
         let mut handle = &mut *engine;
         let sync = sync_with_relay(&mut handle, relay, Mode::Once, &mut stop, |_| {});
-        match tokio::time::timeout(Duration::from_secs(900), sync).await {
+        match tokio::time::timeout(deadline, sync).await {
             Ok(r) => r,
-            Err(_) => Err(SyncError::TimedOut(900)),
+            Err(_) => Err(SyncError::TimedOut(deadline.as_secs())),
         }
     })
 }
@@ -214,4 +223,44 @@ pub fn enrolled_device_as(
     let code = relay.invite(team, user, role)?;
     fieldbook_app::sync::enroll(&mut engine, &relay.url, &code)?;
     Ok(engine)
+}
+
+/// Every device and the relay hold the same dossiers, with the same heads; Err says where
+/// they differ.
+pub fn same_everywhere(
+    relay: &RelayProcess,
+    team: &str,
+    devices: &[&Engine],
+) -> anyhow::Result<usize> {
+    use fieldbook_relay::store::RelayStore;
+    use fieldbook_relay::store::sqlite::SqliteRelayStore;
+    use fieldbook_shared::document::DossierDoc;
+    let store = SqliteRelayStore::open(&relay.db_path())?;
+    let team_id = store.team_id(team)?.context("no such team")?;
+    let (_, mut ids) = store.changed_since(team_id, 0)?;
+    ids.sort();
+    for (i, device) in devices.iter().enumerate() {
+        let mut held = device.ids()?;
+        held.sort();
+        if held != ids {
+            bail!(
+                "device {i} holds {} dossiers, the relay {}",
+                held.len(),
+                ids.len()
+            );
+        }
+    }
+    for id in &ids {
+        let stored = store
+            .load_doc(team_id, id)?
+            .context("listed but not stored")?;
+        let heads = DossierDoc::load(&stored.bytes)?.heads();
+        for (i, device) in devices.iter().enumerate() {
+            let mine = DossierDoc::load(&device.export_document(id)?)?.heads();
+            if mine != heads {
+                bail!("device {i} and the relay differ on {id}");
+            }
+        }
+    }
+    Ok(ids.len())
 }

@@ -47,7 +47,22 @@ fn sync(
             },
             std::mem::take(&mut up),
         );
-        let down: Vec<ToDevice> = match handled {
+        let produced = handled.and_then(|mut h| {
+            // Snapshots asked for: all of them (this driver holds everything in memory).
+            while relay_session.has_pending() {
+                h.replies.extend(relay_session.produce(
+                    &mut TeamReplica {
+                        store: relay,
+                        auth,
+                        open: &mut relay_docs,
+                        now_ms: 0,
+                    },
+                    usize::MAX,
+                )?);
+            }
+            Ok(h)
+        });
+        let down: Vec<ToDevice> = match produced {
             Ok(h) => h.replies,
             Err(SessionError::Replica(ReplicaError::Store(RelayStoreError::Full))) => {
                 return Err("relay disk full".into());
@@ -63,7 +78,7 @@ fn sync(
                 down,
             )
             .map_err(|e| e.to_string())?;
-        if device.is_idle() && up.iter().all(|m| matches!(m, ToRelay::Status(_))) {
+        if device.is_complete() && up.is_empty() {
             return Ok(());
         }
     }

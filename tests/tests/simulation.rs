@@ -21,6 +21,7 @@ use fieldbook_relay::store::{DeviceAuth, RelayStore};
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::Assignment;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
+use fieldbook_shared::sync::flow::Outbox;
 use fieldbook_shared::sync::relay::{Limits, RelaySession};
 use fieldbook_shared::sync::wire::{self, Role, ToDevice, ToRelay};
 use rand::rngs::StdRng;
@@ -33,13 +34,129 @@ fn set(path: &str, value: &str) -> Assignment {
     }
 }
 
+/// One direction of a connection: a byte stream with buffers of `capacity` bytes in between
+/// (the TCP send and receive buffers). A writer pushes a frame's bytes while there is room,
+/// and has written the frame once its last byte is in; a reader that is reading takes every
+/// byte in transit, and the frames complete among them. A peer that stopped reading while it
+/// wrote would leave both directions full, and the simulation would find the connection
+/// stuck.
+struct Pipe {
+    capacity: usize,
+    /// Bytes written and not yet taken by the reader.
+    in_transit: usize,
+    /// The frame being written, and how many of its bytes are in.
+    writing: Option<(Vec<u8>, usize)>,
+    /// Frames written whole, not yet read.
+    complete: VecDeque<Vec<u8>>,
+}
+
+impl Pipe {
+    fn new(capacity: usize) -> Pipe {
+        Pipe {
+            capacity,
+            in_transit: 0,
+            writing: None,
+            complete: VecDeque::new(),
+        }
+    }
+
+    /// Write from `outbox` while there is room; whether any byte moved.
+    fn fill_from(&mut self, outbox: &mut Outbox) -> bool {
+        let mut moved = false;
+        while self.in_transit < self.capacity {
+            let (frame, written) = match self.writing.take() {
+                Some(w) => w,
+                None => match outbox.pop() {
+                    Some(frame) => (frame, 0),
+                    None => break,
+                },
+            };
+            let n = (self.capacity - self.in_transit).min(frame.len() - written);
+            self.in_transit += n;
+            moved |= n > 0 || frame.is_empty();
+            if written + n == frame.len() {
+                self.complete.push_back(frame);
+            } else {
+                self.writing = Some((frame, written + n));
+            }
+        }
+        moved
+    }
+
+    /// Read: everything in transit is taken, and up to `k` of the complete frames.
+    fn take(&mut self, rng: &mut StdRng, k: usize) -> Vec<Vec<u8>> {
+        self.in_transit = 0;
+        take(rng, &mut self.complete, k)
+    }
+
+    /// Something to read: bytes in transit or frames complete.
+    fn readable(&self) -> bool {
+        self.in_transit > 0 || !self.complete.is_empty()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.in_transit == 0 && self.writing.is_none() && self.complete.is_empty()
+    }
+
+    /// The writer has nothing half-written.
+    fn written(&self) -> bool {
+        self.writing.is_none()
+    }
+}
+
+/// When a peer takes input. The product's: the device always reads and the relay reads while
+/// its outbox has room ([`fieldbook_shared::sync::flow`]). The other is how both used to
+/// work: read only once everything to send is written, which deadlocks under volume.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Reading {
+    WhileWriting,
+    OnlyAfterWriting,
+}
+
+/// Sizes of a simulated connection.
+#[derive(Clone, Copy, Debug)]
+struct Transport {
+    /// Bytes each direction holds in transit.
+    pipe: usize,
+    /// The relay's outbox limit for one connection.
+    relay_outbox: usize,
+    reading: Reading,
+    window: Window,
+}
+
 struct Conn {
     device: DeviceSession,
     device_docs: DeviceDocs,
     relay: RelaySession,
     relay_docs: RelayDocs,
-    up: VecDeque<Vec<u8>>,
-    down: VecDeque<Vec<u8>>,
+    device_out: Outbox,
+    up: Pipe,
+    relay_out: Outbox,
+    down: Pipe,
+}
+
+impl Conn {
+    /// Whether anything is still on its way in either direction.
+    fn busy(&self) -> bool {
+        !(self.device_out.is_empty()
+            && self.up.is_empty()
+            && self.relay_out.is_empty()
+            && self.down.is_empty())
+    }
+
+    fn relay_reads(&self, reading: Reading) -> bool {
+        match reading {
+            Reading::WhileWriting => self.relay_out.has_room(),
+            Reading::OnlyAfterWriting => self.relay_out.is_empty() && self.down.written(),
+        }
+    }
+
+    fn device_reads(&self, reading: Reading) -> bool {
+        match reading {
+            Reading::WhileWriting => true,
+            Reading::OnlyAfterWriting => self.device_out.is_empty() && self.up.written(),
+        }
+    }
 }
 
 struct Device {
@@ -59,6 +176,7 @@ struct Expected {
 
 struct Sim {
     rng: StdRng,
+    transport: Transport,
     relay_path: PathBuf,
     relay: SqliteRelayStore,
     team: i64,
@@ -73,6 +191,22 @@ struct Sim {
 impl Sim {
     fn new(seed: u64, dir: &Path) -> Sim {
         let mut rng = StdRng::seed_from_u64(seed);
+        // Tight buffers, so that the bounded transport matters in every schedule.
+        let transport = Transport {
+            pipe: rng.random_range(512..8 * 1024),
+            relay_outbox: rng.random_range(1024..16 * 1024),
+            reading: Reading::WhileWriting,
+            window: Window {
+                syncing: 3,
+                fetching: 4,
+                uploading: 2,
+                upload_bytes: rng.random_range(1024..16 * 1024),
+            },
+        };
+        Sim::with(seed, dir, rng, transport)
+    }
+
+    fn with(seed: u64, dir: &Path, mut rng: StdRng, transport: Transport) -> Sim {
         let relay_path = dir.join("relay.sqlite");
         let mut relay = SqliteRelayStore::open(&relay_path).unwrap();
         let team = relay.create_team("north", 0).unwrap();
@@ -98,6 +232,7 @@ impl Sim {
             .collect();
         Sim {
             rng,
+            transport,
             relay_path,
             relay,
             team,
@@ -115,18 +250,17 @@ impl Sim {
     }
 
     fn connect(&mut self, d: usize) {
+        let t = self.transport;
         let dev = &mut self.devices[d];
         let mut conn = Conn {
-            device: DeviceSession::new(Window {
-                syncing: 3,
-                fetching: 4,
-                uploading: 2,
-            }),
+            device: DeviceSession::new(t.window),
             device_docs: DeviceDocs::default(),
             relay: RelaySession::new(Limits::default()),
             relay_docs: RelayDocs::default(),
-            up: VecDeque::new(),
-            down: VecDeque::new(),
+            device_out: Outbox::unbounded(),
+            up: Pipe::new(t.pipe),
+            relay_out: Outbox::with_limit(t.relay_outbox),
+            down: Pipe::new(t.pipe),
         };
         let hello = conn
             .device
@@ -135,7 +269,7 @@ impl Sim {
                 open: &mut conn.device_docs,
             })
             .unwrap();
-        conn.up.extend(hello.iter().map(wire::encode));
+        conn.device_out.extend(hello.iter().map(wire::encode));
         dev.conn = Some(conn);
     }
 
@@ -145,7 +279,7 @@ impl Sim {
         let kind = if ids.is_empty() {
             0
         } else {
-            self.rng.random_range(0..4)
+            self.rng.random_range(0..5)
         };
         let engine = &mut self.devices[d].engine;
         let doc = match kind {
@@ -184,6 +318,27 @@ impl Sim {
             2 => {
                 let id = ids[self.rng.random_range(0..ids.len())].clone();
                 engine.set(&id, &[set("profile.industry", &word)]).unwrap();
+                id
+            }
+            3 => {
+                // A long meeting record: frames larger than the transport's buffers.
+                let id = ids[self.rng.random_range(0..ids.len())].clone();
+                let long = format!(
+                    "{word} {}",
+                    "纪要 minutes ".repeat(self.rng.random_range(50..400))
+                );
+                let i = engine
+                    .add_item(
+                        &id,
+                        "interactions",
+                        &[set("date", "2026-11-21"), set("notes", &long)],
+                    )
+                    .unwrap();
+                self.expected
+                    .interactions
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(i);
                 id
             }
             _ => {
@@ -225,18 +380,32 @@ impl Sim {
                     &doc,
                 )
                 .unwrap();
-            conn.up.extend(out.iter().map(wire::encode));
+            conn.device_out.extend(out.iter().map(wire::encode));
         }
     }
 
-    /// Deliver up to `k` frames from device `d` to the relay.
-    fn deliver_up(&mut self, d: usize, k: usize) {
+    /// The writers of device `d`'s connection move what they can into the transport.
+    fn write(&mut self, d: usize) -> bool {
         let Some(conn) = &mut self.devices[d].conn else {
-            return;
+            return false;
         };
-        let frames = take(&mut self.rng, &mut conn.up, k);
+        let up = conn.up.fill_from(&mut conn.device_out);
+        let down = conn.down.fill_from(&mut conn.relay_out);
+        up || down
+    }
+
+    /// The relay reads up to `k` frames from device `d`, if it takes input now.
+    fn deliver_up(&mut self, d: usize, k: usize) -> bool {
+        let reading = self.transport.reading;
+        let Some(conn) = &mut self.devices[d].conn else {
+            return false;
+        };
+        if !conn.relay_reads(reading) || !conn.up.readable() {
+            return false;
+        }
+        let frames = conn.up.take(&mut self.rng, k);
         if frames.is_empty() {
-            return;
+            return true;
         }
         let decoded: Vec<ToRelay> = frames.iter().map(|f| wire::decode(f).unwrap()).collect();
         if IN_ORDER.with(|f| f.get()) {
@@ -257,30 +426,73 @@ impl Sim {
         );
         match handled {
             Ok(h) => {
-                conn.down.extend(h.replies.iter().map(wire::encode));
+                conn.relay_out.extend(h.replies.iter().map(wire::encode));
                 if let Some((seq, docs)) = h.committed {
                     for (i, other) in self.devices.iter_mut().enumerate() {
                         if let Some(c) = &mut other.conn
                             && let Some(m) = c.relay.announce(seq, &docs, i == d)
                         {
-                            c.down.push_back(wire::encode(&m));
+                            c.relay_out.push(wire::encode(&m));
                         }
                     }
                 }
+                self.produce(d);
             }
             Err(e) => {
                 self.log.push(format!("relay closed d{d}: {e}"));
                 self.devices[d].conn = None;
             }
         }
+        true
     }
 
-    fn deliver_down(&mut self, d: usize, k: usize) {
+    /// The relay produces the bulk output asked for on device `d`'s connection while its
+    /// outbox has room (under the old way of reading, all of it at once).
+    fn produce(&mut self, d: usize) -> bool {
+        let reading = self.transport.reading;
+        let auth = self.devices[d].auth.clone();
+        let Some(conn) = &mut self.devices[d].conn else {
+            return false;
+        };
+        let mut moved = false;
+        while conn.relay.has_pending()
+            && (conn.relay_out.has_room() || reading == Reading::OnlyAfterWriting)
+        {
+            let budget = match reading {
+                Reading::WhileWriting => conn.relay_out.room(),
+                Reading::OnlyAfterWriting => usize::MAX,
+            };
+            let frames = conn
+                .relay
+                .produce(
+                    &mut TeamReplica {
+                        store: &mut self.relay,
+                        auth: &auth,
+                        open: &mut conn.relay_docs,
+                        now_ms: 0,
+                    },
+                    budget,
+                )
+                .unwrap();
+            conn.relay_out.extend(frames.iter().map(wire::encode));
+            moved = true;
+        }
+        moved
+    }
+
+    /// Device `d` reads up to `k` frames from the relay, if it takes input now.
+    fn deliver_down(&mut self, d: usize, k: usize) -> bool {
+        let reading = self.transport.reading;
         let dev = &mut self.devices[d];
-        let Some(conn) = &mut dev.conn else { return };
-        let frames = take(&mut self.rng, &mut conn.down, k);
+        let Some(conn) = &mut dev.conn else {
+            return false;
+        };
+        if !conn.device_reads(reading) || !conn.down.readable() {
+            return false;
+        }
+        let frames = conn.down.take(&mut self.rng, k);
         if frames.is_empty() {
-            return;
+            return true;
         }
         let decoded: Vec<ToDevice> = frames.iter().map(|f| wire::decode(f).unwrap()).collect();
         if IN_ORDER.with(|f| f.get()) {
@@ -296,12 +508,13 @@ impl Sim {
             decoded,
         );
         match out {
-            Ok(out) => conn.up.extend(out.iter().map(wire::encode)),
+            Ok(out) => conn.device_out.extend(out.iter().map(wire::encode)),
             Err(e) => {
                 self.log.push(format!("device d{d} closed: {e}"));
                 dev.conn = None;
             }
         }
+        true
     }
 
     fn crash_device(&mut self, d: usize) {
@@ -338,7 +551,13 @@ impl Sim {
             }
             40..=41 => self.crash_device(d),
             42 => self.restart_relay(),
-            43..=71 => {
+            43..=54 => {
+                self.write(d);
+            }
+            55..=57 => {
+                self.produce(d);
+            }
+            58..=76 => {
                 let k = self.rng.random_range(1..=4);
                 self.deliver_up(d, k);
             }
@@ -349,54 +568,70 @@ impl Sim {
         }
     }
 
-    /// Everyone online, messages delivered in order until nothing moves.
-    fn heal(&mut self) {
+    /// Everyone online, messages delivered in order until nothing moves. Err when frames are
+    /// still on their way but nobody can move them: the connection is stuck.
+    fn heal(&mut self) -> Result<(), String> {
         for d in 0..self.devices.len() {
             if self.devices[d].conn.is_none() {
                 self.connect(d);
             }
         }
-        for _ in 0..2_000 {
+        for _ in 0..20_000 {
             let mut moved = false;
             for d in 0..self.devices.len() {
                 if self.devices[d].conn.is_none() {
                     self.connect(d);
                     moved = true;
                 }
-                let conn = self.devices[d].conn.as_ref().unwrap();
-                if !conn.up.is_empty() {
-                    let k = conn.up.len();
-                    self.deliver_up_in_order(d, k);
-                    moved = true;
-                }
-                let conn = self.devices[d].conn.as_ref();
-                if conn.is_some_and(|c| !c.down.is_empty()) {
-                    let k = conn.unwrap().down.len();
-                    self.deliver_down_in_order(d, k);
-                    moved = true;
-                }
+                moved |= self.write(d);
+                moved |= self.deliver_up_in_order(d, usize::MAX);
+                moved |= self.produce(d);
+                moved |= self.deliver_down_in_order(d, usize::MAX);
             }
             if !moved {
-                return;
+                let stuck: Vec<String> = self
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(d, dev)| dev.conn.as_ref().filter(|c| c.busy()).map(|c| (d, c)))
+                    .map(|(d, c)| {
+                        format!(
+                            "d{d}: device outbox {} B, up {} B, relay outbox {} B, down {} B",
+                            c.device_out.bytes(),
+                            c.up.in_transit,
+                            c.relay_out.bytes(),
+                            c.down.in_transit
+                        )
+                    })
+                    .collect();
+                if stuck.is_empty() {
+                    return Ok(());
+                }
+                return Err(format!("deadlock: {}", stuck.join("; ")));
             }
         }
         let tail = &self.log[self.log.len().saturating_sub(60)..];
-        panic!("the network never went quiet:\n{}", tail.join("\n"));
+        Err(format!(
+            "the network never went quiet:\n{}",
+            tail.join("\n")
+        ))
     }
 
-    fn deliver_up_in_order(&mut self, d: usize, k: usize) {
+    fn deliver_up_in_order(&mut self, d: usize, k: usize) -> bool {
         let saved = std::mem::replace(&mut self.rng, StdRng::seed_from_u64(0));
         self.rng = StdRng::seed_from_u64(u64::MAX);
         IN_ORDER.with(|f| f.set(true));
-        self.deliver_up(d, k);
+        let moved = self.deliver_up(d, k);
         IN_ORDER.with(|f| f.set(false));
         self.rng = saved;
+        moved
     }
 
-    fn deliver_down_in_order(&mut self, d: usize, k: usize) {
+    fn deliver_down_in_order(&mut self, d: usize, k: usize) -> bool {
         IN_ORDER.with(|f| f.set(true));
-        self.deliver_down(d, k);
+        let moved = self.deliver_down(d, k);
         IN_ORDER.with(|f| f.set(false));
+        moved
     }
 
     fn check(&mut self) {
@@ -426,6 +661,11 @@ impl Sim {
             );
             let conn = dev.conn.as_ref().unwrap();
             assert!(conn.device.is_idle(), "device {i} idle\n{}", context());
+            assert!(
+                conn.device.is_complete(),
+                "device {i}'s completed sync is recorded by the relay\n{}",
+                context()
+            );
             assert_eq!(
                 conn.relay.open_exchanges(),
                 0,
@@ -557,12 +797,16 @@ fn run(seed: u64) -> Vec<String> {
     for _ in 0..steps {
         sim.step();
     }
-    sim.heal();
+    if let Err(e) = sim.heal() {
+        panic!("{e}\n{}", sim.log.join("\n"));
+    }
     // A second pass from fresh connections: a reconnect must find nothing left to do.
     for d in 0..sim.devices.len() {
         sim.devices[d].conn = None;
     }
-    sim.heal();
+    if let Err(e) = sim.heal() {
+        panic!("{e}\n{}", sim.log.join("\n"));
+    }
     sim.check();
     sim.log
 }
@@ -617,4 +861,64 @@ fn seeded_schedules_converge_with_nothing_lost() {
     eprintln!(
         "{count} schedules converged; events: {events:?}; frames swapped {swapped}, duplicated {duplicated}"
     );
+}
+
+impl Sim {
+    /// A dossier with a long meeting record on device `d` (about `kib` KiB of notes).
+    fn long_dossier(&mut self, d: usize, kib: usize) {
+        let word = self.marker();
+        let engine = &mut self.devices[d].engine;
+        let id = engine
+            .create_dossier(&[set("profile.name", &word)])
+            .unwrap();
+        let text = format!("notes: {}", "客户需求 demand ".repeat(kib * 1024 / 20));
+        let notes = engine
+            .add_item(
+                &id,
+                "interactions",
+                &[set("date", "2026-11-01"), set("notes", &text)],
+            )
+            .unwrap();
+        self.notes.insert(id.clone(), notes);
+        self.expected.dossiers.insert(id);
+    }
+}
+
+/// Two devices back from the road, each with dozens of long dossiers the other lacks, on a
+/// transport whose buffers hold a few KiB: with peers that read while they write the sync
+/// finishes; with peers that read only once they have written everything (how the relay
+/// and the device used to work) the same schedule is stuck with both directions full.
+#[test]
+fn reading_only_after_writing_deadlocks_on_the_bounded_transport() {
+    let run = |reading: Reading| {
+        let dir = tempfile::tempdir().unwrap();
+        let transport = Transport {
+            pipe: 4 * 1024,
+            relay_outbox: 8 * 1024,
+            reading,
+            window: Window::default(),
+        };
+        let mut sim = Sim::with(99, dir.path(), StdRng::seed_from_u64(99), transport);
+        sim.devices.truncate(2);
+        // The colleague's device stays offline while the first syncs.
+        let away = sim.devices.pop().unwrap();
+        for _ in 0..12 {
+            sim.long_dossier(0, 4);
+        }
+        sim.heal().expect("one device alone never deadlocks");
+        sim.devices.push(away);
+        for _ in 0..12 {
+            sim.long_dossier(1, 4);
+        }
+        sim.connect(1);
+        let healed = sim.heal();
+        if healed.is_ok() {
+            sim.check();
+        }
+        healed
+    };
+    run(Reading::WhileWriting).expect("reading while writing never deadlocks");
+    let stuck = run(Reading::OnlyAfterWriting).expect_err("the old way deadlocks");
+    assert!(stuck.starts_with("deadlock"), "{stuck}");
+    eprintln!("old way: {stuck}");
 }

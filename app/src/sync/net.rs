@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use fieldbook_shared::sync::SessionError;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
+use fieldbook_shared::sync::flow::Outbox;
 use fieldbook_shared::sync::wire::{self, MAX_FRAME_BYTES, ToDevice, ToRelay, close};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -110,10 +111,97 @@ pub async fn sync_with_relay<H: EngineHandle>(
                 reason: other.to_string(),
             },
         })?;
-    let (mut sink, mut stream) = ws.split();
+    let (sink, stream) = ws.split();
+    let (to_writer, queued) = mpsc::channel(WRITER_QUEUE);
+    let writer = write_frames(sink, queued);
+    let session = drive(stream, to_writer, handle, mode, stop, &mut on_state);
+    tokio::pin!(writer, session);
+    let result = tokio::select! {
+        result = &mut session => {
+            // The session has queued its close frame, if any, and let go of the queue.
+            let written = tokio::time::timeout(WRITE_STALL, writer).await;
+            match (result, written) {
+                (Ok(report), Ok(Ok(()))) => Ok(report),
+                (Ok(_), Ok(Err(e))) => Err(e),
+                (Ok(_), Err(_)) => Err(stalled()),
+                (Err(e), _) => Err(e),
+            }
+        }
+        failed = &mut writer => Err(failed.err().unwrap_or_else(|| SyncError::Closed {
+            code: 1006,
+            reason: "the connection dropped".into(),
+        })),
+    };
+    result.map(|mut report| {
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        report
+    })
+}
+
+/// Frames handed to the writer ahead of the one it is writing.
+const WRITER_QUEUE: usize = 2;
+
+/// A relay that takes nothing for this long while this device has frames for it is taken
+/// for gone.
+const WRITE_STALL: Duration = Duration::from_secs(60);
+
+fn stalled() -> SyncError {
+    SyncError::Closed {
+        code: 1006,
+        reason: format!(
+            "the relay took nothing for {} s; will try again",
+            WRITE_STALL.as_secs()
+        ),
+    }
+}
+
+type WsSink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+type WsStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+/// Write what the session queues, in order, until it lets go of the queue.
+async fn write_frames(
+    mut sink: WsSink,
+    mut queued: mpsc::Receiver<Message>,
+) -> Result<(), SyncError> {
+    let broken = |e: tungstenite::Error| SyncError::Closed {
+        code: 1006,
+        reason: e.to_string(),
+    };
+    while let Some(message) = queued.recv().await {
+        tokio::time::timeout(WRITE_STALL, sink.feed(message))
+            .await
+            .map_err(|_| stalled())?
+            .map_err(broken)?;
+        if queued.is_empty() {
+            tokio::time::timeout(WRITE_STALL, sink.flush())
+                .await
+                .map_err(|_| stalled())?
+                .map_err(broken)?;
+        }
+    }
+    Ok(())
+}
+
+/// The session over a connection: it always keeps reading (see
+/// [`fieldbook_shared::sync::flow`]); what it sends waits in an outbox, bounded by the
+/// session's window, that feeds the writer whenever it can take a frame.
+async fn drive<H: EngineHandle>(
+    mut stream: WsStream,
+    to_writer: mpsc::Sender<Message>,
+    handle: &mut H,
+    mode: Mode,
+    stop: &mut watch::Receiver<bool>,
+    on_state: &mut impl FnMut(LinkState),
+) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
     let mut open = OpenDocs::default();
     let mut session = DeviceSession::new(Window::default());
+    let mut outbox = Outbox::unbounded();
 
     let hello = handle
         .with(|engine| {
@@ -123,26 +211,48 @@ pub async fn sync_with_relay<H: EngineHandle>(
             })
         })
         .map_err(session_error)?;
-    send(&mut sink, &hello, &mut report).await?;
+    queue(&mut outbox, &hello, &mut report);
     on_state(LinkState::Connected { remaining: 0 });
     let local_writes = handle.with(|engine| engine.local_writes());
     let mut poll = tokio::time::interval(Duration::from_millis(500));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let result = loop {
+        if mode == Mode::Once && session.is_complete() && outbox.is_empty() {
+            break Ok(());
+        }
         tokio::select! {
+            permit = to_writer.reserve(), if !outbox.is_empty() => {
+                let Ok(permit) = permit else {
+                    break Err(SyncError::Closed { code: 1006, reason: "the connection dropped".into() });
+                };
+                if let Some(frame) = outbox.pop() {
+                    permit.send(Message::Binary(frame.into()));
+                }
+            }
             next = stream.next() => {
-                report.round_trips += 1;
+                if outbox.is_empty() {
+                    // Waited for the relay with nothing else to do.
+                    report.round_trips += 1;
+                }
                 let mut frames = Vec::new();
                 let mut next = next;
+                // The connection's end (or a frame that ends it), after the frames before it.
+                let mut ended = None;
                 loop {
                     match next {
-                        None => break,
-                        Some(msg) => {
-                            if let Some(frame) = read(msg, &mut report)? {
-                                frames.push(frame);
-                            }
+                        None => {
+                            ended = Some(SyncError::Closed { code: 1006, reason: "the connection dropped".into() });
+                            break;
                         }
+                        Some(msg) => match read(msg, &mut report) {
+                            Ok(Some(frame)) => frames.push(frame),
+                            Ok(None) => {}
+                            Err(e) => {
+                                ended = Some(e);
+                                break;
+                            }
+                        },
                     }
                     if frames.len() >= BATCH_FRAMES {
                         break;
@@ -152,23 +262,18 @@ pub async fn sync_with_relay<H: EngineHandle>(
                         None => break,
                     }
                 }
-                if frames.is_empty() {
-                    break Err(SyncError::Closed {
-                        code: 1006,
-                        reason: "the connection dropped".into(),
-                    });
+                if !frames.is_empty() {
+                    let out = handle
+                        .with(|engine| session.receive(&mut Replica { engine, open: &mut open }, frames))
+                        .map_err(session_error);
+                    match out {
+                        Ok(out) => queue(&mut outbox, &out, &mut report),
+                        Err(e) => break Err(e),
+                    }
+                    on_state(LinkState::Connected { remaining: session.remaining() });
                 }
-                let out = handle
-                    .with(|engine| session.receive(&mut Replica { engine, open: &mut open }, frames))
-                    .map_err(session_error);
-                let out = match out {
-                    Ok(out) => out,
-                    Err(e) => break Err(e),
-                };
-                send(&mut sink, &out, &mut report).await?;
-                on_state(LinkState::Connected { remaining: session.remaining() });
-                if mode == Mode::Once && session.is_idle() {
-                    break Ok(());
+                if let Some(e) = ended {
+                    break Err(e);
                 }
             }
             _ = local_change(&mut poll, &local_writes), if mode == Mode::Live => {
@@ -191,8 +296,11 @@ pub async fn sync_with_relay<H: EngineHandle>(
                         }
                     }
                     Ok(out)
-                })?;
-                send(&mut sink, &out, &mut report).await?;
+                });
+                match out {
+                    Ok(out) => queue(&mut outbox, &out, &mut report),
+                    Err(e) => break Err(e),
+                }
             }
             _ = stop.changed() => break Ok(()),
         }
@@ -200,20 +308,27 @@ pub async fn sync_with_relay<H: EngineHandle>(
     let (code, reason) = match &result {
         Ok(()) => (CloseCode::Normal, "done".to_string()),
         Err(SyncError::Protocol(p)) => (CloseCode::Protocol, p.clone()),
-        Err(SyncError::Closed { .. }) => {
-            report.elapsed_ms = started.elapsed().as_millis() as u64;
-            return result.map(|()| report);
-        }
+        // The relay closed, or the connection is gone: nothing to say.
+        Err(SyncError::Closed { .. }) => return result.map(|()| report),
         Err(e) => (CloseCode::Error, e.to_string()),
     };
     let frame = CloseFrame {
         code,
         reason: reason.chars().take(120).collect::<String>().into(),
     };
-    // Best effort: the relay may already be gone.
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    // Best effort: the relay may already be gone. What was not written yet is dropped; it
+    // is sent again next time (nothing is marked synced before the relay acknowledged it).
+    let _ = to_writer.send(Message::Close(Some(frame))).await;
     result.map(|()| report)
+}
+
+fn queue(outbox: &mut Outbox, frames: &[ToRelay], report: &mut SyncReport) {
+    for frame in frames {
+        let bytes = wire::encode(frame);
+        report.frames_sent += 1;
+        report.bytes_sent += bytes.len() as u64;
+        outbox.push(bytes);
+    }
 }
 
 /// A local write by this process (at once), or the poll for writes by other processes.
@@ -260,30 +375,6 @@ fn describe_close(code: u16, reason: String) -> String {
         close::GOING_AWAY => "the relay is restarting".to_string(),
         _ => reason,
     }
-}
-
-async fn send<S>(sink: &mut S, out: &[ToRelay], report: &mut SyncReport) -> Result<(), SyncError>
-where
-    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    if out.is_empty() {
-        return Ok(());
-    }
-    for frame in out {
-        let bytes = wire::encode(frame);
-        report.frames_sent += 1;
-        report.bytes_sent += bytes.len() as u64;
-        sink.feed(Message::Binary(bytes.into()))
-            .await
-            .map_err(|e| SyncError::Closed {
-                code: 1006,
-                reason: e.to_string(),
-            })?;
-    }
-    sink.flush().await.map_err(|e| SyncError::Closed {
-        code: 1006,
-        reason: e.to_string(),
-    })
 }
 
 /// Keep the device synced for as long as `stop` stays false: connect, sync live, and after

@@ -255,11 +255,14 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         Ok(())
     }
 
-    fn completed(&mut self) -> Result<(), EngineError> {
-        let now = self.engine.now_ms();
+    fn now_ms(&mut self) -> i64 {
+        self.engine.now_ms()
+    }
+
+    fn completed(&mut self, at_ms: i64) -> Result<(), EngineError> {
         Ok(self
             .engine
             .store_mut()
-            .set_setting(LAST_SYNC, &now.to_string())?)
+            .set_setting(LAST_SYNC, &at_ms.to_string())?)
     }
 }

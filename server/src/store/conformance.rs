@@ -98,10 +98,27 @@ pub fn status_reports_are_kept(store: &mut dyn RelayStore) {
         unsynced: 4,
         last_sync_ms: Some(77),
     };
-    store.report_status(auth.device_id, &status, 90).unwrap();
+    // Connecting: what it holds, but no completed sync yet.
+    store
+        .report_status(auth.device_id, &status, false, 90)
+        .unwrap();
     let row = &store.devices(None).unwrap()[0];
     assert_eq!(row.status, Some(status));
-    assert_eq!(row.reported_ms, Some(90));
+    assert_eq!((row.reported_ms, row.synced_ms), (Some(90), None));
+    // A completed sync is recorded at the relay's time; a later connection keeps it.
+    let done = DeviceStatus {
+        unsynced: 0,
+        last_sync_ms: Some(95),
+    };
+    store
+        .report_status(auth.device_id, &done, true, 100)
+        .unwrap();
+    store
+        .report_status(auth.device_id, &done, false, 120)
+        .unwrap();
+    let row = &store.devices(None).unwrap()[0];
+    assert_eq!(row.status, Some(done));
+    assert_eq!((row.reported_ms, row.synced_ms), (Some(120), Some(100)));
 }
 
 pub fn documents_are_scoped_and_sequenced(store: &mut dyn RelayStore) {

@@ -64,7 +64,10 @@ pub struct DeviceRow {
     pub revoked_ms: Option<i64>,
     /// The device's last report: changes it still held unsent, and its last completed sync.
     pub status: Option<DeviceStatus>,
+    /// When the relay last heard from it (its own clock).
     pub reported_ms: Option<i64>,
+    /// When the relay recorded its last completed sync (its own clock).
+    pub synced_ms: Option<i64>,
 }
 
 /// How a write changes a dossier's stored bytes.
@@ -132,10 +135,13 @@ pub trait RelayStore: Send {
     fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError>;
     /// Revocations recorded after revocation number `after`: (number, device).
     fn revocations_after(&self, after: i64) -> Result<Vec<(i64, DeviceId)>, StoreError>;
+    /// Record a device's report at `now_ms`, durably before returning. `completed`: it names
+    /// a sync that has just completed, which becomes the device's last sync.
     fn report_status(
         &mut self,
         device: DeviceId,
         status: &DeviceStatus,
+        completed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError>;
 

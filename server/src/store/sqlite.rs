@@ -93,8 +93,21 @@ CREATE INDEX board_row_by_seq ON board_row (team_id, seq);
 INSERT INTO board_row (team_id, doc_id, seq, row) SELECT team_id, doc_id, seq, projection FROM doc;
 "#;
 
+/// When the relay recorded a device's last completed sync, on the relay's clock (a device's
+/// clock may be wrong). Devices that reported a completed sync before get their last report's
+/// time, as the freshness shown until then did.
+const SYNCED_SCHEMA: &str = r#"
+ALTER TABLE device ADD COLUMN synced_ms INTEGER;
+UPDATE device SET synced_ms = reported_ms WHERE last_sync_ms IS NOT NULL;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA), M::up(WEB_SCHEMA), M::up(BOARD_SCHEMA)])
+    Migrations::new(vec![
+        M::up(SCHEMA),
+        M::up(WEB_SCHEMA),
+        M::up(BOARD_SCHEMA),
+        M::up(SYNCED_SCHEMA),
+    ])
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -279,7 +292,7 @@ impl RelayStore for SqliteRelayStore {
     fn devices(&self, team: Option<TeamId>) -> Result<Vec<DeviceRow>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT d.id, t.name, u.name, u.role, d.name, d.enrolled_ms, d.revoked_ms, \
-             d.unsynced, d.last_sync_ms, d.reported_ms FROM device d \
+             d.unsynced, d.last_sync_ms, d.reported_ms, d.synced_ms FROM device d \
              JOIN user u ON u.id = d.user_id JOIN team t ON t.id = u.team_id \
              WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.name, u.name, d.id",
         )?;
@@ -298,6 +311,7 @@ impl RelayStore for SqliteRelayStore {
                     last_sync_ms: r.get(8).ok().flatten(),
                 }),
                 reported_ms: r.get(9)?,
+                synced_ms: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -328,18 +342,20 @@ impl RelayStore for SqliteRelayStore {
         &mut self,
         device: DeviceId,
         status: &DeviceStatus,
+        completed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "UPDATE device SET unsynced = ?2, last_sync_ms = ?3, reported_ms = ?4 \
-                 WHERE id = ?1",
+                "UPDATE device SET unsynced = ?2, last_sync_ms = ?3, reported_ms = ?4, \
+                 synced_ms = CASE WHEN ?5 THEN ?4 ELSE synced_ms END WHERE id = ?1",
             )?
             .execute(params![
                 device,
                 i64::try_from(status.unsynced).unwrap_or(i64::MAX),
                 status.last_sync_ms,
-                now_ms
+                now_ms,
+                completed,
             ])?;
         Ok(())
     }

@@ -44,16 +44,23 @@ pub trait DeviceReplica {
     /// still need an exchange (edited here since they were sent, or merged by the relay with
     /// changes this device lacks).
     fn stored(&mut self, stored: &[Stored]) -> Result<Vec<String>, Self::Error>;
-    /// Everything announced has been synced: record the time.
-    fn completed(&mut self) -> Result<(), Self::Error>;
+    /// The time on this device's clock (ms since the Unix epoch).
+    fn now_ms(&mut self) -> i64;
+    /// The relay has durably recorded that everything announced was synced at `at_ms`:
+    /// record it as this device's last sync.
+    fn completed(&mut self, at_ms: i64) -> Result<(), Self::Error>;
 }
 
-/// How many dossiers are exchanged at once, and how many whole ones requested at once.
+/// How many dossiers are exchanged at once, how many whole ones requested at once, and how
+/// much is uploaded before the relay has answered. The window is what bounds the device's
+/// unsent frames (see [`super::flow`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub syncing: usize,
     pub fetching: usize,
     pub uploading: usize,
+    /// Bytes of uploads unanswered at most (one upload larger than this still goes, alone).
+    pub upload_bytes: usize,
 }
 
 impl Default for Window {
@@ -62,6 +69,7 @@ impl Default for Window {
             syncing: 128,
             fetching: 4 * MAX_FETCH_IDS,
             uploading: 2 * MAX_UPLOAD_DOCS,
+            upload_bytes: 4 * SNAPSHOT_BATCH_BYTES,
         }
     }
 }
@@ -80,10 +88,15 @@ pub struct DeviceSession {
     /// In-flight dossiers the relay announced another change for: go again after.
     again: BTreeSet<String>,
     fetching: BTreeSet<String>,
-    uploading: BTreeSet<String>,
+    /// Uploads unanswered, with their size.
+    uploading: BTreeMap<String, usize>,
+    upload_bytes: usize,
     /// Completed exchanges not yet recorded.
     finished: Vec<(String, State)>,
     idle_reported: bool,
+    /// Completion reports sent and not yet recorded by the relay: the times they name.
+    reports: BTreeSet<i64>,
+    last_report: Option<i64>,
 }
 
 type SessionResult<T, E> = std::result::Result<T, SessionError<E>>;
@@ -114,6 +127,12 @@ impl DeviceSession {
             && self.uploading.is_empty()
     }
 
+    /// Idle, and the relay has durably recorded this sync's completion: only now may the
+    /// device say "synced" (and a one-off sync end).
+    pub fn is_complete(&self) -> bool {
+        self.is_idle() && self.idle_reported && self.reports.is_empty()
+    }
+
     /// How many dossiers are still to be exchanged in this session (for progress display).
     pub fn remaining(&self) -> usize {
         self.queue.len() + self.in_flight.len() + self.fetching.len() + self.uploading.len()
@@ -124,7 +143,7 @@ impl DeviceSession {
         self.queued.contains(doc)
             || self.in_flight.contains_key(doc)
             || self.fetching.contains(doc)
-            || self.uploading.contains(doc)
+            || self.uploading.contains_key(doc)
     }
 
     /// A local edit was committed to `doc`.
@@ -150,13 +169,23 @@ impl DeviceSession {
         let mut stored = Vec::new();
         for frame in frames {
             match frame {
-                ToDevice::Welcome { seq, changed } => {
+                ToDevice::Welcome {
+                    seq,
+                    changed,
+                    recorded,
+                } => {
                     if self.welcomed {
                         return Err(SessionError::Protocol("a second welcome".into()));
                     }
                     self.welcomed = true;
                     self.seen = self.seen.max(seq);
                     let local = r.unsynced_docs().map_err(SessionError::Replica)?;
+                    if recorded && changed.is_empty() && local.is_empty() && seq <= self.saved {
+                        // Nothing to exchange, and the relay has recorded it already.
+                        let at = self.report_time(r);
+                        r.completed(at).map_err(SessionError::Replica)?;
+                        self.idle_reported = true;
+                    }
                     for doc in changed.iter().chain(&local) {
                         self.enqueue(doc);
                     }
@@ -204,12 +233,23 @@ impl DeviceSession {
                     }
                 }
                 ToDevice::Stored(list) => stored.extend(list),
+                ToDevice::Recorded { last_sync_ms } => {
+                    // Reports are answered in order: this one and any before it are durable.
+                    if let Some(at) = last_sync_ms
+                        && self.reports.contains(&at)
+                    {
+                        self.reports.retain(|t| *t > at);
+                        r.completed(at).map_err(SessionError::Replica)?;
+                    }
+                }
             }
         }
         if !stored.is_empty() {
             let unfinished = r.stored(&stored).map_err(SessionError::Replica)?;
             for s in &stored {
-                self.uploading.remove(&s.doc);
+                if let Some(size) = self.uploading.remove(&s.doc) {
+                    self.upload_bytes -= size;
+                }
                 // Announced as changed while it travelled: exchange it again.
                 if self.again.remove(&s.doc) {
                     self.enqueue(&s.doc);
@@ -290,7 +330,7 @@ impl DeviceSession {
     }
 
     fn enqueue(&mut self, doc: &str) {
-        if self.in_flight.contains_key(doc) || self.uploading.contains(doc) {
+        if self.in_flight.contains_key(doc) || self.uploading.contains_key(doc) {
             self.again.insert(doc.to_string());
         } else if !self.fetching.contains(doc) && self.queued.insert(doc.to_string()) {
             self.queue.push_back(doc.to_string());
@@ -304,10 +344,12 @@ impl DeviceSession {
             return Ok(out);
         }
         let mut fetch = Vec::new();
-        let mut uploads = Vec::new();
+        let mut uploads: Vec<Upload> = Vec::new();
+        let mut upload_bytes = self.upload_bytes;
         while self.in_flight.len() < self.window.syncing
             && self.fetching.len() + fetch.len() < self.window.fetching
             && self.uploading.len() + uploads.len() < self.window.uploading
+            && upload_bytes < self.window.upload_bytes
         {
             let Some(doc) = self.queue.pop_front() else {
                 break;
@@ -318,6 +360,7 @@ impl DeviceSession {
                 continue;
             };
             if let Some(up) = r.upload(&doc).map_err(SessionError::Replica)? {
+                upload_bytes += upload_size(&up);
                 uploads.push(up);
                 continue;
             }
@@ -341,10 +384,11 @@ impl DeviceSession {
             self.fetching.extend(ids.iter().cloned());
             out.push(ToRelay::Fetch { docs: ids.to_vec() });
         }
-        self.uploading.extend(uploads.iter().map(|u| u.doc.clone()));
-        let frames = batched(uploads, SNAPSHOT_BATCH_BYTES, MAX_UPLOAD_DOCS, |u| {
-            u.bytes.len() + u.doc.len()
-        });
+        for u in &uploads {
+            self.uploading.insert(u.doc.clone(), upload_size(u));
+        }
+        self.upload_bytes = upload_bytes;
+        let frames = batched(uploads, SNAPSHOT_BATCH_BYTES, MAX_UPLOAD_DOCS, upload_size);
         out.extend(frames.into_iter().map(ToRelay::Upload));
         if !out.is_empty() {
             self.idle_reported = false;
@@ -354,11 +398,31 @@ impl DeviceSession {
                 r.save_cursor(self.seen).map_err(SessionError::Replica)?;
                 self.saved = self.seen;
             }
-            r.completed().map_err(SessionError::Replica)?;
-            let status = r.status().map_err(SessionError::Replica)?;
+            // The device calls this sync complete only when the relay has recorded it.
+            let at = self.report_time(r);
+            let mut status = r.status().map_err(SessionError::Replica)?;
+            status.last_sync_ms = Some(at);
             out.push(ToRelay::Status(status));
+            self.reports.insert(at);
             self.idle_reported = true;
         }
         Ok(out)
     }
+}
+
+impl DeviceSession {
+    /// The time a completion report names: distinct for each, so that its answer names it
+    /// alone.
+    fn report_time<R: DeviceReplica>(&mut self, r: &mut R) -> i64 {
+        let at = match self.last_report {
+            Some(last) => r.now_ms().max(last + 1),
+            None => r.now_ms(),
+        };
+        self.last_report = Some(at);
+        at
+    }
+}
+
+fn upload_size(u: &Upload) -> usize {
+    u.bytes.len() + u.doc.len()
 }

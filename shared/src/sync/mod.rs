@@ -5,6 +5,7 @@
 //! WebSocket and inside a deterministic simulation.
 
 pub mod device;
+pub mod flow;
 pub mod relay;
 pub mod wire;
 

@@ -4,7 +4,7 @@
 //! exchange from the heads it saw last (see [`super::resume_state`]), and within a connection
 //! the relay keeps the state of the exchanges in flight only, bounded by [`Limits`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use automerge::sync::{Message, State};
 
@@ -28,7 +28,10 @@ pub trait RelayReplica {
     /// Whole dossiers for a device that lacks them; ids the team does not hold come back in
     /// the second list.
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), Self::Error>;
-    fn report(&mut self, status: DeviceStatus) -> Result<(), Self::Error>;
+    /// Record what the device reports of itself, durably. `completed`: the report names a
+    /// sync that has just completed (the device waits for this record before saying so);
+    /// otherwise it is what the device holds as it connects.
+    fn report(&mut self, status: DeviceStatus, completed: bool) -> Result<(), Self::Error>;
     /// Check and store whole dossiers a device created (merging any the team already
     /// holds), committing all at once. Returns the answer for each and, as
     /// [`RelayReplica::receive`], what was committed.
@@ -46,6 +49,9 @@ pub struct Limits {
     /// Messages in one exchange before it must have converged (two honest peers need a
     /// handful).
     pub rounds_per_doc: u32,
+    /// Dossiers asked for whole and not yet sent (a device's window asks for at most
+    /// `4 × MAX_FETCH_IDS`).
+    pub fetches_waiting: usize,
 }
 
 impl Default for Limits {
@@ -53,9 +59,14 @@ impl Default for Limits {
         Limits {
             docs_in_flight: 1024,
             rounds_per_doc: 32,
+            fetches_waiting: 8 * MAX_FETCH_IDS,
         }
     }
 }
+
+/// Dossiers read from the store at a time while producing snapshots: what one call of
+/// [`RelaySession::produce`] may overshoot its budget by.
+const PRODUCE_STEP: usize = 64;
 
 /// The result of handling some frames: what to send back, and what was committed (to
 /// announce to the team's other connections).
@@ -72,6 +83,8 @@ pub struct RelaySession {
     /// The highest team sequence this device has been told about.
     told: u64,
     open: HashMap<String, (State, u32)>,
+    /// Dossiers asked for whole, sent as the connection's outbox makes room.
+    fetches: VecDeque<String>,
 }
 
 type SessionResult<T, E> = std::result::Result<T, SessionError<E>>;
@@ -117,12 +130,22 @@ impl RelaySession {
                         return violation("a second hello");
                     }
                     self.greeted = true;
-                    r.report(status).map_err(SessionError::Replica)?;
                     let (seq, changed) = r.changed_since(since).map_err(SessionError::Replica)?;
+                    let recorded = changed.is_empty() && status.unsynced == 0;
+                    r.report(status, recorded).map_err(SessionError::Replica)?;
                     self.told = seq;
-                    out.replies.push(ToDevice::Welcome { seq, changed });
+                    out.replies.push(ToDevice::Welcome {
+                        seq,
+                        changed,
+                        recorded,
+                    });
                 }
-                ToRelay::Status(status) => r.report(status).map_err(SessionError::Replica)?,
+                ToRelay::Status(status) => {
+                    r.report(status, true).map_err(SessionError::Replica)?;
+                    out.replies.push(ToDevice::Recorded {
+                        last_sync_ms: status.last_sync_ms,
+                    });
+                }
                 ToRelay::Fetch { docs } => {
                     if docs.len() > MAX_FETCH_IDS {
                         return violation(format!(
@@ -133,15 +156,15 @@ impl RelaySession {
                     if let Some(bad) = docs.iter().find(|d| !valid_id(d)) {
                         return violation(format!("`{}` is not a dossier id", clip(bad)));
                     }
-                    let (found, missing) = r.snapshots(&docs).map_err(SessionError::Replica)?;
-                    let frames = batched(found, SNAPSHOT_BATCH_BYTES, usize::MAX, |s| {
-                        s.bytes.len() + s.projection.search_text.len() + 512
-                    });
-                    out.replies
-                        .extend(frames.into_iter().map(ToDevice::Snapshots));
-                    if !missing.is_empty() {
-                        out.replies.push(ToDevice::Unavailable { docs: missing });
+                    if self.fetches.len() + docs.len() > self.limits.fetches_waiting {
+                        return violation(format!(
+                            "more than {} dossiers asked for at once",
+                            self.limits.fetches_waiting
+                        ));
                     }
+                    // Sent by `produce`, as the outbox makes room: a device that asks for
+                    // the whole team never makes the relay hold it all in memory.
+                    self.fetches.extend(docs);
                 }
                 ToRelay::Upload(uploads) => {
                     if uploads.len() > MAX_UPLOAD_DOCS {
@@ -258,6 +281,35 @@ impl RelaySession {
             self.open.insert(i.doc, (i.state, rounds));
         }
         Ok(())
+    }
+
+    /// Whether snapshots asked for are still to be produced.
+    pub fn has_pending(&self) -> bool {
+        !self.fetches.is_empty()
+    }
+
+    /// Snapshots asked for, about `budget` bytes of them (a step more at most): the bulk
+    /// output, produced only while the connection's outbox has room for it.
+    pub fn produce<R: RelayReplica>(
+        &mut self,
+        r: &mut R,
+        budget: usize,
+    ) -> SessionResult<Vec<ToDevice>, R::Error> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while bytes < budget && !self.fetches.is_empty() {
+            let n = self.fetches.len().min(PRODUCE_STEP);
+            let ids: Vec<String> = self.fetches.drain(..n).collect();
+            let (found, missing) = r.snapshots(&ids).map_err(SessionError::Replica)?;
+            let size = |s: &Snapshot| s.bytes.len() + s.projection.search_text.len() + 512;
+            bytes += found.iter().map(size).sum::<usize>();
+            let frames = batched(found, SNAPSHOT_BATCH_BYTES, usize::MAX, size);
+            out.extend(frames.into_iter().map(ToDevice::Snapshots));
+            if !missing.is_empty() {
+                out.push(ToDevice::Unavailable { docs: missing });
+            }
+        }
+        Ok(out)
     }
 
     /// Another connection committed changes to `docs`, bringing the team to `seq`: tell this

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::summary::Projection;
 
 /// Bumped on any change a peer of the previous version could not read.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame either side accepts. A cold snapshot batch is cut to stay well under it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
@@ -46,7 +46,10 @@ pub enum ToRelay {
     },
     /// Send me these dossiers whole: I hold none of them.
     Fetch { docs: Vec<String> },
-    /// Freshness report, sent whenever a sync completes.
+    /// Freshness report, sent whenever a sync completes (`last_sync_ms` is the moment it
+    /// completed). The relay answers [`ToDevice::Recorded`] once the report is durable; only
+    /// then does the device call itself synced, so the manager's view never lags behind
+    /// what the device claims.
     Status(DeviceStatus),
     /// Dossiers this device created and has never exchanged, whole, as saved (at most
     /// [`MAX_UPLOAD_DOCS`], about [`SNAPSHOT_BATCH_BYTES`] a frame). One message instead of
@@ -88,10 +91,14 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToDevice {
     /// Answer to `Hello`: the team's change sequence now, and the dossiers changed after the
-    /// device's `since`.
+    /// device's `since`. `recorded`: neither side had anything to exchange (nothing changed
+    /// here, and the device reported nothing unsent), so the relay has already recorded this
+    /// as a completed sync and the device need not report it: a reconnect with nothing
+    /// changed stays one round trip.
     Welcome {
         seq: u64,
         changed: Vec<String>,
+        recorded: bool,
     },
     /// As [`ToRelay::Sync`].
     Sync {
@@ -112,6 +119,11 @@ pub enum ToDevice {
     },
     /// Answer to [`ToRelay::Upload`]: every dossier of it is durable on the relay.
     Stored(Vec<Stored>),
+    /// Answer to [`ToRelay::Status`]: the report naming this completed sync is durable on
+    /// the relay.
+    Recorded {
+        last_sync_ms: Option<i64>,
+    },
 }
 
 /// A user's role in their team.
@@ -256,7 +268,7 @@ mod tests {
         newer[0] = 9;
         assert_eq!(decode::<ToRelay>(&newer), Err(WireError::Version(9)));
         assert!(matches!(
-            decode::<ToRelay>(&[1, 0xff, 0xff, 0xff]),
+            decode::<ToRelay>(&[PROTOCOL_VERSION as u8, 0xff, 0xff, 0xff]),
             Err(WireError::Malformed(_))
         ));
         assert_eq!(
