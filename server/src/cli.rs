@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use fieldbook_shared::sync::flow::RELAY_OUTBOX_BYTES;
 use fieldbook_shared::sync::wire::Role;
 use tokio::sync::watch;
 
@@ -53,6 +54,10 @@ enum Command {
         /// connection is closed.
         #[arg(long, default_value_t = 60)]
         write_stall: u64,
+        /// KiB of frames held for one device before the relay stops reading from it (half of
+        /// it for dossiers the device asked for whole): bounds the memory a connection costs.
+        #[arg(long, default_value_t = (RELAY_OUTBOX_BYTES / 1024) as u64)]
+        outbox_kib: u64,
         /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
         #[arg(long, env = "FIELDBOOK_RELAY_UI")]
         ui: Option<std::path::PathBuf>,
@@ -125,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             header_timeout,
             write_stall,
+            outbox_kib,
             ui,
             secure_cookie,
             today,
@@ -150,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let (stop_tx, stop_rx) = watch::channel(false);
                 let mut relay = Relay::new(db, stop_rx).with_web(web);
                 relay.socket.write_stall = std::time::Duration::from_secs(write_stall.max(1));
+                relay.socket.outbox_bytes = (outbox_kib.max(16) * 1024) as usize;
                 let relay = Arc::new(relay);
                 // Tests and scripts read this line for the port.
                 println!("listening on http://{addr}");

@@ -17,7 +17,8 @@ use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
 
 /// After this many appended chunks a dossier is rewritten as one snapshot.
 const COMPACT_AFTER_CHUNKS: usize = 64;
-/// Documents kept open per connection at most (the exchanges in flight need them).
+/// Documents kept open per connection at most: those of its exchanges in flight (each is
+/// released when its exchange ends; see [`RelayReplica::release`]).
 const MAX_OPEN_DOCS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
@@ -284,6 +285,10 @@ impl RelayReplica for TeamReplica<'_> {
             .report_status(self.auth.device_id, &status, completed, self.now_ms)?)
     }
 
+    fn release(&mut self, doc: &str) {
+        self.open.docs.remove(doc);
+    }
+
     fn store_uploads(
         &mut self,
         uploads: Vec<Upload>,
@@ -345,6 +350,10 @@ impl RelayReplica for TeamReplica<'_> {
             });
         }
         let committed = self.commit(writes)?;
+        // An upload is its own exchange: nothing more is asked of these documents.
+        for s in &stored {
+            self.open.docs.remove(&s.doc);
+        }
         Ok((stored, committed))
     }
 }

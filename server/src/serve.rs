@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use fieldbook_shared::sync::SessionError;
-use fieldbook_shared::sync::flow::Outbox;
+use fieldbook_shared::sync::flow::{Outbox, write_deadline};
 use fieldbook_shared::sync::relay::RelaySession;
 use fieldbook_shared::sync::wire::{self, ToRelay, close};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -183,7 +183,8 @@ async fn run(
 }
 
 /// Write what the session queues, in order, until it lets go of the queue. A device that
-/// stops reading for `stall` is let go: the relay holds nothing for it without limit.
+/// reads nothing for `stall` (beyond the time the frames take on a slow link) is let go: the
+/// relay holds nothing for it without limit.
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     mut queued: mpsc::Receiver<Message>,
@@ -196,16 +197,26 @@ async fn write_frames(
         )
     };
     let broken = |e: axum::Error| Closing(1006, e.to_string());
+    // Bytes handed to the socket and maybe not written yet: feeding a frame first finishes
+    // writing the one before it.
+    let mut unwritten = 0;
     while let Some(message) = queued.recv().await {
-        tokio::time::timeout(stall, sink.feed(message))
+        let len = match &message {
+            Message::Binary(b) => b.len(),
+            _ => 0,
+        };
+        unwritten += len;
+        tokio::time::timeout(write_deadline(stall, unwritten), sink.feed(message))
             .await
             .map_err(|_| stalled())?
             .map_err(broken)?;
+        unwritten = len;
         if queued.is_empty() {
-            tokio::time::timeout(stall, sink.flush())
+            tokio::time::timeout(write_deadline(stall, unwritten), sink.flush())
                 .await
                 .map_err(|_| stalled())?
                 .map_err(broken)?;
+            unwritten = 0;
         }
     }
     Ok(())
@@ -264,8 +275,9 @@ fn batch(
     }
 }
 
-/// The session: input is taken, and bulk output produced, only while the outbox has room;
-/// the outbox feeds the writer whenever it can take a frame.
+/// The session: input is taken while the outbox has room, and bulk output produced into half
+/// of it at most, so producing never stops the reading; the outbox feeds the writer whenever
+/// it can take a frame.
 async fn session(
     mut stream: SplitStream<WebSocket>,
     to_writer: mpsc::Sender<Message>,
@@ -280,7 +292,7 @@ async fn session(
     let mut open = OpenDocs::default();
     let mut outbox = Outbox::with_limit(relay.socket.outbox_bytes);
     let result = loop {
-        if outbox.has_room() && session.has_pending() {
+        if outbox.bulk_room() > 0 && session.has_pending() {
             let produced = relay.with_store(|store| {
                 session.produce(
                     &mut TeamReplica {
@@ -289,11 +301,11 @@ async fn session(
                         open: &mut open,
                         now_ms: now_ms(),
                     },
-                    outbox.room(),
+                    outbox.bulk_room(),
                 )
             });
             match produced {
-                Ok(frames) => outbox.extend(frames.iter().map(wire::encode)),
+                Ok(frames) => outbox.extend(frames.into_iter().map(|f| wire::encode(&f))),
                 Err(e) => break Err(session_closing(e, auth)),
             }
             continue;

@@ -1,6 +1,7 @@
 //! Helpers shared by the cross-crate tests: several device engines on temp SQLite files that
 //! exchange dossier documents directly, as two devices would through a USB stick or a relay.
 
+pub mod link;
 pub mod relay;
 pub mod web;
 pub mod window;

@@ -25,13 +25,24 @@ fn sigkill_during_a_large_sync_loses_nothing_acknowledged() {
 
     let mut kills = 0;
     let mut partial = 0;
-    for delay_ms in [300u64, 1200, 150, 2500, 800, 4000] {
+    // Each kill lands once the relay has committed this many more dossiers (and a moment
+    // more), whatever the machine's speed: at the first commit of a sync, or further in.
+    for more in [1u64, 100, 1, 100, 1] {
+        let db = relay.db_path();
+        let stored = relay_holds(&db) + more;
         let killer = {
             let pid_relay = &mut relay;
             // Kill from this thread while the sync runs on another.
             std::thread::scope(|s| {
                 let handle = s.spawn(|| sync_once(&mut laptop));
-                std::thread::sleep(Duration::from_millis(delay_ms));
+                let started = std::time::Instant::now();
+                while !handle.is_finished()
+                    && relay_holds(&db) < stored
+                    && started.elapsed() < Duration::from_secs(120)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                std::thread::sleep(Duration::from_millis(30));
                 pid_relay.kill();
                 handle.join().unwrap()
             })
@@ -65,7 +76,7 @@ fn sigkill_during_a_large_sync_loses_nothing_acknowledged() {
             acked += 1;
         }
         eprintln!(
-            "kill {kills} after {delay_ms} ms: {acked} of {} acknowledged",
+            "kill {kills} once the relay held {stored}: {acked} of {} acknowledged",
             ids.len()
         );
         if acked > 0 && acked < ids.len() {
@@ -105,4 +116,16 @@ fn sigkill_during_a_large_sync_loses_nothing_acknowledged() {
         );
         assert_eq!(phone.summary(id).unwrap(), laptop.summary(id).unwrap());
     }
+}
+
+/// Dossiers the relay's store holds now (read beside the running relay, as SQLite allows).
+fn relay_holds(db: &std::path::Path) -> u64 {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return 0;
+    };
+    conn.query_row("SELECT COUNT(*) FROM doc", [], |r| r.get::<_, i64>(0))
+        .map_or(0, |n| n as u64)
 }

@@ -122,6 +122,7 @@ struct Transport {
     relay_outbox: usize,
     reading: Reading,
     window: Window,
+    limits: Limits,
 }
 
 struct Conn {
@@ -202,6 +203,7 @@ impl Sim {
                 uploading: 2,
                 upload_bytes: rng.random_range(1024..16 * 1024),
             },
+            limits: Limits::default(),
         };
         Sim::with(seed, dir, rng, transport)
     }
@@ -255,7 +257,7 @@ impl Sim {
         let mut conn = Conn {
             device: DeviceSession::new(t.window),
             device_docs: DeviceDocs::default(),
-            relay: RelaySession::new(Limits::default()),
+            relay: RelaySession::new(t.limits),
             relay_docs: RelayDocs::default(),
             device_out: Outbox::unbounded(),
             up: Pipe::new(t.pipe),
@@ -537,6 +539,10 @@ impl Sim {
 
     fn step(&mut self) {
         let n = self.devices.len();
+        // Writers write as soon as the transport has room (they are tasks of their own).
+        for d in 0..n {
+            self.write(d);
+        }
         let d = self.rng.random_range(0..n);
         match self.rng.random_range(0..100) {
             0..=24 => self.edit(d),
@@ -634,6 +640,27 @@ impl Sim {
         moved
     }
 
+    /// Every device is connected, done, and recorded as synced by the relay, which holds no
+    /// exchange open for it.
+    fn check_connections(&self) {
+        let context = || self.log.join("\n");
+        for (i, dev) in self.devices.iter().enumerate() {
+            let conn = dev.conn.as_ref().unwrap();
+            assert!(conn.device.is_idle(), "device {i} idle\n{}", context());
+            assert!(
+                conn.device.is_complete(),
+                "device {i}'s completed sync is recorded by the relay\n{}",
+                context()
+            );
+            assert_eq!(
+                conn.relay.open_exchanges(),
+                0,
+                "the relay holds no exchange open for device {i}\n{}",
+                context()
+            );
+        }
+    }
+
     fn check(&mut self) {
         let north = self.team;
         let (_, relay_ids) = self.relay.changed_since(north, 0).unwrap();
@@ -659,20 +686,8 @@ impl Sim {
                 "device {i} has everything acknowledged\n{}",
                 context()
             );
-            let conn = dev.conn.as_ref().unwrap();
-            assert!(conn.device.is_idle(), "device {i} idle\n{}", context());
-            assert!(
-                conn.device.is_complete(),
-                "device {i}'s completed sync is recorded by the relay\n{}",
-                context()
-            );
-            assert_eq!(
-                conn.relay.open_exchanges(),
-                0,
-                "the relay holds no exchange open for device {i}\n{}",
-                context()
-            );
         }
+        self.check_connections();
         for id in &relay_ids {
             let stored = self.relay.load_doc(north, id).unwrap().unwrap();
             let relay_heads = DossierDoc::load(&stored.bytes).unwrap().heads();
@@ -800,6 +815,8 @@ fn run(seed: u64) -> Vec<String> {
     if let Err(e) = sim.heal() {
         panic!("{e}\n{}", sim.log.join("\n"));
     }
+    // Quiet: every exchange of the schedule's connections is closed on both sides.
+    sim.check_connections();
     // A second pass from fresh connections: a reconnect must find nothing left to do.
     for d in 0..sim.devices.len() {
         sim.devices[d].conn = None;
@@ -897,6 +914,7 @@ fn reading_only_after_writing_deadlocks_on_the_bounded_transport() {
             relay_outbox: 8 * 1024,
             reading,
             window: Window::default(),
+            limits: Limits::default(),
         };
         let mut sim = Sim::with(99, dir.path(), StdRng::seed_from_u64(99), transport);
         sim.devices.truncate(2);
@@ -921,4 +939,52 @@ fn reading_only_after_writing_deadlocks_on_the_bounded_transport() {
     let stuck = run(Reading::OnlyAfterWriting).expect_err("the old way deadlocks");
     assert!(stuck.starts_with("deadlock"), "{stuck}");
     eprintln!("old way: {stuck}");
+}
+
+/// Two live devices editing the same dossiers in turn, each edit crossing the other's
+/// exchange: a device closes one exchange and starts the next in one breath, and the relay
+/// must start that one afresh, so that however many edits a dossier takes on one connection,
+/// no exchange runs out of rounds.
+#[test]
+fn a_dossier_edited_again_and_again_on_one_connection_never_runs_out_of_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = Transport {
+        pipe: 1 << 20,
+        relay_outbox: 1 << 20,
+        reading: Reading::WhileWriting,
+        window: Window::default(),
+        limits: Limits {
+            rounds_per_doc: 4,
+            ..Limits::default()
+        },
+    };
+    let mut sim = Sim::with(5, dir.path(), StdRng::seed_from_u64(5), transport);
+    sim.devices.truncate(2);
+    sim.edit(0);
+    sim.heal().expect("first dossier synced");
+    for round in 0..60 {
+        let (a, b) = (round % 2, 1 - round % 2);
+        sim.edit(a);
+        sim.edit(b);
+        // Crossing: each device hears of the other's commit while its own exchange is in
+        // flight, and the relay reads what a device wrote as one batch.
+        for _ in 0..6 {
+            sim.write(a);
+            sim.write(b);
+            sim.deliver_up_in_order(a, usize::MAX);
+            sim.deliver_up_in_order(b, usize::MAX);
+            sim.write(a);
+            sim.write(b);
+            sim.deliver_down_in_order(a, 1);
+            sim.deliver_down_in_order(b, 1);
+        }
+        let closed: Vec<&String> = sim
+            .log
+            .iter()
+            .filter(|l| l.starts_with("relay closed"))
+            .collect();
+        assert!(closed.is_empty(), "round {round}: {closed:?}");
+    }
+    sim.heal().expect("quiet at the end");
+    sim.check();
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use fieldbook_shared::sync::SessionError;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
-use fieldbook_shared::sync::flow::Outbox;
+use fieldbook_shared::sync::flow::{Outbox, write_deadline};
 use fieldbook_shared::sync::wire::{self, MAX_FRAME_BYTES, ToDevice, ToRelay, close};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -118,12 +118,12 @@ pub async fn sync_with_relay<H: EngineHandle>(
     tokio::pin!(writer, session);
     let result = tokio::select! {
         result = &mut session => {
-            // The session has queued its close frame, if any, and let go of the queue.
-            let written = tokio::time::timeout(WRITE_STALL, writer).await;
+            // The session has queued its close frame, if any, and let go of the queue: the
+            // writer ends once that is written (or the relay is taken for gone).
+            let written = writer.await;
             match (result, written) {
-                (Ok(report), Ok(Ok(()))) => Ok(report),
-                (Ok(_), Ok(Err(e))) => Err(e),
-                (Ok(_), Err(_)) => Err(stalled()),
+                (Ok(report), Ok(())) => Ok(report),
+                (Ok(_), Err(e)) => Err(e),
                 (Err(e), _) => Err(e),
             }
         }
@@ -163,7 +163,9 @@ type WsStream = futures_util::stream::SplitStream<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 >;
 
-/// Write what the session queues, in order, until it lets go of the queue.
+/// Write what the session queues, in order, until it lets go of the queue. A relay that takes
+/// nothing for [`WRITE_STALL`] (beyond the time the frames take on a slow link) is taken for
+/// gone.
 async fn write_frames(
     mut sink: WsSink,
     mut queued: mpsc::Receiver<Message>,
@@ -172,16 +174,23 @@ async fn write_frames(
         code: 1006,
         reason: e.to_string(),
     };
+    // Bytes handed to the socket and maybe not written yet: feeding a frame first finishes
+    // writing the one before it.
+    let mut unwritten = 0;
     while let Some(message) = queued.recv().await {
-        tokio::time::timeout(WRITE_STALL, sink.feed(message))
+        let len = message.len();
+        unwritten += len;
+        tokio::time::timeout(write_deadline(WRITE_STALL, unwritten), sink.feed(message))
             .await
             .map_err(|_| stalled())?
             .map_err(broken)?;
+        unwritten = len;
         if queued.is_empty() {
-            tokio::time::timeout(WRITE_STALL, sink.flush())
+            tokio::time::timeout(write_deadline(WRITE_STALL, unwritten), sink.flush())
                 .await
                 .map_err(|_| stalled())?
                 .map_err(broken)?;
+            unwritten = 0;
         }
     }
     Ok(())

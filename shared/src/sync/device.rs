@@ -15,7 +15,7 @@ use super::wire::{
     DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
     ToRelay, Upload,
 };
-use super::{Incoming, SessionError, batched, closes_exchange};
+use super::{Incoming, SessionError, batched, closes_exchange, closing_word};
 
 /// The device's store, as the session needs it.
 pub trait DeviceReplica {
@@ -290,7 +290,17 @@ impl DeviceSession {
                         self.in_flight.insert(doc, state);
                     }
                 }
-                None => self.finish(doc, state),
+                None => {
+                    // Nothing more to say, but the relay waits for an answer: the last word,
+                    // so that it closes the exchange too (an exchange left open there would be
+                    // taken up by this dossier's next exchange, which would then wait for ever).
+                    out.push(ToRelay::Sync {
+                        doc: doc.clone(),
+                        data: closing_word(&state).encode(),
+                        done: true,
+                    });
+                    self.finish(doc, state);
+                }
             }
         }
         self.flush(r)?;

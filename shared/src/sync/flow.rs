@@ -11,15 +11,17 @@
 //!   ([`super::device::Window`]): it never has more than a window's worth of work in flight.
 //! - the **relay** must not trust the device to respect a window, so its outbox has a byte
 //!   limit: while the outbox is over it, the relay stops taking input (the device's sends then
-//!   wait in TCP) and produces no more bulk output (see
-//!   [`super::relay::RelaySession::produce`]). An honest device keeps reading, so the outbox
-//!   drains and input resumes; a device that stops reading stalls the relay's writer, which
-//!   gives up on it after a while.
+//!   wait in TCP). Bulk output (dossiers asked for whole, see
+//!   [`super::relay::RelaySession::produce`]) may fill only half of it, so that producing never
+//!   stops the relay from reading: the other half is for the answers to what it reads. An
+//!   honest device keeps reading, so the outbox drains; a device that stops reading stalls the
+//!   relay's writer, which gives up on it after a while ([`write_deadline`]).
 //!
 //! The deterministic simulation drives the same outbox over a transport with bounded
 //! buffers, so a peer that wrote without reading would deadlock there too.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// Bytes of frames the relay holds for one connection before it stops taking input.
 pub const RELAY_OUTBOX_BYTES: usize = 4 << 20;
@@ -97,6 +99,24 @@ impl Outbox {
     pub fn room(&self) -> usize {
         self.limit.saturating_sub(self.bytes)
     }
+
+    /// Bytes of bulk output that may still be added: bulk fills half the outbox at most, so
+    /// that the owner keeps taking input while it produces.
+    pub fn bulk_room(&self) -> usize {
+        (self.limit / 2).saturating_sub(self.bytes)
+    }
+}
+
+/// The slowest link a peer is still taken to be reading on (bytes per second): a rep on a
+/// poor mobile connection.
+pub const SLOWEST_READER_BYTES_PER_S: u64 = 4 * 1024;
+
+/// How long writing `bytes` may take before the peer is taken to have stopped reading: the
+/// stall allowed for any write, plus the time the bytes take at the slowest link. A fixed
+/// limit per frame would drop an honest peer on a slow link as soon as one frame (up to
+/// megabytes) took longer than the stall, and again on every retry.
+pub fn write_deadline(stall: Duration, bytes: usize) -> Duration {
+    stall + Duration::from_secs(bytes as u64 / SLOWEST_READER_BYTES_PER_S)
 }
 
 #[cfg(test)]
@@ -118,5 +138,22 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(out.bytes(), 0);
         assert!(Outbox::unbounded().has_room());
+    }
+
+    #[test]
+    fn bulk_output_leaves_half_the_outbox_to_answers() {
+        let mut out = Outbox::with_limit(100);
+        assert_eq!(out.bulk_room(), 50);
+        out.push(vec![0; 60]);
+        assert_eq!(out.bulk_room(), 0, "no more bulk");
+        assert!(out.has_room(), "but input is still taken");
+    }
+
+    #[test]
+    fn a_large_frame_may_take_longer_to_write() {
+        let stall = Duration::from_secs(60);
+        assert_eq!(write_deadline(stall, 0), stall);
+        // A 1 MiB frame at 4 KiB/s: 256 s more.
+        assert_eq!(write_deadline(stall, 1 << 20), Duration::from_secs(316));
     }
 }

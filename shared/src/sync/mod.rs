@@ -9,7 +9,9 @@ pub mod flow;
 pub mod relay;
 pub mod wire;
 
-use automerge::sync::{BloomFilter, Capability, Have, Message, State, SyncDoc};
+use automerge::sync::{
+    BloomFilter, Capability, ChunkList, Have, Message, MessageVersion, State, SyncDoc,
+};
 use automerge::{Automerge, ChangeHash};
 
 /// A commit on the relay: the team's sequence after it, and the dossiers it wrote (one
@@ -55,6 +57,22 @@ pub fn resume_state(shared_heads: Vec<ChangeHash>) -> State {
 /// no answer; waiting for one would hang, answering one could echo for ever.
 pub fn closes_exchange(message: &Message, state: &State) -> bool {
     message.changes.is_empty() && state.their_heads.as_ref() == Some(&message.heads)
+}
+
+/// The last word of an exchange in which this side has nothing more to say (Automerge's
+/// generate gave nothing) while the peer, which sent without `done`, waits for an answer: our
+/// heads alone. Nothing to say means we already sent the heads we hold, so they are the
+/// state's last sent heads. A few dozen bytes, where a message from a fresh state would carry
+/// a filter over the whole history.
+pub fn closing_word(state: &State) -> Message {
+    Message {
+        heads: state.last_sent_heads.clone(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: ChunkList::empty(),
+        flags: None,
+        version: MessageVersion::V1,
+    }
 }
 
 /// `items` cut into batches of about `max_bytes` by `size`, `max_items` at most each: the

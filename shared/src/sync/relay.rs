@@ -12,7 +12,7 @@ use super::wire::{
     DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
     ToRelay, Upload,
 };
-use super::{Commit, Incoming, SessionError, batched, closes_exchange};
+use super::{Commit, Incoming, SessionError, batched, closes_exchange, closing_word};
 use crate::document::valid_id;
 
 /// The team's merged dossiers, as one connection's session needs them. An implementation is
@@ -32,6 +32,10 @@ pub trait RelayReplica {
     /// sync that has just completed (the device waits for this record before saying so);
     /// otherwise it is what the device holds as it connects.
     fn report(&mut self, status: DeviceStatus, completed: bool) -> Result<(), Self::Error>;
+    /// The exchange of `doc` on this connection is over: a copy kept open for it may go, so
+    /// that what a connection holds follows the exchanges in flight, not the history of
+    /// every dossier it ever touched.
+    fn release(&mut self, doc: &str);
     /// Check and store whole dossiers a device created (merging any the team already
     /// holds), committing all at once. Returns the answer for each and, as
     /// [`RelayReplica::receive`], what was committed.
@@ -64,8 +68,8 @@ impl Default for Limits {
     }
 }
 
-/// Dossiers read from the store at a time while producing snapshots: what one call of
-/// [`RelaySession::produce`] may overshoot its budget by.
+/// Dossiers read from the store at a time while producing snapshots, at most. Fewer are read
+/// when the dossiers sent so far were large (see [`RelaySession::produce`]).
 const PRODUCE_STEP: usize = 64;
 
 /// The result of handling some frames: what to send back, and what was committed (to
@@ -85,6 +89,8 @@ pub struct RelaySession {
     open: HashMap<String, (State, u32)>,
     /// Dossiers asked for whole, sent as the connection's outbox makes room.
     fetches: VecDeque<String>,
+    /// Dossiers sent whole so far, and their bytes: the size to expect of the next.
+    produced: (usize, usize),
 }
 
 type SessionResult<T, E> = std::result::Result<T, SessionError<E>>;
@@ -194,6 +200,12 @@ impl RelaySession {
                     if incoming.iter().any(|i| i.doc == doc) {
                         self.apply(r, &mut incoming, &mut out)?;
                     }
+                    if order.iter().any(|(d, done)| *d == doc && *done) {
+                        // The device closed this dossier's exchange earlier in the batch and
+                        // starts the next one here: it starts afresh, rounds included (a
+                        // dossier a colleague keeps editing is exchanged again and again).
+                        self.open.remove(&doc);
+                    }
                     let (state, rounds) = match self.open.remove(&doc) {
                         Some(open) => open,
                         None => {
@@ -231,20 +243,34 @@ impl RelaySession {
                 continue;
             };
             if done {
+                r.release(&doc);
                 continue;
             }
-            if let Some(m) = r
+            match r
                 .generate(&doc, &mut state)
                 .map_err(SessionError::Replica)?
             {
-                let last_word = closes_exchange(&m, &state);
-                out.replies.push(ToDevice::Sync {
-                    doc: doc.clone(),
-                    data: m.encode(),
-                    done: last_word,
-                });
-                if !last_word {
-                    self.open.insert(doc, (state, rounds));
+                Some(m) => {
+                    let last_word = closes_exchange(&m, &state);
+                    out.replies.push(ToDevice::Sync {
+                        doc: doc.clone(),
+                        data: m.encode(),
+                        done: last_word,
+                    });
+                    if last_word {
+                        r.release(&doc);
+                    } else {
+                        self.open.insert(doc, (state, rounds));
+                    }
+                }
+                None => {
+                    // Nothing more to say, but the device waits for an answer.
+                    out.replies.push(ToDevice::Sync {
+                        doc: doc.clone(),
+                        data: closing_word(&state).encode(),
+                        done: true,
+                    });
+                    r.release(&doc);
                 }
             }
         }
@@ -288,8 +314,10 @@ impl RelaySession {
         !self.fetches.is_empty()
     }
 
-    /// Snapshots asked for, about `budget` bytes of them (a step more at most): the bulk
-    /// output, produced only while the connection's outbox has room for it.
+    /// Snapshots asked for, about `budget` bytes of them: the bulk output, produced only while
+    /// the connection's outbox has room for it. Dossiers are read a step at a time, the step
+    /// sized by the dossiers sent so far, so a step overshoots the budget by about one
+    /// dossier, whatever their size.
     pub fn produce<R: RelayReplica>(
         &mut self,
         r: &mut R,
@@ -298,11 +326,20 @@ impl RelaySession {
         let mut out = Vec::new();
         let mut bytes = 0;
         while bytes < budget && !self.fetches.is_empty() {
-            let n = self.fetches.len().min(PRODUCE_STEP);
+            let per_doc = self
+                .produced
+                .1
+                .checked_div(self.produced.0)
+                .unwrap_or(budget);
+            let step = ((budget - bytes) / per_doc.max(1)).clamp(1, PRODUCE_STEP);
+            let n = self.fetches.len().min(step);
             let ids: Vec<String> = self.fetches.drain(..n).collect();
             let (found, missing) = r.snapshots(&ids).map_err(SessionError::Replica)?;
             let size = |s: &Snapshot| s.bytes.len() + s.projection.search_text.len() + 512;
-            bytes += found.iter().map(size).sum::<usize>();
+            let found_bytes = found.iter().map(size).sum::<usize>();
+            bytes += found_bytes;
+            self.produced.0 += found.len();
+            self.produced.1 += found_bytes;
             let frames = batched(found, SNAPSHOT_BATCH_BYTES, usize::MAX, size);
             out.extend(frames.into_iter().map(ToDevice::Snapshots));
             if !missing.is_empty() {
