@@ -1,16 +1,18 @@
 //! Services over the local store: every edit a rep makes, each committed to disk before the
 //! call returns, with the dossier's summary and search text updated in the same transaction.
 
+use std::cell::{RefCell, RefMut};
 use std::path::Path;
 use std::sync::Arc;
 
 use automerge::ActorId;
 use fieldbook_shared::board::{BoardRow, ManagerNote, NoteIds, add_note};
 use fieldbook_shared::conflict::{self, Conflict};
-use fieldbook_shared::document::{DossierDoc, Writer, stamped};
+use fieldbook_shared::document::{DossierDoc, Writer};
 use fieldbook_shared::history::{self, FieldChange};
 use fieldbook_shared::patch::{self, Assignment};
-use fieldbook_shared::summary::{self, DossierSummary, FollowUpSummary};
+use fieldbook_shared::pipeline::{DocCache, OpenDoc};
+use fieldbook_shared::summary::{DossierSummary, FollowUpSummary};
 use fieldbook_shared::validate;
 use fieldbook_shared::{Author, Day, DomainError, Dossier, FollowUpKind, InteractionKind};
 use serde::{Deserialize, Serialize};
@@ -20,12 +22,12 @@ pub use fieldbook_shared::api::{DossierView, Meeting, MeetingRecorded};
 use crate::clock::Clock;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit,
-    StoreError,
+    BoardEntry, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit, StoreError,
 };
 
-/// After this many appended chunks a dossier is rewritten as one snapshot.
-const COMPACT_AFTER_CHUNKS: usize = 64;
+/// Dossiers kept open in memory: the ones being worked on and synced (a dossier with a year
+/// of meetings takes a few hundred KiB open).
+const OPEN_DOSSIERS: usize = 128;
 
 pub const STORE_FILE: &str = "fieldbook.sqlite";
 
@@ -70,6 +72,9 @@ pub struct Engine<S: DossierStore = SqliteStore> {
     /// Woken after each local write, so a live sync sends it at once rather than at its next
     /// poll (which only exists for writes by other processes on this device).
     local_writes: Arc<tokio::sync::Notify>,
+    /// Documents open, each good while the store's version of its dossier is unchanged: an
+    /// edit, a sync and a read in a row load and read the document once.
+    docs: RefCell<DocCache<String>>,
 }
 
 pub fn new_id() -> String {
@@ -124,6 +129,7 @@ impl<S: DossierStore> Engine<S> {
         Ok(Engine {
             ids: None,
             local_writes: Arc::default(),
+            docs: RefCell::new(DocCache::new(OPEN_DOSSIERS)),
             store,
             actor,
             identity: Identity {
@@ -135,15 +141,9 @@ impl<S: DossierStore> Engine<S> {
         })
     }
 
-    /// Notified after every local write (see [`Engine::write_local`]).
+    /// Notified after every local write (see [`Engine::store_writes`]).
     pub fn local_writes(&self) -> Arc<tokio::sync::Notify> {
         self.local_writes.clone()
-    }
-
-    fn write_local(&mut self, writes: &[DossierWrite]) -> Result<(), EngineError> {
-        self.store.write(writes)?;
-        self.local_writes.notify_one();
-        Ok(())
     }
 
     /// Draw new ids from a sequence seeded with `seed` instead of at random (simulations).
@@ -204,55 +204,80 @@ impl<S: DossierStore> Engine<S> {
         self.clock.now_ms()
     }
 
-    pub(crate) fn open_doc(&self, id: &str) -> Result<(DossierDoc, usize), EngineError> {
-        check_id(id)?;
-        let saved = self
-            .store
-            .load(id)?
-            .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
-        let doc = DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {
-            id: id.to_string(),
-            reason: e.to_string(),
-        })?;
-        Ok((doc, saved.chunks))
+    /// The dossier's document, open: kept from before while the store's version of it is
+    /// unchanged, else loaded.
+    pub(crate) fn open_dossier(&self, id: &str) -> Result<RefMut<'_, OpenDoc>, EngineError> {
+        self.open_if_held(id)?
+            .ok_or_else(|| EngineError::NotFound(id.to_string()))
     }
 
-    fn read(id: &str, doc: &DossierDoc) -> Result<Dossier, EngineError> {
-        doc.read().map_err(|e| EngineError::Corrupt {
-            id: id.to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    /// Everything to write for `doc`'s current state. `since` is the heads the store already
-    /// holds (None: write a full snapshot). `known` is the document's state when the caller
-    /// has just written it, which saves reading it back (the costliest step of a write).
-    pub(crate) fn prepare(
+    /// As [`Engine::open_dossier`]; None when this device does not hold the dossier.
+    pub(crate) fn open_if_held(
+        &self,
         id: &str,
-        doc: &mut DossierDoc,
-        since: Option<(&[automerge::ChangeHash], usize)>,
-        known: Option<Dossier>,
-    ) -> Result<DossierWrite, EngineError> {
-        let chunk = match since {
-            Some((heads, chunks)) if chunks < COMPACT_AFTER_CHUNKS => {
-                Chunk::Append(doc.save_after(heads))
+    ) -> Result<Option<RefMut<'_, OpenDoc>>, EngineError> {
+        check_id(id)?;
+        if self.store.version(id)?.is_none() {
+            return Ok(None);
+        }
+        self.open_or_empty(id).map(Some)
+    }
+
+    /// The dossier's document open: as [`Engine::open_dossier`] if this device holds it, else an empty
+    /// one that received changes fill (kept open until stored).
+    pub(crate) fn open_or_empty(&self, id: &str) -> Result<RefMut<'_, OpenDoc>, EngineError> {
+        check_id(id)?;
+        let version = self.store.version(id)?;
+        let mut docs = self.docs.borrow_mut();
+        docs.get_or_load(id.to_string(), version, || match version {
+            None => Ok(OpenDoc::empty()),
+            Some(version) => {
+                let saved = self
+                    .store
+                    .load(id)?
+                    .ok_or_else(|| EngineError::NotFound(id.to_string()))?;
+                OpenDoc::load(&saved.bytes, saved.chunks, version).map_err(|e| corrupt(id, e))
             }
-            _ => Chunk::Snapshot(doc.save()),
-        };
-        let dossier = match known {
-            Some(d) => {
-                // Every test run checks that what we know is what a reader would see.
-                debug_assert_eq!(Some(&d), doc.read().ok().as_ref(), "known state diverged");
-                d
+        })?;
+        Ok(RefMut::map(docs, |d| {
+            d.get_any(id).expect("kept open just above")
+        }))
+    }
+
+    /// The open documents, for the sync session's replica.
+    pub(crate) fn docs(&self) -> RefMut<'_, DocCache<String>> {
+        self.docs.borrow_mut()
+    }
+
+    /// Write `writes` (of the dossiers `ids`, in order) to the store in one transaction and
+    /// mark their open documents saved; if the write fails, forget them, since they are
+    /// ahead of the store.
+    pub(crate) fn store_writes(
+        &mut self,
+        ids: &[String],
+        writes: &[DossierWrite],
+        local: bool,
+    ) -> Result<(), EngineError> {
+        let written = self.store.write(writes);
+        let docs = self.docs.get_mut();
+        if let Err(e) = written {
+            for id in ids {
+                docs.remove(id);
             }
-            None => Self::read(id, doc)?,
-        };
-        let conflicts = conflict::count(doc.automerge().document()) as u32;
-        Ok(DossierWrite::new(
-            chunk,
-            summary::project(id, &dossier, conflicts),
-            Origin::Local,
-        ))
+            return Err(e.into());
+        }
+        for id in ids {
+            match (self.store.version(id)?, docs.get_any(id)) {
+                (Some(version), Some(open)) => open.saved_as(version),
+                _ => {
+                    docs.remove(id);
+                }
+            }
+        }
+        if local {
+            self.local_writes.notify_one();
+        }
+        Ok(())
     }
 
     /// Create a dossier from field assignments (`profile.name=…`); returns its id.
@@ -275,19 +300,14 @@ impl<S: DossierStore> Engine<S> {
     }
 
     fn insert(&mut self, id: &str, dossier: &Dossier) -> Result<(), EngineError> {
-        if self.store.load(id)?.is_some() {
+        if self.store.version(id)?.is_some() {
             return Err(DomainError::BadValue {
                 path: id.to_string(),
                 reason: "a dossier with this id already exists".into(),
             }
             .into());
         }
-        validate::check_edit(None, dossier)?;
-        let writer = self.writer();
-        let mut doc = DossierDoc::create(&writer, dossier)?;
-        let write = Self::prepare(id, &mut doc, None, Some(stamped(&writer, dossier)))?;
-        self.write_local(&[write])?;
-        Ok(())
+        self.create_many(&[(id.to_string(), dossier.clone())])
     }
 
     /// Apply `edit` to the dossier and commit the result. Returns false if nothing changed.
@@ -297,18 +317,27 @@ impl<S: DossierStore> Engine<S> {
         message: &str,
         edit: impl FnOnce(&Dossier) -> Result<Dossier, DomainError>,
     ) -> Result<bool, EngineError> {
-        let (mut doc, chunks) = self.open_doc(id)?;
-        let heads = doc.heads();
-        let before = Self::read(id, &doc)?;
-        let after = edit(&before)?;
-        validate::check_edit(Some(&before), &after)?;
         let writer = self.writer();
-        if !doc.write(&writer, &after, message)? {
-            return Ok(false);
-        }
-        let written = stamped(&writer, &after);
-        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), Some(written))?;
-        self.write_local(&[write])?;
+        let write = {
+            let mut open = self.open_dossier(id)?;
+            let after = edit(open.dossier().map_err(|e| corrupt(id, e))?)?;
+            let result = open
+                .write(&writer, &after, message)
+                .and_then(|before| before.map(|before| open.to_store(id, &before)).transpose());
+            match result {
+                Ok(Some((chunk, projection))) => {
+                    DossierWrite::new(chunk, projection, Origin::Local)
+                }
+                Ok(None) => return Ok(false),
+                Err(e) => {
+                    // Whatever the failed edit left in memory is not stored: reload next time.
+                    drop(open);
+                    self.docs.get_mut().remove(id);
+                    return Err(e.into());
+                }
+            }
+        };
+        self.store_writes(&[id.to_string()], &[write], true)?;
         Ok(true)
     }
 
@@ -430,10 +459,8 @@ impl<S: DossierStore> Engine<S> {
             rows.push(match entry {
                 BoardEntry::Row(row) => *row,
                 BoardEntry::Unknown(id) => {
-                    let (mut doc, _) = self.open_doc(&id)?;
-                    let dossier = Self::read(&id, &doc)?;
-                    let conflicts = conflict::count(doc.automerge().document()) as u32;
-                    summary::project(&id, &dossier, conflicts)
+                    let mut open = self.open_dossier(&id)?;
+                    open.project(&id).map_err(|e| corrupt(&id, e))?
                 }
             });
         }
@@ -441,9 +468,9 @@ impl<S: DossierStore> Engine<S> {
     }
 
     pub fn dossier(&self, id: &str) -> Result<DossierView, EngineError> {
-        let (mut doc, _) = self.open_doc(id)?;
-        let dossier = Self::read(id, &doc)?;
-        let conflicts = conflict::list(doc.automerge().document(), &dossier.authors);
+        let mut open = self.open_dossier(id)?;
+        let dossier = open.dossier().map_err(|e| corrupt(id, e))?.clone();
+        let conflicts = conflict::list(open.doc().automerge().document(), &dossier.authors);
         Ok(DossierView {
             id: id.to_string(),
             dossier,
@@ -489,33 +516,43 @@ impl<S: DossierStore> Engine<S> {
         path: &str,
         value: &serde_json::Value,
     ) -> Result<(), EngineError> {
-        let (mut doc, chunks) = self.open_doc(id)?;
-        let heads = doc.heads();
-        let before = Self::read(id, &doc)?;
-        // Check the value against the field's type through the same path as any edit.
-        let text = match value {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
+        let writer = self.writer();
+        let write = {
+            let mut open = self.open_dossier(id)?;
+            let before = open.dossier().map_err(|e| corrupt(id, e))?.clone();
+            // Check the value against the field's type through the same path as any edit.
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let after = patch::apply(
+                &before,
+                &[Assignment {
+                    path: path.into(),
+                    value: text,
+                }],
+            )?;
+            validate::check_edit(Some(&before), &after)?;
+            let result = open
+                .resolve(&writer, path, &after)
+                .and_then(|before| open.to_store(id, &before));
+            match result {
+                Ok((chunk, projection)) => DossierWrite::new(chunk, projection, Origin::Local),
+                Err(e) => {
+                    drop(open);
+                    self.docs.get_mut().remove(id);
+                    return Err(e.into());
+                }
+            }
         };
-        let after = patch::apply(
-            &before,
-            &[Assignment {
-                path: path.into(),
-                value: text,
-            }],
-        )?;
-        validate::check_edit(Some(&before), &after)?;
-        doc.resolve(&self.writer(), path, &after)?;
-        let write = Self::prepare(id, &mut doc, Some((&heads, chunks)), None)?;
-        self.write_local(&[write])?;
-        Ok(())
+        self.store_writes(&[id.to_string()], &[write], true)
     }
 
     pub fn history(&self, id: &str, path: &str) -> Result<Vec<FieldChange>, EngineError> {
-        let (mut doc, _) = self.open_doc(id)?;
-        let authors = Self::read(id, &doc)?.authors;
+        let mut open = self.open_dossier(id)?;
+        let authors = open.dossier().map_err(|e| corrupt(id, e))?.authors.clone();
         Ok(history::field_history(
-            doc.automerge().document(),
+            open.doc().automerge().document(),
             path,
             &authors,
         )?)
@@ -523,7 +560,8 @@ impl<S: DossierStore> Engine<S> {
 
     /// The dossier as it stood at the end of `day` (by the writing devices' clocks, UTC).
     pub fn as_of(&self, id: &str, day: Day) -> Result<Option<Dossier>, EngineError> {
-        let (mut doc, _) = self.open_doc(id)?;
+        let mut open = self.open_dossier(id)?;
+        let doc = open.doc();
         let end_of_day = day
             .plus_days(1)
             .date()
@@ -543,47 +581,66 @@ impl<S: DossierStore> Engine<S> {
                 id: id.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(Some(Self::read(id, &DossierDoc::from_automerge(past))?))
+        Ok(Some(
+            DossierDoc::from_automerge(past)
+                .read()
+                .map_err(|e| corrupt(id, e))?,
+        ))
     }
 
     /// The dossier's Automerge bytes with its full history.
     pub fn export_document(&self, id: &str) -> Result<Vec<u8>, EngineError> {
-        let (mut doc, _) = self.open_doc(id)?;
-        Ok(doc.save())
+        Ok(self.open_dossier(id)?.doc().save())
     }
 
     /// Merge documents received from elsewhere (another device, an export file) into the
     /// store, all in one transaction. Unknown ids become new dossiers. Returns how many
     /// dossiers changed.
     pub fn merge_documents(&mut self, docs: &[(String, Vec<u8>)]) -> Result<usize, EngineError> {
+        let mut ids = Vec::with_capacity(docs.len());
         let mut writes = Vec::with_capacity(docs.len());
+        let prepared = self.merged(docs, &mut ids, &mut writes);
+        if let Err(e) = prepared {
+            let open = self.docs.get_mut();
+            for id in &ids {
+                open.remove(id);
+            }
+            return Err(e);
+        }
+        self.store_writes(&ids, &writes, true)?;
+        Ok(writes.len())
+    }
+
+    /// What merging `docs` writes: the ids changed (in `ids`) and their writes.
+    fn merged(
+        &self,
+        docs: &[(String, Vec<u8>)],
+        ids: &mut Vec<String>,
+        writes: &mut Vec<DossierWrite>,
+    ) -> Result<(), EngineError> {
         for (id, bytes) in docs {
             check_id(id)?;
-            let mut incoming = DossierDoc::load(bytes).map_err(|e| EngineError::Corrupt {
-                id: id.clone(),
-                reason: e.to_string(),
-            })?;
+            let mut incoming = DossierDoc::load(bytes).map_err(|e| corrupt(id, e.into()))?;
             // Refuse bytes that are not a dossier before they touch the store.
-            let state = Self::read(id, &incoming)?;
-            match self.store.load(id)? {
-                None => writes.push(Self::prepare(id, &mut incoming, None, Some(state))?),
-                Some(saved) => {
-                    let mut doc =
-                        DossierDoc::load(&saved.bytes).map_err(|e| EngineError::Corrupt {
-                            id: id.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    let heads = doc.heads();
-                    doc.merge(&mut incoming)?;
-                    if doc.heads() != heads {
-                        let since = Some((heads.as_slice(), saved.chunks));
-                        writes.push(Self::prepare(id, &mut doc, since, None)?);
-                    }
+            let state = incoming.read().map_err(|e| corrupt(id, e))?;
+            let written = match self.open_if_held(id)? {
+                None => {
+                    let mut open = OpenDoc::unsaved(incoming, Some(state));
+                    let written = open.to_store(id, &[]);
+                    self.docs().insert(id.clone(), open);
+                    written
                 }
-            }
+                Some(mut open) => match open.merge(&mut incoming) {
+                    Ok(Some(before)) => open.to_store(id, &before),
+                    Ok(None) => continue,
+                    Err(e) => Err(e),
+                },
+            };
+            ids.push(id.clone());
+            let (chunk, projection) = written.map_err(|e| corrupt(id, e))?;
+            writes.push(DossierWrite::new(chunk, projection, Origin::Local));
         }
-        self.write_local(&writes)?;
-        Ok(writes.len())
+        Ok(())
     }
 
     /// Write dossiers given as plain content (a JSON export), creating or updating each.
@@ -591,7 +648,7 @@ impl<S: DossierStore> Engine<S> {
         let mut changed = 0;
         for (id, dossier) in items {
             check_id(id)?;
-            if self.store.load(id)?.is_some() {
+            if self.store.version(id)?.is_some() {
                 if self.update(id, "import", |_| Ok(dossier.clone()))? {
                     changed += 1;
                 }
@@ -603,22 +660,30 @@ impl<S: DossierStore> Engine<S> {
         Ok(changed)
     }
 
-    /// Create many dossiers in one transaction (bulk load, benchmarks).
+    /// Create dossiers in one transaction (one, or a bulk load).
     pub fn create_many(&mut self, items: &[(String, Dossier)]) -> Result<(), EngineError> {
         let writer = self.writer();
+        let mut ids = Vec::with_capacity(items.len());
         let mut writes = Vec::with_capacity(items.len());
         for (id, dossier) in items {
             check_id(id)?;
             validate::check_edit(None, dossier)?;
-            let mut doc = DossierDoc::create(&writer, dossier)?;
-            writes.push(Self::prepare(
-                id,
-                &mut doc,
-                None,
-                Some(stamped(&writer, dossier)),
-            )?);
+            let mut open = OpenDoc::create(&writer, dossier)?;
+            let (chunk, projection) = open.to_store(id, &[])?;
+            writes.push(DossierWrite::new(chunk, projection, Origin::Local));
+            ids.push(id.clone());
+            // Bulk loads do not keep what they create open.
+            if items.len() == 1 {
+                self.docs.get_mut().insert(id.clone(), open);
+            }
         }
-        self.write_local(&writes)?;
-        Ok(())
+        self.store_writes(&ids, &writes, true)
+    }
+}
+
+fn corrupt(id: &str, e: DomainError) -> EngineError {
+    EngineError::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
     }
 }

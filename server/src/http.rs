@@ -22,6 +22,7 @@ use fieldbook_shared::board::TeamBoard;
 use tower_http::services::ServeDir;
 
 use crate::accounts::{self, AccountError, hash_secret};
+use crate::replica::{TeamDocs, team_docs};
 use crate::store::{DeviceId, RelayStore, TeamId};
 use crate::web;
 
@@ -87,6 +88,8 @@ impl Default for SocketLimits {
 
 pub struct Relay {
     pub store: Mutex<Box<dyn RelayStore>>,
+    /// The dossiers open across connections (taken after `store`, never alone).
+    pub docs: Mutex<TeamDocs>,
     pub hub: Hub,
     pub revoked: broadcast::Sender<DeviceId>,
     pub shutdown: watch::Receiver<bool>,
@@ -118,6 +121,7 @@ impl Relay {
     pub fn new(store: Box<dyn RelayStore>, shutdown: watch::Receiver<bool>) -> Relay {
         Relay {
             store: Mutex::new(store),
+            docs: Mutex::new(team_docs()),
             hub: Hub::default(),
             revoked: broadcast::channel(64).0,
             shutdown,
@@ -142,6 +146,15 @@ impl Relay {
         tokio::task::block_in_place(|| {
             let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             f(store.as_mut())
+        })
+    }
+
+    /// Run `f` on the store and the dossiers open (as [`Relay::with_store`]).
+    pub fn with_docs<T>(&self, f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> T) -> T {
+        tokio::task::block_in_place(|| {
+            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            f(store.as_mut(), &mut docs)
         })
     }
 

@@ -1,25 +1,29 @@
 //! A team's merged dossiers as one connection's sync session reaches them
 //! ([`RelayReplica`]): bound to the device's team, so another team's dossiers do not exist.
 
-use std::collections::HashMap;
-
-use automerge::sync::{Message, State, SyncDoc};
-use automerge::{AutoCommit, ChangeHash};
-use fieldbook_shared::conflict;
+use automerge::AutoCommit;
+use automerge::sync::{Message, State};
 use fieldbook_shared::document::{DossierDoc, Writer};
-use fieldbook_shared::summary::{Projection, project};
+use fieldbook_shared::pipeline::{Chunk, DocCache, OpenDoc};
+use fieldbook_shared::summary::Projection;
 use fieldbook_shared::sync::relay::RelayReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
 use fieldbook_shared::sync::{Commit, Incoming, generate, heads_to_bytes};
-use fieldbook_shared::{DomainError, Dossier, validate};
+use fieldbook_shared::{DomainError, Dossier};
 
-use crate::store::{Chunk, DeviceAuth, DocWrite, RelayStore, StoreError};
+use crate::store::{DeviceAuth, DocWrite, RelayStore, StoreError, TeamId};
 
-/// After this many appended chunks a dossier is rewritten as one snapshot.
-const COMPACT_AFTER_CHUNKS: usize = 64;
-/// Documents kept open per connection at most: those of its exchanges in flight (each is
-/// released when its exchange ends; see [`RelayReplica::release`]).
-const MAX_OPEN_DOCS: usize = 64;
+/// Dossiers the relay keeps open across connections: those its devices are working on. A
+/// live edit is merged into the copy already open, and the devices it goes to are answered
+/// from it, instead of each connection loading the dossier again.
+pub const OPEN_DOSSIERS: usize = 512;
+
+/// The documents open on the relay, by team and dossier.
+pub type TeamDocs = DocCache<(TeamId, String)>;
+
+pub fn team_docs() -> TeamDocs {
+    DocCache::new(OPEN_DOSSIERS)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -34,81 +38,89 @@ pub enum ReplicaError {
     Corrupt { doc: String, reason: String },
 }
 
-/// Documents open for one connection's exchanges, each valid while the store's sequence for
-/// it is the one it was loaded at (another connection's write reloads it).
-#[derive(Default)]
-pub struct OpenDocs {
-    docs: HashMap<String, Open>,
-}
-
-struct Open {
-    doc: AutoCommit,
-    chunks: usize,
-    seq: u64,
-}
-
-impl Open {
-    /// What to store after merging into this document since `before`: the chunk (the
-    /// changes, or a fresh snapshot when new or after many appends) and the projection.
-    fn write_since(&mut self, id: &str, before: &[ChangeHash]) -> Result<DocWrite, ReplicaError> {
-        let Projected { projection, board } = projection_of(id, &mut self.doc)?;
-        let chunk = if self.chunks == 0 || self.chunks >= COMPACT_AFTER_CHUNKS {
-            self.chunks = 1;
-            Chunk::Snapshot(self.doc.save())
-        } else {
-            self.chunks += 1;
-            Chunk::Append(self.doc.save_after(before))
-        };
-        Ok(DocWrite {
-            doc: id.to_string(),
-            chunk,
-            heads: heads_to_bytes(&self.doc.get_heads()),
-            projection,
-            board,
-        })
-    }
-}
-
 pub struct TeamReplica<'a> {
     pub store: &'a mut dyn RelayStore,
     pub auth: &'a DeviceAuth,
-    pub open: &'a mut OpenDocs,
+    pub docs: &'a mut TeamDocs,
     pub now_ms: i64,
 }
 
 impl TeamReplica<'_> {
-    fn open(&mut self, doc: &str) -> Result<Option<&mut Open>, ReplicaError> {
+    fn key(&self, doc: &str) -> (TeamId, String) {
+        (self.auth.team_id, doc.to_string())
+    }
+
+    /// The team's dossier `doc`, open: the copy kept open while it matches the store, else
+    /// loaded; an empty one, that received changes fill, if the team does not hold it.
+    fn open(&mut self, doc: &str) -> Result<&mut OpenDoc, ReplicaError> {
         let team = self.auth.team_id;
-        let Some(seq) = self.store.doc_seq(team, doc)? else {
-            self.open.docs.remove(doc);
-            return Ok(None);
-        };
-        if self.open.docs.get(doc).is_none_or(|o| o.seq != seq) {
-            let Some(stored) = self.store.load_doc(team, doc)? else {
-                return Ok(None);
-            };
-            let loaded = AutoCommit::load(&stored.bytes).map_err(|e| ReplicaError::Corrupt {
-                doc: doc.to_string(),
-                reason: e.to_string(),
-            })?;
-            if self.open.docs.len() >= MAX_OPEN_DOCS {
-                self.open.docs.clear();
-            }
-            self.open.docs.insert(
-                doc.to_string(),
-                Open {
-                    doc: loaded,
-                    chunks: stored.chunks,
-                    seq: stored.seq,
-                },
-            );
-        }
-        Ok(self.open.docs.get_mut(doc))
+        let version = self.store.doc_seq(team, doc)?.map(|seq| seq as i64);
+        let store = &*self.store;
+        self.docs
+            .get_or_load((team, doc.to_string()), version, || match version {
+                None => Ok(OpenDoc::empty()),
+                Some(_) => {
+                    let stored =
+                        store
+                            .load_doc(team, doc)?
+                            .ok_or_else(|| ReplicaError::Corrupt {
+                                doc: doc.to_string(),
+                                reason: "listed but not stored".into(),
+                            })?;
+                    OpenDoc::load(&stored.bytes, stored.chunks, stored.seq as i64).map_err(|e| {
+                        ReplicaError::Corrupt {
+                            doc: doc.to_string(),
+                            reason: e.to_string(),
+                        }
+                    })
+                }
+            })
+    }
+
+    /// Whether the team holds `doc`.
+    fn holds(&self, doc: &str) -> Result<bool, ReplicaError> {
+        Ok(self.store.doc_seq(self.auth.team_id, doc)?.is_some())
+    }
+}
+
+/// What to write for a dossier whose open copy changed since `before`, or why the device's
+/// changes cannot be kept (they do not make a readable dossier).
+fn write_of(
+    id: &str,
+    open: &mut OpenDoc,
+    before: &[automerge::ChangeHash],
+) -> Result<DocWrite, ReplicaError> {
+    let (chunk, projection) = open.to_store(id, before).map_err(|e| rejected(id, e))?;
+    Ok(doc_write(id, chunk, open.heads(), &projection))
+}
+
+fn doc_write(
+    id: &str,
+    chunk: Chunk,
+    heads: Vec<automerge::ChangeHash>,
+    projection: &Projection,
+) -> DocWrite {
+    let json = |p: &Projection| serde_json::to_string(p).expect("a projection always serialises");
+    DocWrite {
+        doc: id.to_string(),
+        chunk,
+        heads: heads_to_bytes(&heads),
+        projection: json(projection),
+        board: json(&projection.board_row()),
+    }
+}
+
+fn rejected(id: &str, e: DomainError) -> ReplicaError {
+    ReplicaError::Rejected {
+        doc: id.to_string(),
+        reason: format!("the changes do not make a readable dossier: {e}"),
     }
 }
 
 impl TeamReplica<'_> {
     /// Write `writes` in one transaction; the team's sequence after it and what changed.
+    /// The open copies are marked saved; if the write fails they are forgotten, being ahead
+    /// of the store.
     fn commit(&mut self, writes: Vec<DocWrite>) -> Result<Option<Commit>, ReplicaError> {
         if writes.is_empty() {
             return Ok(None);
@@ -116,29 +128,28 @@ impl TeamReplica<'_> {
         let seq = match self.store.write_docs(self.auth.team_id, &writes) {
             Ok(seq) => seq,
             Err(e) => {
-                self.forget("", &writes);
+                self.forget(writes.iter().map(|w| w.doc.as_str()));
                 return Err(e.into());
             }
         };
         let n = writes.len() as u64;
         for (i, w) in writes.iter().enumerate() {
-            if let Some(open) = self.open.docs.get_mut(&w.doc) {
-                open.seq = seq + 1 + i as u64 - n;
+            let key = self.key(&w.doc);
+            if let Some(open) = self.docs.get_any(&key) {
+                open.saved_as((seq + 1 + i as u64 - n) as i64);
             }
         }
         Ok(Some((seq, writes.into_iter().map(|w| w.doc).collect())))
     }
 
-    /// Nothing of this batch was stored: drop the in-memory merges too.
-    fn forget(&mut self, doc: &str, writes: &[DocWrite]) {
-        self.open.docs.remove(doc);
-        for w in writes {
-            self.open.docs.remove(&w.doc);
+    /// Nothing of a batch was stored: drop the in-memory merges too.
+    fn forget<'d>(&mut self, docs: impl IntoIterator<Item = &'d str>) {
+        for doc in docs {
+            let key = self.key(doc);
+            self.docs.remove(&key);
         }
     }
-}
 
-impl TeamReplica<'_> {
     /// Write an edit made on the relay itself (a manager in a browser) into dossier `doc` as
     /// `writer`: merged like any device's change, so the team's devices receive it on sync.
     /// None if the edit changed nothing.
@@ -149,34 +160,30 @@ impl TeamReplica<'_> {
         message: &str,
         edit: impl FnOnce(&Dossier) -> Result<Dossier, DomainError>,
     ) -> Result<Option<Commit>, EditError> {
-        let Some(open) = self.open(doc)? else {
+        if !self.holds(doc)? {
             return Err(EditError::NotFound);
-        };
-        let before = open.doc.get_heads();
-        let mut dossier_doc = DossierDoc::from_automerge(std::mem::take(&mut open.doc));
-        let result = dossier_doc.read().and_then(|current| {
-            let next = edit(&current)?;
-            validate::check_edit(Some(&current), &next)?;
-            dossier_doc.write(writer, &next, message)
-        });
-        open.doc = dossier_doc.into_automerge();
-        match result {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
+        }
+        let open = self.open(doc)?;
+        let result = open
+            .dossier()
+            .and_then(edit)
+            .and_then(|next| open.write(writer, &next, message));
+        let write = match result {
+            Ok(Some(before)) => write_of(doc, open, &before),
+            Ok(None) => return Ok(None),
             Err(e) => {
                 // Whatever the failed edit left in memory is not stored: reload next time.
-                self.open.docs.remove(doc);
+                self.forget([doc]);
                 return Err(EditError::Domain(e));
             }
-        }
-        let write = match open.write_since(doc, &before) {
-            Ok(w) => w,
-            Err(e) => {
-                self.open.docs.remove(doc);
-                return Err(e.into());
-            }
         };
-        Ok(self.commit(vec![write])?)
+        match write {
+            Ok(w) => Ok(self.commit(vec![w])?),
+            Err(e) => {
+                self.forget([doc]);
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -205,55 +212,42 @@ impl RelayReplica for TeamReplica<'_> {
 
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, ReplicaError> {
         let mut writes = Vec::new();
+        let mut result = Ok(());
         for incoming in batch.iter_mut() {
             let id = incoming.doc.clone();
-            if self.open(&id)?.is_none() {
-                self.open.docs.insert(
-                    id.clone(),
-                    Open {
-                        doc: AutoCommit::new(),
-                        chunks: 0,
-                        seq: 0,
-                    },
-                );
-            }
-            let open = self.open.docs.get_mut(&id).expect("just opened");
-            let before = open.doc.get_heads();
-            let applied = open
-                .doc
-                .sync()
-                .receive_sync_message(&mut incoming.state, incoming.message.clone());
-            if let Err(e) = applied {
-                self.forget(&id, &writes);
-                return Err(ReplicaError::Rejected {
-                    doc: id,
-                    reason: format!("changes that do not apply: {e}"),
-                });
-            }
-            let heads = open.doc.get_heads();
-            if heads == before {
-                continue;
-            }
-            match open.write_since(&id, &before) {
-                Ok(w) => writes.push(w),
+            let merged = self.open(&id).and_then(|open| {
+                match open.receive(&mut incoming.state, incoming.message.clone()) {
+                    Ok(Some(before)) => write_of(&id, open, &before).map(Some),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(ReplicaError::Rejected {
+                        doc: id.clone(),
+                        reason: format!("changes that do not apply: {e}"),
+                    }),
+                }
+            });
+            match merged {
+                Ok(Some(w)) => writes.push(w),
+                Ok(None) => {}
                 Err(e) => {
-                    self.forget(&id, &writes);
-                    return Err(e);
+                    self.forget([id.as_str()]);
+                    result = Err(e);
+                    break;
                 }
             }
+        }
+        if let Err(e) = result {
+            self.forget(writes.iter().map(|w| w.doc.as_str()));
+            return Err(e);
         }
         self.commit(writes)
     }
 
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, ReplicaError> {
-        let message = match self.open(doc)? {
-            Some(open) => generate(open.doc.document(), state),
-            None => generate(AutoCommit::new().document(), state),
-        };
-        if message.is_none() {
-            self.open.docs.remove(doc);
-        }
-        Ok(message)
+        Ok(if self.holds(doc)? {
+            generate(self.open(doc)?.doc().automerge().document(), state)
+        } else {
+            generate(AutoCommit::new().document(), state)
+        })
     }
 
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), ReplicaError> {
@@ -285,10 +279,6 @@ impl RelayReplica for TeamReplica<'_> {
             .report_status(self.auth.device_id, &status, completed, self.now_ms)?)
     }
 
-    fn release(&mut self, doc: &str) {
-        self.open.docs.remove(doc);
-    }
-
     fn store_uploads(
         &mut self,
         uploads: Vec<Upload>,
@@ -296,104 +286,101 @@ impl RelayReplica for TeamReplica<'_> {
         let mut writes = Vec::new();
         let mut stored = Vec::new();
         let checked = check_all(&uploads);
+        let mut result = Ok(());
         for (Upload { doc: id, bytes }, checked) in uploads.into_iter().zip(checked) {
-            let Checked {
-                mut loaded,
-                projected: Projected { projection, board },
-            } = match checked {
-                Ok(c) => c,
+            match self.store_upload(id, bytes, checked) {
+                Ok((s, w)) => {
+                    stored.push(s);
+                    writes.extend(w);
+                }
                 Err(e) => {
-                    self.forget("", &writes);
-                    return Err(e);
-                }
-            };
-            let Some(open) = self.open(&id)? else {
-                // New to the team: kept exactly as the device saved it.
-                let heads = heads_to_bytes(&loaded.get_heads());
-                stored.push(Stored {
-                    doc: id.clone(),
-                    heads: heads.clone(),
-                    merged: false,
-                });
-                writes.push(DocWrite {
-                    doc: id,
-                    chunk: Chunk::Snapshot(bytes),
-                    heads,
-                    projection,
-                    board,
-                });
-                continue;
-            };
-            // Held already (an earlier upload whose answer was lost, say): merge.
-            let before = open.doc.get_heads();
-            if let Err(e) = open.doc.merge(&mut loaded) {
-                self.forget(&id, &writes);
-                return Err(ReplicaError::Rejected {
-                    doc: id,
-                    reason: format!("does not merge: {e}"),
-                });
-            }
-            let heads = open.doc.get_heads();
-            if heads != before {
-                match open.write_since(&id, &before) {
-                    Ok(w) => writes.push(w),
-                    Err(e) => {
-                        self.forget(&id, &writes);
-                        return Err(e);
-                    }
+                    result = Err(e);
+                    break;
                 }
             }
-            stored.push(Stored {
-                doc: id,
-                heads: heads_to_bytes(&heads),
-                merged: true,
-            });
+        }
+        if let Err(e) = result {
+            self.forget(writes.iter().map(|w| w.doc.as_str()));
+            return Err(e);
         }
         let committed = self.commit(writes)?;
-        // An upload is its own exchange: nothing more is asked of these documents.
-        for s in &stored {
-            self.open.docs.remove(&s.doc);
-        }
         Ok((stored, committed))
     }
 }
 
-/// A dossier's projection and its board row, as stored (JSON).
-struct Projected {
-    projection: String,
-    board: String,
+impl TeamReplica<'_> {
+    /// One checked upload: the answer for it and what to write, if anything.
+    fn store_upload(
+        &mut self,
+        id: String,
+        bytes: Vec<u8>,
+        checked: Result<Checked, ReplicaError>,
+    ) -> Result<(Stored, Option<DocWrite>), ReplicaError> {
+        let Checked {
+            mut loaded,
+            projection,
+        } = checked?;
+        if !self.holds(&id)? {
+            // New to the team: kept exactly as the device saved it, and open as it is.
+            let heads = loaded.heads();
+            let write = doc_write(&id, Chunk::Snapshot(bytes), heads.clone(), &projection);
+            return Ok((
+                Stored {
+                    doc: id,
+                    heads: heads_to_bytes(&heads),
+                    merged: false,
+                },
+                Some(write),
+            ));
+        }
+        // Held already (an earlier upload whose answer was lost, say): merge.
+        let open = self.open(&id)?;
+        let write = match open.merge(&mut loaded) {
+            Ok(Some(before)) => Some(write_of(&id, open, &before)),
+            Ok(None) => None,
+            Err(e) => Some(Err(ReplicaError::Rejected {
+                doc: id.clone(),
+                reason: format!("does not merge: {e}"),
+            })),
+        };
+        let write = match write.transpose() {
+            Ok(w) => w,
+            Err(e) => {
+                self.forget([id.as_str()]);
+                return Err(e);
+            }
+        };
+        let heads = self.open(&id)?.heads();
+        Ok((
+            Stored {
+                doc: id,
+                heads: heads_to_bytes(&heads),
+                merged: true,
+            },
+            write,
+        ))
+    }
 }
 
-/// The projection the relay serves with a dossier, if it reads as one: the relay keeps only
-/// what does, since it serves it to every device of the team.
-fn projection_of(id: &str, doc: &mut AutoCommit) -> Result<Projected, ReplicaError> {
-    let dossier: Dossier =
-        fieldbook_shared::document::read(doc).map_err(|e| ReplicaError::Rejected {
-            doc: id.to_string(),
-            reason: format!("the changes do not make a readable dossier: {e}"),
-        })?;
-    let conflicts = conflict::count(doc.document()) as u32;
-    let projection = project(id, &dossier, conflicts);
-    let json = |p: &Projection| serde_json::to_string(p).expect("a projection always serialises");
-    Ok(Projected {
-        board: json(&projection.board_row()),
-        projection: json(&projection),
-    })
-}
-
-/// An uploaded dossier that loads and reads.
+/// An uploaded dossier that loads and reads, with its projection.
 struct Checked {
-    loaded: AutoCommit,
-    projected: Projected,
+    loaded: DossierDoc,
+    projection: Projection,
 }
 
 fn check(upload: &Upload) -> Result<Checked, ReplicaError> {
-    let mut loaded = AutoCommit::load(&upload.bytes).map_err(|e| ReplicaError::Rejected {
+    let loaded = DossierDoc::load(&upload.bytes).map_err(|e| ReplicaError::Rejected {
         doc: upload.doc.clone(),
         reason: format!("not an Automerge document: {e}"),
     })?;
-    let projected = projection_of(&upload.doc, &mut loaded)?;
-    Ok(Checked { loaded, projected })
+    let mut open = OpenDoc::unsaved(loaded, None);
+    let projection = open
+        .project(&upload.doc)
+        .map_err(|e| rejected(&upload.doc, e))?;
+    Ok(Checked {
+        loaded: open.into_doc(),
+        projection,
+    })
 }
 
 /// Check uploads on every core (loading and reading a dossier is nearly all of an upload's

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use fieldbook_shared::sync::SessionError;
-use fieldbook_shared::sync::flow::{Outbox, write_deadline};
+use fieldbook_shared::sync::flow::{Outbox, WriteDeadlines};
 use fieldbook_shared::sync::relay::RelaySession;
 use fieldbook_shared::sync::wire::{self, ToRelay, close};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::http::{AppState, TeamChange, now_ms, router};
-use crate::replica::{OpenDocs, ReplicaError, TeamReplica};
+use crate::replica::{ReplicaError, TeamReplica};
 use crate::store::DeviceAuth;
 
 /// Frames handled in one batch (one commit) at most.
@@ -197,26 +197,21 @@ async fn write_frames(
         )
     };
     let broken = |e: axum::Error| Closing(1006, e.to_string());
-    // Bytes handed to the socket and maybe not written yet: feeding a frame first finishes
-    // writing the one before it.
-    let mut unwritten = 0;
+    let mut deadlines = WriteDeadlines::new(stall);
     while let Some(message) = queued.recv().await {
         let len = match &message {
             Message::Binary(b) => b.len(),
             _ => 0,
         };
-        unwritten += len;
-        tokio::time::timeout(write_deadline(stall, unwritten), sink.feed(message))
+        tokio::time::timeout(deadlines.feed(len), sink.feed(message))
             .await
             .map_err(|_| stalled())?
             .map_err(broken)?;
-        unwritten = len;
         if queued.is_empty() {
-            tokio::time::timeout(write_deadline(stall, unwritten), sink.flush())
+            tokio::time::timeout(deadlines.flush(), sink.flush())
                 .await
                 .map_err(|_| stalled())?
                 .map_err(broken)?;
-            unwritten = 0;
         }
     }
     Ok(())
@@ -289,16 +284,15 @@ async fn session(
     let mut revoked = relay.revoked.subscribe();
     let mut stop = relay.shutdown.clone();
     let mut session = RelaySession::new(relay.limits);
-    let mut open = OpenDocs::default();
     let mut outbox = Outbox::with_limit(relay.socket.outbox_bytes);
     let result = loop {
         if outbox.bulk_room() > 0 && session.has_pending() {
-            let produced = relay.with_store(|store| {
+            let produced = relay.with_docs(|store, docs| {
                 session.produce(
                     &mut TeamReplica {
                         store,
                         auth,
-                        open: &mut open,
+                        docs,
                         now_ms: now_ms(),
                     },
                     outbox.bulk_room(),
@@ -325,9 +319,9 @@ async fn session(
                     Input::Refused(code, reason) => break Err(Closing(code, reason)),
                 };
                 if !frames.is_empty() {
-                    let handled = relay.with_store(|store| {
+                    let handled = relay.with_docs(|store, docs| {
                         session.receive(
-                            &mut TeamReplica { store, auth, open: &mut open, now_ms: now_ms() },
+                            &mut TeamReplica { store, auth, docs, now_ms: now_ms() },
                             frames,
                         )
                     });

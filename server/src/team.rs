@@ -17,7 +17,7 @@ use fieldbook_shared::{Author, Day, conflict, history};
 use sha2::{Digest, Sha256};
 
 use crate::http::{AppState, TeamChange, now_ms};
-use crate::replica::{EditError, OpenDocs, TeamReplica};
+use crate::replica::{EditError, TeamReplica};
 use crate::store::{DeviceAuth, StoreError, TeamId, WebAuth};
 
 fn storage(e: StoreError) -> AppError {
@@ -277,12 +277,11 @@ pub fn add_note(
         user: auth.user.clone(),
         role: auth.role,
     };
-    let committed = relay.with_store(|store| {
-        let mut open = OpenDocs::default();
+    let committed = relay.with_docs(|store, docs| {
         let mut replica = TeamReplica {
             store,
             auth: &device,
-            open: &mut open,
+            docs,
             now_ms: writer.now_ms,
         };
         replica.edit(id, &writer, "comment", |d| {

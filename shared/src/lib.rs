@@ -12,6 +12,7 @@ mod keep_conflicts;
 pub mod model;
 mod note;
 pub mod patch;
+pub mod pipeline;
 pub mod summary;
 pub mod sync;
 mod tags;

@@ -165,6 +165,18 @@ impl Drop for RelayProcess {
     }
 }
 
+/// The relay binary built beside the running program (the benches' and soak's way to find
+/// it: `cargo build -p fieldbook-tests --bins` builds both).
+pub fn relay_beside_this_program() -> anyhow::Result<PathBuf> {
+    let bin = std::env::current_exe()?.with_file_name("relay");
+    anyhow::ensure!(
+        bin.exists(),
+        "build the relay first: {} is missing",
+        bin.display()
+    );
+    Ok(bin)
+}
+
 /// Sync `engine` with its relay once (everything there is), on a fresh runtime.
 pub fn sync_once(engine: &mut Engine) -> Result<SyncReport, SyncError> {
     let relay = engine.relay_config()?.ok_or(SyncError::NotEnrolled)?;

@@ -3,8 +3,8 @@
 
 use fieldbook_app::Engine;
 use fieldbook_app::store::DossierStore;
-use fieldbook_app::sync::{OpenDocs as DeviceDocs, Replica};
-use fieldbook_relay::replica::{OpenDocs as RelayDocs, ReplicaError, TeamReplica};
+use fieldbook_app::sync::{Replica, Uploads};
+use fieldbook_relay::replica::{ReplicaError, TeamReplica, team_docs};
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
 use fieldbook_relay::store::{DeviceAuth, RelayStore, StoreError as RelayStoreError};
 use fieldbook_shared::patch::Assignment;
@@ -29,12 +29,12 @@ fn sync(
 ) -> Result<(), String> {
     let mut device = DeviceSession::new(Window::default());
     let mut relay_session = RelaySession::new(Limits::default());
-    let mut device_docs = DeviceDocs::default();
-    let mut relay_docs = RelayDocs::default();
+    let mut uploads = Uploads::default();
+    let mut relay_docs = team_docs();
     let mut up: Vec<ToRelay> = device
         .start(&mut Replica {
             engine,
-            open: &mut device_docs,
+            uploads: &mut uploads,
         })
         .map_err(|e| e.to_string())?;
     for _ in 0..1_000 {
@@ -42,7 +42,7 @@ fn sync(
             &mut TeamReplica {
                 store: relay,
                 auth,
-                open: &mut relay_docs,
+                docs: &mut relay_docs,
                 now_ms: 0,
             },
             std::mem::take(&mut up),
@@ -54,7 +54,7 @@ fn sync(
                     &mut TeamReplica {
                         store: relay,
                         auth,
-                        open: &mut relay_docs,
+                        docs: &mut relay_docs,
                         now_ms: 0,
                     },
                     usize::MAX,
@@ -73,7 +73,7 @@ fn sync(
             .receive(
                 &mut Replica {
                     engine,
-                    open: &mut device_docs,
+                    uploads: &mut uploads,
                 },
                 down,
             )

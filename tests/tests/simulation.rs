@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use fieldbook_app::Engine;
 use fieldbook_app::store::DossierStore;
-use fieldbook_app::sync::{OpenDocs as DeviceDocs, Replica};
-use fieldbook_relay::replica::{OpenDocs as RelayDocs, TeamReplica};
+use fieldbook_app::sync::{Replica, Uploads};
+use fieldbook_relay::replica::{TeamDocs, TeamReplica, team_docs};
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
 use fieldbook_relay::store::{DeviceAuth, RelayStore};
 use fieldbook_shared::document::DossierDoc;
@@ -127,9 +127,8 @@ struct Transport {
 
 struct Conn {
     device: DeviceSession,
-    device_docs: DeviceDocs,
+    uploads: Uploads,
     relay: RelaySession,
-    relay_docs: RelayDocs,
     device_out: Outbox,
     up: Pipe,
     relay_out: Outbox,
@@ -180,6 +179,8 @@ struct Sim {
     transport: Transport,
     relay_path: PathBuf,
     relay: SqliteRelayStore,
+    /// The dossiers the relay keeps open across connections.
+    relay_docs: TeamDocs,
     team: i64,
     devices: Vec<Device>,
     expected: Expected,
@@ -237,6 +238,7 @@ impl Sim {
             transport,
             relay_path,
             relay,
+            relay_docs: team_docs(),
             team,
             devices,
             expected: Expected::default(),
@@ -256,9 +258,8 @@ impl Sim {
         let dev = &mut self.devices[d];
         let mut conn = Conn {
             device: DeviceSession::new(t.window),
-            device_docs: DeviceDocs::default(),
+            uploads: Uploads::default(),
             relay: RelaySession::new(t.limits),
-            relay_docs: RelayDocs::default(),
             device_out: Outbox::unbounded(),
             up: Pipe::new(t.pipe),
             relay_out: Outbox::with_limit(t.relay_outbox),
@@ -268,7 +269,7 @@ impl Sim {
             .device
             .start(&mut Replica {
                 engine: &mut dev.engine,
-                open: &mut conn.device_docs,
+                uploads: &mut conn.uploads,
             })
             .unwrap();
         conn.device_out.extend(hello.iter().map(wire::encode));
@@ -377,7 +378,7 @@ impl Sim {
                 .local_change(
                     &mut Replica {
                         engine: &mut dev.engine,
-                        open: &mut conn.device_docs,
+                        uploads: &mut conn.uploads,
                     },
                     &doc,
                 )
@@ -421,7 +422,7 @@ impl Sim {
             &mut TeamReplica {
                 store: &mut self.relay,
                 auth: &auth,
-                open: &mut conn.relay_docs,
+                docs: &mut self.relay_docs,
                 now_ms: 0,
             },
             decoded,
@@ -470,7 +471,7 @@ impl Sim {
                     &mut TeamReplica {
                         store: &mut self.relay,
                         auth: &auth,
-                        open: &mut conn.relay_docs,
+                        docs: &mut self.relay_docs,
                         now_ms: 0,
                     },
                     budget,
@@ -505,7 +506,7 @@ impl Sim {
         let out = conn.device.receive(
             &mut Replica {
                 engine: &mut dev.engine,
-                open: &mut conn.device_docs,
+                uploads: &mut conn.uploads,
             },
             decoded,
         );
@@ -535,6 +536,7 @@ impl Sim {
             dev.conn = None;
         }
         self.relay = SqliteRelayStore::open(&self.relay_path).unwrap();
+        self.relay_docs = team_docs();
     }
 
     fn step(&mut self) {

@@ -6,6 +6,7 @@ pub mod sqlite;
 
 use fieldbook_shared::Day;
 use fieldbook_shared::board::{BoardFacts, BoardRow};
+pub use fieldbook_shared::pipeline::Chunk;
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, Projection};
 use serde::{Deserialize, Serialize};
 
@@ -31,15 +32,6 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// How a write changes a dossier's saved bytes.
-#[derive(Debug, Clone)]
-pub enum Chunk {
-    /// The whole document: replaces everything saved before (creation and compaction).
-    Snapshot(Vec<u8>),
-    /// Changes since the saved state, appended.
-    Append(Vec<u8>),
 }
 
 /// Where a write comes from, which decides what the relay still has to be sent.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 pub use enroll::enroll;
 pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
-pub use replica::{OpenDocs, Replica};
+pub use replica::{Replica, Uploads};
 use serde::{Deserialize, Serialize};
 pub(crate) use team::TEAM_FRESHNESS;
 pub use team::{TeamFreshness, fetch_team_freshness};

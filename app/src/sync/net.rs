@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use fieldbook_shared::sync::SessionError;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
-use fieldbook_shared::sync::flow::{Outbox, write_deadline};
+use fieldbook_shared::sync::flow::{Outbox, WriteDeadlines};
 use fieldbook_shared::sync::wire::{self, MAX_FRAME_BYTES, ToDevice, ToRelay, close};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::replica::{OpenDocs, Replica};
+use super::replica::{Replica, Uploads};
 use super::{EngineHandle, RelayConfig, SyncError};
 use crate::engine::EngineError;
 use crate::store::DossierStore;
@@ -174,23 +174,17 @@ async fn write_frames(
         code: 1006,
         reason: e.to_string(),
     };
-    // Bytes handed to the socket and maybe not written yet: feeding a frame first finishes
-    // writing the one before it.
-    let mut unwritten = 0;
+    let mut deadlines = WriteDeadlines::new(WRITE_STALL);
     while let Some(message) = queued.recv().await {
-        let len = message.len();
-        unwritten += len;
-        tokio::time::timeout(write_deadline(WRITE_STALL, unwritten), sink.feed(message))
+        tokio::time::timeout(deadlines.feed(message.len()), sink.feed(message))
             .await
             .map_err(|_| stalled())?
             .map_err(broken)?;
-        unwritten = len;
         if queued.is_empty() {
-            tokio::time::timeout(write_deadline(WRITE_STALL, unwritten), sink.flush())
+            tokio::time::timeout(deadlines.flush(), sink.flush())
                 .await
                 .map_err(|_| stalled())?
                 .map_err(broken)?;
-            unwritten = 0;
         }
     }
     Ok(())
@@ -208,7 +202,7 @@ async fn drive<H: EngineHandle>(
     on_state: &mut impl FnMut(LinkState),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let mut open = OpenDocs::default();
+    let mut uploads = Uploads::default();
     let mut session = DeviceSession::new(Window::default());
     let mut outbox = Outbox::unbounded();
 
@@ -216,7 +210,7 @@ async fn drive<H: EngineHandle>(
         .with(|engine| {
             session.start(&mut Replica {
                 engine,
-                open: &mut open,
+                uploads: &mut uploads,
             })
         })
         .map_err(session_error)?;
@@ -273,7 +267,7 @@ async fn drive<H: EngineHandle>(
                 }
                 if !frames.is_empty() {
                     let out = handle
-                        .with(|engine| session.receive(&mut Replica { engine, open: &mut open }, frames))
+                        .with(|engine| session.receive(&mut Replica { engine, uploads: &mut uploads }, frames))
                         .map_err(session_error);
                     match out {
                         Ok(out) => queue(&mut outbox, &out, &mut report),
@@ -296,7 +290,7 @@ async fn drive<H: EngineHandle>(
                     }
                     let unsynced = engine.store().unsynced()?;
                     let mut out = Vec::new();
-                    let mut replica = Replica { engine, open: &mut open };
+                    let mut replica = Replica { engine, uploads: &mut uploads };
                     for doc in &unsynced {
                         if !session.knows(doc) {
                             out.extend(

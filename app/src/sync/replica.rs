@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 
 use automerge::AutoCommit;
-use automerge::sync::{Message, State, SyncDoc};
-use fieldbook_shared::document::DossierDoc;
+use automerge::sync::{Message, State};
 use fieldbook_shared::sync::device::DeviceReplica;
 use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
 use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, resume_state};
@@ -15,47 +14,16 @@ use crate::store::{Chunk, DossierStore, DossierWrite, Origin};
 pub(crate) const CURSOR: &str = "sync.cursor";
 pub(crate) const LAST_SYNC: &str = "sync.last_ms";
 
-/// Documents open for exchanges in flight, so that each round does not reload them. An entry
-/// is used only while the store's version of the dossier is the one it was loaded at: an edit
-/// made meanwhile (by this process or another) reloads it.
+/// What one connection's session has sent whole and awaits an answer for: the dossiers
+/// uploaded, with their store version when sent (an edit made meanwhile needs an exchange).
 #[derive(Default)]
-pub struct OpenDocs {
-    docs: HashMap<String, Open>,
-    /// Dossiers uploaded whole and not yet answered, with their store version when sent.
-    uploaded: HashMap<String, i64>,
-}
-
-struct Open {
-    doc: DossierDoc,
-    chunks: usize,
-    version: i64,
+pub struct Uploads {
+    sent: HashMap<String, i64>,
 }
 
 pub struct Replica<'a, S: DossierStore> {
     pub engine: &'a mut Engine<S>,
-    pub open: &'a mut OpenDocs,
-}
-
-impl<S: DossierStore> Replica<'_, S> {
-    fn open(&mut self, id: &str) -> Result<Option<&mut Open>, EngineError> {
-        let Some(version) = self.engine.store().version(id)? else {
-            self.open.docs.remove(id);
-            return Ok(None);
-        };
-        let stale = self.open.docs.get(id).is_none_or(|o| o.version != version);
-        if stale {
-            let (doc, chunks) = self.engine.open_doc(id)?;
-            self.open.docs.insert(
-                id.to_string(),
-                Open {
-                    doc,
-                    chunks,
-                    version,
-                },
-            );
-        }
-        Ok(self.open.docs.get_mut(id))
-    }
+    pub uploads: &'a mut Uploads,
 }
 
 impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
@@ -105,73 +73,39 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
     }
 
     fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Message>, EngineError> {
-        Ok(match self.open(doc)? {
-            Some(open) => generate(open.doc.automerge().document(), state),
+        Ok(match self.engine.open_if_held(doc)? {
+            Some(mut open) => generate(open.doc().automerge().document(), state),
             // Not held here: an empty document asks for everything.
             None => generate(AutoCommit::new().document(), state),
         })
     }
 
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<(), EngineError> {
+        let mut ids = Vec::new();
         let mut writes = Vec::new();
-        for incoming in batch.iter_mut() {
-            check_id(&incoming.doc)?;
-            let id = incoming.doc.clone();
-            if self.open(&id)?.is_none() {
-                self.open.docs.insert(
-                    id.clone(),
-                    Open {
-                        doc: DossierDoc::from_automerge(AutoCommit::new()),
-                        chunks: 0,
-                        version: -1,
-                    },
-                );
+        let applied = self.apply(batch, &mut ids, &mut writes);
+        if let Err(e) = applied {
+            // What was applied in memory is not stored: those copies go.
+            let mut docs = self.engine.docs();
+            for i in batch.iter() {
+                docs.remove(&i.doc);
             }
-            let open = self.open.docs.get_mut(&id).expect("just opened");
-            let before = open.doc.heads();
-            open.doc
-                .automerge()
-                .sync()
-                .receive_sync_message(&mut incoming.state, incoming.message.clone())
-                .map_err(|e| EngineError::Corrupt {
-                    id: id.clone(),
-                    reason: format!("the relay sent changes that do not apply: {e}"),
-                })?;
-            if open.doc.heads() == before {
-                continue;
-            }
-            let since = (open.chunks > 0).then_some((before.as_slice(), open.chunks));
-            let mut write = Engine::<S>::prepare(&id, &mut open.doc, since, None)?;
-            write.origin = Origin::Synced { sync_state: None };
-            open.chunks = match write.chunk {
-                Chunk::Snapshot(_) => 1,
-                Chunk::Append(_) => open.chunks + 1,
-            };
-            writes.push(write);
+            return Err(e);
         }
         if writes.is_empty() {
             return Ok(());
         }
-        self.engine.store_mut().write(&writes)?;
-        for w in &writes {
-            let id = &w.summary.id;
-            let version = self.engine.store().version(id)?.unwrap_or(-1);
-            if let Some(open) = self.open.docs.get_mut(id) {
-                open.version = version;
-            }
-        }
-        Ok(())
+        self.engine.store_writes(&ids, &writes, false)
     }
 
     fn finish(&mut self, done: &[(String, State)]) -> Result<(), EngineError> {
         let mut records = Vec::with_capacity(done.len());
         for (doc, state) in done {
             // Acknowledged: the relay's heads are ours, and nothing was written here since.
-            let acked = match self.open(doc)? {
-                Some(open) => state.their_heads.as_ref() == Some(&open.doc.heads()),
+            let acked = match self.engine.open_if_held(doc)? {
+                Some(mut open) => state.their_heads.as_ref() == Some(&open.heads()),
                 None => continue,
             };
-            self.open.docs.remove(doc);
             let mut kept = State::new();
             kept.shared_heads = state.shared_heads.clone();
             records.push((doc.clone(), kept.encode(), acked));
@@ -188,7 +122,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         let (Some(version), Some(saved)) = (store.version(doc)?, store.load(doc)?) else {
             return Ok(None);
         };
-        self.open.uploaded.insert(doc.to_string(), version);
+        self.uploads.sent.insert(doc.to_string(), version);
         // The stored chunks as they are: Automerge loads them concatenated.
         Ok(Some(Upload {
             doc: doc.to_string(),
@@ -201,7 +135,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         let mut unfinished = Vec::new();
         for s in stored {
             check_id(&s.doc)?;
-            let sent_at = self.open.uploaded.remove(&s.doc);
+            let sent_at = self.uploads.sent.remove(&s.doc);
             let unchanged = sent_at.is_some() && self.engine.store().version(&s.doc)? == sent_at;
             let mut state = State::new();
             if !s.merged {
@@ -264,5 +198,42 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             .engine
             .store_mut()
             .set_setting(LAST_SYNC, &at_ms.to_string())?)
+    }
+}
+
+impl<S: DossierStore> Replica<'_, S> {
+    /// Apply received messages to the open documents; the ids that changed and what to
+    /// store for each.
+    fn apply(
+        &mut self,
+        batch: &mut [Incoming],
+        ids: &mut Vec<String>,
+        writes: &mut Vec<DossierWrite>,
+    ) -> Result<(), EngineError> {
+        for incoming in batch.iter_mut() {
+            check_id(&incoming.doc)?;
+            let id = incoming.doc.clone();
+            let mut open = self.engine.open_or_empty(&id)?;
+            let corrupt = |reason: String| EngineError::Corrupt {
+                id: id.clone(),
+                reason,
+            };
+            let Some(before) = open
+                .receive(&mut incoming.state, incoming.message.clone())
+                .map_err(|e| corrupt(format!("the relay sent changes that do not apply: {e}")))?
+            else {
+                continue;
+            };
+            let (chunk, projection) = open
+                .to_store(&id, &before)
+                .map_err(|e| corrupt(e.to_string()))?;
+            writes.push(DossierWrite::new(
+                chunk,
+                projection,
+                Origin::Synced { sync_state: None },
+            ));
+            ids.push(id);
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod sqlite;
 
+pub use fieldbook_shared::pipeline::Chunk;
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
 use serde::{Deserialize, Serialize};
 
@@ -68,13 +69,6 @@ pub struct DeviceRow {
     pub reported_ms: Option<i64>,
     /// When the relay recorded its last completed sync (its own clock).
     pub synced_ms: Option<i64>,
-}
-
-/// How a write changes a dossier's stored bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Chunk {
-    Snapshot(Vec<u8>),
-    Append(Vec<u8>),
 }
 
 /// One dossier's new state, written with the others of its batch in one transaction.

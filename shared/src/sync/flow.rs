@@ -111,6 +111,38 @@ impl Outbox {
 /// poor mobile connection.
 pub const SLOWEST_READER_BYTES_PER_S: u64 = 4 * 1024;
 
+/// The deadlines of one connection's writer, which hands frames to its socket one at a time:
+/// handing over a frame first finishes writing the one before it.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteDeadlines {
+    stall: Duration,
+    /// Bytes handed to the socket and maybe not written yet.
+    unwritten: usize,
+}
+
+impl WriteDeadlines {
+    pub fn new(stall: Duration) -> WriteDeadlines {
+        WriteDeadlines {
+            stall,
+            unwritten: 0,
+        }
+    }
+
+    /// How long handing over a frame of `len` bytes may take; counts it as handed over.
+    pub fn feed(&mut self, len: usize) -> Duration {
+        let deadline = write_deadline(self.stall, self.unwritten + len);
+        self.unwritten = len;
+        deadline
+    }
+
+    /// How long flushing what was handed over may take; counts it as written.
+    pub fn flush(&mut self) -> Duration {
+        let deadline = write_deadline(self.stall, self.unwritten);
+        self.unwritten = 0;
+        deadline
+    }
+}
+
 /// How long writing `bytes` may take before the peer is taken to have stopped reading: the
 /// stall allowed for any write, plus the time the bytes take at the slowest link. A fixed
 /// limit per frame would drop an honest peer on a slow link as soon as one frame (up to
@@ -155,5 +187,11 @@ mod tests {
         assert_eq!(write_deadline(stall, 0), stall);
         // A 1 MiB frame at 4 KiB/s: 256 s more.
         assert_eq!(write_deadline(stall, 1 << 20), Duration::from_secs(316));
+        let mut writer = WriteDeadlines::new(stall);
+        assert_eq!(writer.feed(4096), stall + Duration::from_secs(1));
+        // The frame before is still being written as the next is handed over.
+        assert_eq!(writer.feed(8192), stall + Duration::from_secs(3));
+        assert_eq!(writer.flush(), stall + Duration::from_secs(2));
+        assert_eq!(writer.flush(), stall);
     }
 }

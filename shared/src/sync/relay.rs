@@ -32,10 +32,6 @@ pub trait RelayReplica {
     /// sync that has just completed (the device waits for this record before saying so);
     /// otherwise it is what the device holds as it connects.
     fn report(&mut self, status: DeviceStatus, completed: bool) -> Result<(), Self::Error>;
-    /// The exchange of `doc` on this connection is over: a copy kept open for it may go, so
-    /// that what a connection holds follows the exchanges in flight, not the history of
-    /// every dossier it ever touched.
-    fn release(&mut self, doc: &str);
     /// Check and store whole dossiers a device created (merging any the team already
     /// holds), committing all at once. Returns the answer for each and, as
     /// [`RelayReplica::receive`], what was committed.
@@ -243,7 +239,6 @@ impl RelaySession {
                 continue;
             };
             if done {
-                r.release(&doc);
                 continue;
             }
             match r
@@ -257,9 +252,7 @@ impl RelaySession {
                         data: m.encode(),
                         done: last_word,
                     });
-                    if last_word {
-                        r.release(&doc);
-                    } else {
+                    if !last_word {
                         self.open.insert(doc, (state, rounds));
                     }
                 }
@@ -270,7 +263,6 @@ impl RelaySession {
                         data: closing_word(&state).encode(),
                         done: true,
                     });
-                    r.release(&doc);
                 }
             }
         }

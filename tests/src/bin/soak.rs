@@ -61,12 +61,7 @@ const POLL: Duration = Duration::from_millis(10);
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = std::env::current_exe()?.with_file_name("relay");
-    anyhow::ensure!(
-        bin.exists(),
-        "build the relay first: {} is missing",
-        bin.display()
-    );
+    let bin = fieldbook_tests::relay::relay_beside_this_program()?;
     let dir = tempfile::tempdir()?;
     let mut relay = RelayProcess::start(&bin, dir.path())?;
     let mut engines = Vec::new();

@@ -96,12 +96,7 @@ struct SizeBounds {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = std::env::current_exe()?.with_file_name("relay");
-    anyhow::ensure!(
-        bin.exists(),
-        "build the relay first: {} is missing",
-        bin.display()
-    );
+    let bin = fieldbook_tests::relay::relay_beside_this_program()?;
     let reference = (!args.skip_reference).then(|| Reference {
         js: Path::new(env!("CARGO_MANIFEST_DIR")).join("compare"),
         timeout: Duration::from_secs(args.reference_timeout),

@@ -1,0 +1,366 @@
+//! What every replica does with a dossier, without IO: keep the documents in use open, apply
+//! changes to them, and say what to store — the bytes as a snapshot followed by appended
+//! changes, compacted now and then, with the projection lists, search and the board read.
+//! The device's engine, the relay and the browser engine all go through here; each adapter
+//! only loads, stores and sends.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+
+use automerge::ChangeHash;
+use automerge::sync::{Message, State, SyncDoc};
+use lru::LruCache;
+
+use crate::document::{DossierDoc, Writer, stamped};
+use crate::summary::{Projection, project};
+use crate::{DomainError, Dossier, conflict, validate};
+
+/// After this many appended chunks a dossier's bytes are rewritten as one snapshot, so that
+/// loading it stays one pass over compact bytes.
+pub const COMPACT_AFTER_CHUNKS: usize = 64;
+
+/// How a write changes a dossier's saved bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Chunk {
+    /// The whole document: replaces everything saved before (creation and compaction).
+    Snapshot(Vec<u8>),
+    /// Changes since the saved state, appended.
+    Append(Vec<u8>),
+}
+
+/// A number the store changes whenever a dossier's saved bytes change: an open copy is good
+/// only while it matches (another writer — a process, a connection — may have been at it).
+pub type Version = i64;
+
+/// A dossier's document open in memory, as the store holds it.
+pub struct OpenDoc {
+    doc: DossierDoc,
+    /// Chunks its saved bytes hold (0: nothing saved yet).
+    chunks: usize,
+    /// The store's version these bytes match; None until saved.
+    version: Option<Version>,
+    /// The dossier the document holds, once read or written: reading (hydrating) is the
+    /// costliest step of a write, so it is done once per change at most.
+    dossier: Option<Dossier>,
+}
+
+impl OpenDoc {
+    /// Saved bytes (a snapshot and any appended chunks) at `version`.
+    pub fn load(bytes: &[u8], chunks: usize, version: Version) -> Result<OpenDoc, DomainError> {
+        Ok(OpenDoc {
+            doc: DossierDoc::load(bytes)?,
+            chunks,
+            version: Some(version),
+            dossier: None,
+        })
+    }
+
+    /// A dossier this replica does not hold yet (changes received will fill it).
+    pub fn empty() -> OpenDoc {
+        OpenDoc::unsaved(
+            DossierDoc::from_automerge(automerge::AutoCommit::new()),
+            None,
+        )
+    }
+
+    /// A document made here and not saved yet; `dossier` when known to be what it holds.
+    pub fn unsaved(doc: DossierDoc, dossier: Option<Dossier>) -> OpenDoc {
+        OpenDoc {
+            doc,
+            chunks: 0,
+            version: None,
+            dossier,
+        }
+    }
+
+    /// A new dossier holding `dossier`, as `writer` creates it.
+    pub fn create(writer: &Writer, dossier: &Dossier) -> Result<OpenDoc, DomainError> {
+        let doc = DossierDoc::create(writer, dossier)?;
+        Ok(OpenDoc::unsaved(doc, Some(stamped(writer, dossier))))
+    }
+
+    pub fn doc(&mut self) -> &mut DossierDoc {
+        &mut self.doc
+    }
+
+    pub fn into_doc(self) -> DossierDoc {
+        self.doc
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.heads()
+    }
+
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// The store now holds these bytes at `version`.
+    pub fn saved_as(&mut self, version: Version) {
+        self.version = Some(version);
+    }
+
+    /// The dossier the document holds (read once, then kept until the document changes).
+    pub fn dossier(&mut self) -> Result<&Dossier, DomainError> {
+        match &mut self.dossier {
+            Some(d) => Ok(d),
+            slot => Ok(slot.insert(self.doc.read()?)),
+        }
+    }
+
+    /// Write `next` as the dossier's state, as one change by `writer`, after checking it as
+    /// an edit of the current state. Returns the heads before the change, or None when
+    /// nothing differed.
+    pub fn write(
+        &mut self,
+        writer: &Writer,
+        next: &Dossier,
+        message: &str,
+    ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
+        validate::check_edit(Some(self.dossier()?), next)?;
+        let before = self.doc.heads();
+        let written = self.doc.write(writer, next, message);
+        self.dossier = None;
+        if !written? {
+            return Ok(None);
+        }
+        let known = stamped(writer, next);
+        // Every test run checks that what is kept is what a reader would see.
+        debug_assert_eq!(
+            Some(&known),
+            self.doc.read().ok().as_ref(),
+            "kept state diverged"
+        );
+        self.dossier = Some(known);
+        Ok(Some(before))
+    }
+
+    /// Settle the conflicting field at `path` on the value `resolved` has there (see
+    /// [`DossierDoc::resolve`]). Returns the heads before the change.
+    pub fn resolve(
+        &mut self,
+        writer: &Writer,
+        path: &str,
+        resolved: &Dossier,
+    ) -> Result<Vec<ChangeHash>, DomainError> {
+        let before = self.doc.heads();
+        let result = self.doc.resolve(writer, path, resolved);
+        self.dossier = None;
+        result.map(|()| before)
+    }
+
+    /// Apply an Automerge sync message. Returns the heads before it when it changed the
+    /// document.
+    pub fn receive(
+        &mut self,
+        state: &mut State,
+        message: Message,
+    ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
+        let before = self.doc.heads();
+        self.doc
+            .automerge()
+            .sync()
+            .receive_sync_message(state, message)?;
+        Ok(self.changed_since(before))
+    }
+
+    /// Merge another copy of the dossier in. Returns the heads before it when it changed the
+    /// document.
+    pub fn merge(
+        &mut self,
+        other: &mut DossierDoc,
+    ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
+        let before = self.doc.heads();
+        self.doc.merge(other)?;
+        Ok(self.changed_since(before))
+    }
+
+    fn changed_since(&mut self, before: Vec<ChangeHash>) -> Option<Vec<ChangeHash>> {
+        if self.doc.heads() == before {
+            return None;
+        }
+        self.dossier = None;
+        Some(before)
+    }
+
+    /// What to store now that the document has changed since `before` (the heads its saved
+    /// bytes hold): the chunk — the changes, or a fresh snapshot when nothing is saved yet or
+    /// after many appends — and the projection of the new state. Fails, storing nothing, if
+    /// the document does not read as a dossier.
+    pub fn to_store(
+        &mut self,
+        id: &str,
+        before: &[ChangeHash],
+    ) -> Result<(Chunk, Projection), DomainError> {
+        let projection = self.project(id)?;
+        let chunk = if self.chunks == 0 || self.chunks >= COMPACT_AFTER_CHUNKS {
+            self.chunks = 1;
+            Chunk::Snapshot(self.doc.save())
+        } else {
+            self.chunks += 1;
+            Chunk::Append(self.doc.save_after(before))
+        };
+        Ok((chunk, projection))
+    }
+
+    /// The projection of the document's state: summary row, deal and follow-up rows, search
+    /// text and board facts.
+    pub fn project(&mut self, id: &str) -> Result<Projection, DomainError> {
+        let conflicts = conflict::count(self.doc.automerge().document()) as u32;
+        Ok(project(id, self.dossier()?, conflicts))
+    }
+}
+
+/// The documents a replica keeps open, least recently used evicted first. An entry is handed
+/// out only while it matches the store's version of its dossier.
+pub struct DocCache<K: Hash + Eq> {
+    docs: LruCache<K, OpenDoc>,
+}
+
+impl<K: Hash + Eq> DocCache<K> {
+    pub fn new(capacity: usize) -> DocCache<K> {
+        DocCache {
+            docs: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
+        }
+    }
+
+    /// The open copy of `key` if it matches the store's `version`; a stale copy is dropped.
+    pub fn get<Q>(&mut self, key: &Q, version: Version) -> Option<&mut OpenDoc>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.docs.peek(key)?.version != Some(version) {
+            self.docs.pop(key);
+            return None;
+        }
+        self.docs.get_mut(key)
+    }
+
+    /// The open copy of `key`, whatever it matches (one this replica is filling).
+    pub fn get_any<Q>(&mut self, key: &Q) -> Option<&mut OpenDoc>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.docs.get_mut(key)
+    }
+
+    /// Keep `doc` open as `key`, in place of any copy kept before.
+    pub fn insert(&mut self, key: K, doc: OpenDoc) -> &mut OpenDoc {
+        self.docs.pop(&key);
+        self.docs.get_or_insert_mut(key, || doc)
+    }
+
+    /// The open copy of `key` if it matches the store's `version` (None: the store does not
+    /// hold it, and only a copy being filled, never saved, will do); else `load()`, kept.
+    pub fn get_or_load<E>(
+        &mut self,
+        key: K,
+        version: Option<Version>,
+        load: impl FnOnce() -> Result<OpenDoc, E>,
+    ) -> Result<&mut OpenDoc, E> {
+        if self
+            .docs
+            .peek(&key)
+            .is_some_and(|open| open.version != version)
+        {
+            self.docs.pop(&key);
+        }
+        self.docs.try_get_or_insert_mut(key, load)
+    }
+
+    /// Forget `key` (what is open no longer matches anything stored: a write failed).
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<OpenDoc>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.docs.pop(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Author;
+    use automerge::ActorId;
+
+    fn writer(n: u8) -> Writer {
+        Writer {
+            actor: ActorId::from(vec![n; 16]),
+            author: Author {
+                user: format!("rep{n}"),
+                device: "laptop".into(),
+            },
+            now_ms: 1_700_000_000_000,
+        }
+    }
+
+    fn named(name: &str) -> Dossier {
+        let mut d = Dossier::default();
+        d.profile.name = name.into();
+        d
+    }
+
+    #[test]
+    fn saves_a_snapshot_first_then_changes_until_compaction() {
+        let w = writer(1);
+        let mut open = OpenDoc::create(&w, &named("华东机械")).unwrap();
+        let (chunk, projection) = open.to_store("d1", &[]).unwrap();
+        assert!(matches!(chunk, Chunk::Snapshot(_)));
+        assert_eq!(projection.summary.name, "华东机械");
+        for i in 1..COMPACT_AFTER_CHUNKS {
+            let before = open
+                .write(&w, &named(&format!("n{i}")), "edit")
+                .unwrap()
+                .unwrap();
+            let (chunk, _) = open.to_store("d1", &before).unwrap();
+            assert!(matches!(chunk, Chunk::Append(_)), "append {i}");
+        }
+        let before = open.write(&w, &named("last"), "edit").unwrap().unwrap();
+        let (chunk, projection) = open.to_store("d1", &before).unwrap();
+        assert!(matches!(chunk, Chunk::Snapshot(_)), "compacted");
+        assert_eq!(projection.summary.name, "last");
+        assert_eq!(open.write(&w, &named("last"), "same").unwrap(), None);
+    }
+
+    #[test]
+    fn received_changes_are_read_afresh() {
+        let mut a = OpenDoc::create(&writer(1), &named("a")).unwrap();
+        let mut b = OpenDoc::unsaved(DossierDoc::load(&a.doc().save()).unwrap(), None);
+        assert_eq!(b.dossier().unwrap().profile.name, "a");
+        a.write(&writer(1), &named("renamed"), "edit").unwrap();
+        let mut other = DossierDoc::load(&a.doc().save()).unwrap();
+        assert!(b.merge(&mut other).unwrap().is_some());
+        assert_eq!(b.dossier().unwrap().profile.name, "renamed");
+        assert!(b.merge(&mut other).unwrap().is_none(), "nothing new");
+    }
+
+    #[test]
+    fn the_cache_hands_out_only_copies_that_match_the_store() {
+        let mut cache = DocCache::new(2);
+        let mut open = OpenDoc::empty();
+        open.saved_as(3);
+        cache.insert("a", open);
+        assert!(cache.get(&"a", 3).is_some());
+        assert!(cache.get(&"a", 4).is_none(), "another writer was at it");
+        assert!(cache.get(&"a", 3).is_none(), "and the stale copy is gone");
+        for (k, v) in [("x", 1), ("y", 1), ("z", 1)] {
+            let mut open = OpenDoc::empty();
+            open.saved_as(v);
+            cache.insert(k, open);
+        }
+        assert_eq!(cache.len(), 2, "least recently used evicted");
+        assert!(cache.get(&"x", 1).is_none());
+    }
+}
