@@ -5,6 +5,8 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Value}
 
 use crate::DomainError;
 use crate::keep_conflicts::KeepConflicts;
+use std::collections::BTreeMap;
+
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
 
 /// Whether `id` may name a dossier: 1–64 ASCII letters, digits, '-' or '_' (UUIDs by default).
@@ -102,6 +104,75 @@ impl DossierDoc {
         Ok(self.commit(writer, message))
     }
 
+    /// As [`DossierDoc::write`], for a document known to hold `current`: only what differs
+    /// from it is written — the top-level fields that changed, and of the collections only the
+    /// items that changed. Reconciling the whole dossier reads every field back from the
+    /// document and diffs every note's text, ~10 ms for a dossier with a year of meetings;
+    /// an edit touches one item.
+    pub fn write_over(
+        &mut self,
+        writer: &Writer,
+        current: &Dossier,
+        new: &Dossier,
+        message: &str,
+    ) -> Result<bool, DomainError> {
+        self.doc.set_actor(writer.actor.clone());
+        let new = stamped(writer, new);
+        let mut doc = KeepConflicts(&mut self.doc);
+        // Every field named: a field added to the dossier without being written here does
+        // not compile.
+        let Dossier {
+            schema_version,
+            profile,
+            people,
+            interactions,
+            deals,
+            follow_ups,
+            contracts,
+            complaints,
+            classification,
+            account_plan,
+            loyalty_risks,
+            comments,
+            authors,
+            deleted_at,
+        } = &new;
+        macro_rules! field {
+            ($name:ident) => {
+                if *$name != current.$name {
+                    autosurgeon::reconcile_prop(
+                        &mut doc,
+                        automerge::ROOT,
+                        stringify!($name),
+                        $name,
+                    )?;
+                }
+            };
+        }
+        macro_rules! items {
+            ($name:ident) => {
+                if *$name != current.$name {
+                    write_items(&mut doc, stringify!($name), &current.$name, $name)?;
+                }
+            };
+        }
+        field!(schema_version);
+        field!(profile);
+        items!(people);
+        items!(interactions);
+        items!(deals);
+        items!(follow_ups);
+        items!(contracts);
+        items!(complaints);
+        field!(classification);
+        field!(account_plan);
+        field!(loyalty_risks);
+        items!(comments);
+        field!(authors);
+        field!(deleted_at);
+        Ok(self.commit(writer, message))
+    }
+
     fn commit(&mut self, writer: &Writer, message: &str) -> bool {
         self.doc
             .commit_with(
@@ -162,4 +233,30 @@ impl DossierDoc {
         self.doc.merge(&mut other.doc)?;
         Ok(())
     }
+}
+
+/// Write the collection `name` (a map of items by id) as `new`, over a document holding
+/// `current`: the items that differ, one by one. Items are never removed (deletion is a
+/// tombstone); if one was, or the map is missing, the whole collection is written.
+fn write_items<T: autosurgeon::Reconcile + PartialEq>(
+    doc: &mut KeepConflicts<'_>,
+    name: &str,
+    current: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+) -> Result<(), DomainError> {
+    let map = match autosurgeon::ReadDoc::get(doc, &automerge::ROOT, name)? {
+        Some((Value::Object(ObjType::Map), id)) if current.keys().all(|k| new.contains_key(k)) => {
+            id
+        }
+        _ => {
+            autosurgeon::reconcile_prop(doc, automerge::ROOT, name, new)?;
+            return Ok(());
+        }
+    };
+    for (id, item) in new {
+        if current.get(id) != Some(item) {
+            autosurgeon::reconcile_prop(doc, &map, id.as_str(), item)?;
+        }
+    }
+    Ok(())
 }

@@ -103,10 +103,16 @@ impl OpenDoc {
 
     /// The dossier the document holds (read once, then kept until the document changes).
     pub fn dossier(&mut self) -> Result<&Dossier, DomainError> {
-        match &mut self.dossier {
-            Some(d) => Ok(d),
-            slot => Ok(slot.insert(self.doc.read()?)),
-        }
+        Ok(self.read_parts()?.0)
+    }
+
+    /// The dossier the document holds, and the document.
+    fn read_parts(&mut self) -> Result<(&Dossier, &mut DossierDoc), DomainError> {
+        let dossier = match &mut self.dossier {
+            Some(d) => d,
+            slot => slot.insert(self.doc.read()?),
+        };
+        Ok((dossier, &mut self.doc))
     }
 
     /// Write `next` as the dossier's state, as one change by `writer`, after checking it as
@@ -118,9 +124,10 @@ impl OpenDoc {
         next: &Dossier,
         message: &str,
     ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
-        validate::check_edit(Some(self.dossier()?), next)?;
-        let before = self.doc.heads();
-        let written = self.doc.write(writer, next, message);
+        let (current, doc) = self.read_parts()?;
+        validate::check_edit(Some(current), next)?;
+        let before = doc.heads();
+        let written = doc.write_over(writer, current, next, message);
         self.dossier = None;
         if !written? {
             return Ok(None);

@@ -238,3 +238,43 @@ fn history_of_a_set_shows_its_members() {
         ]
     );
 }
+
+/// Writing over a known state touches only what changed, and ends in the same dossier as
+/// writing it whole; an open conflict elsewhere stays open.
+#[test]
+fn writing_only_what_changed_is_writing_it_whole() {
+    let (mut left, a, b) = base();
+    let mut right = fork(&mut left);
+    let mut l = left.read().unwrap();
+    l.deals.get_mut("deal1").unwrap().stage = "interest".parse().ok();
+    left.write(&a, &l, "stage").unwrap();
+    let mut r = right.read().unwrap();
+    r.deals.get_mut("deal1").unwrap().stage = "evaluation".parse().ok();
+    right.write(&b, &r, "stage").unwrap();
+    left.merge(&mut right).unwrap();
+    assert_eq!(conflict::count(left.automerge().document()), 1);
+
+    let current = left.read().unwrap();
+    let mut new = apply(
+        &current,
+        &[
+            set("profile.website", "example.com"),
+            set("interactions.i1.notes", "met the HR director twice"),
+        ],
+    )
+    .unwrap();
+    new = add_item(&new, "people", "p1", &[set("name", "张伟")]).unwrap();
+    let mut whole = fork(&mut left);
+    assert!(left.write_over(&a, &current, &new, "edit").unwrap());
+    assert!(whole.write(&a, &new, "edit").unwrap());
+    assert_eq!(left.read().unwrap(), whole.read().unwrap());
+    assert_eq!(
+        conflict::count(left.automerge().document()),
+        1,
+        "the deal's stage is still in conflict"
+    );
+    assert!(
+        !left.write_over(&a, &new, &new, "nothing").unwrap(),
+        "no change"
+    );
+}

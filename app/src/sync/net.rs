@@ -37,7 +37,8 @@ pub struct SyncReport {
     pub frames_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// Round trips: times this side waited for the relay with nothing else to do.
+    /// Round trips: times this side, having sent something, waited for the relay with
+    /// nothing else to do.
     pub round_trips: u64,
     pub elapsed_ms: u64,
 }
@@ -220,6 +221,7 @@ async fn drive<H: EngineHandle>(
     let mut poll = tokio::time::interval(Duration::from_millis(500));
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
+    let mut sent_since_read = false;
     let result = loop {
         if mode == Mode::Once && session.is_complete() && outbox.is_empty() {
             break Ok(());
@@ -231,13 +233,16 @@ async fn drive<H: EngineHandle>(
                 };
                 if let Some(frame) = outbox.pop() {
                     permit.send(Message::Binary(frame.into()));
+                    sent_since_read = true;
                 }
             }
             next = stream.next() => {
-                if outbox.is_empty() {
-                    // Waited for the relay with nothing else to do.
+                if outbox.is_empty() && sent_since_read {
+                    // Waited for an answer with nothing else to do. (Frames the relay sent
+                    // in one go may arrive in several reads: those are one round trip.)
                     report.round_trips += 1;
                 }
+                sent_since_read = false;
                 let mut frames = Vec::new();
                 let mut next = next;
                 // The connection's end (or a frame that ends it), after the frames before it.
