@@ -5,7 +5,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, Value}
 
 use crate::DomainError;
 use crate::keep_conflicts::KeepConflicts;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Author, Dossier, SCHEMA_VERSION};
 
@@ -232,6 +232,164 @@ impl DossierDoc {
     pub fn merge(&mut self, other: &mut DossierDoc) -> Result<(), DomainError> {
         self.doc.merge(&mut other.doc)?;
         Ok(())
+    }
+}
+
+/// What some changes touched in a dossier, worked out from the patches applying them made:
+/// the top-level fields, and in the collections the items. Reading only those back brings a
+/// known dossier up to date for a fraction of a whole read.
+#[derive(Debug, Default)]
+pub struct Touched {
+    fields: BTreeSet<String>,
+    items: BTreeSet<(String, String)>,
+    /// A patch this reading does not place: read the whole dossier.
+    unplaced: bool,
+}
+
+/// The dossier's collections of items by id (see [`write_items`]).
+const ITEM_FIELDS: [&str; 7] = [
+    "people",
+    "interactions",
+    "deals",
+    "follow_ups",
+    "contracts",
+    "complaints",
+    "comments",
+];
+
+impl Touched {
+    pub fn from_patches(patches: &[automerge::Patch]) -> Touched {
+        let mut touched = Touched::default();
+        for patch in patches {
+            use automerge::PatchAction as A;
+            let own = match &patch.action {
+                A::PutMap { key, .. } | A::DeleteMap { key } => {
+                    Some(automerge::Prop::Map(key.clone()))
+                }
+                A::Conflict { prop } | A::Increment { prop, .. } => Some(prop.clone()),
+                _ => None,
+            };
+            let mut props = patch.path.iter().map(|(_, p)| p.clone()).chain(own);
+            match (props.next(), props.next()) {
+                (Some(automerge::Prop::Map(field)), item)
+                    if ITEM_FIELDS.contains(&field.as_str()) =>
+                {
+                    match item {
+                        Some(automerge::Prop::Map(id)) => {
+                            touched.items.insert((field, id));
+                        }
+                        None => {
+                            touched.fields.insert(field);
+                        }
+                        Some(_) => touched.unplaced = true,
+                    }
+                }
+                (Some(automerge::Prop::Map(field)), _) => {
+                    touched.fields.insert(field);
+                }
+                _ => touched.unplaced = true,
+            }
+        }
+        touched
+    }
+}
+
+impl DossierDoc {
+    /// Bring `dossier`, what the document held before some changes, up to what it holds now,
+    /// reading back only what the changes `touched`.
+    pub fn reread(&self, dossier: &mut Dossier, touched: &Touched) -> Result<(), DomainError> {
+        if touched.unplaced {
+            *dossier = self.read()?;
+            return Ok(());
+        }
+        // Every field named, as in `write_over`.
+        let Dossier {
+            schema_version,
+            profile,
+            people,
+            interactions,
+            deals,
+            follow_ups,
+            contracts,
+            complaints,
+            classification,
+            account_plan,
+            loyalty_risks,
+            comments,
+            authors,
+            deleted_at,
+        } = dossier;
+        let doc = &self.doc;
+        macro_rules! field {
+            ($name:ident) => {
+                if touched.fields.contains(stringify!($name)) {
+                    *$name = autosurgeon::hydrate_prop(doc, automerge::ROOT, stringify!($name))?;
+                }
+            };
+        }
+        macro_rules! items {
+            ($name:ident) => {
+                if touched.fields.contains(stringify!($name)) {
+                    *$name = autosurgeon::hydrate_prop(doc, automerge::ROOT, stringify!($name))?;
+                } else {
+                    let mut map = None;
+                    for (_, id) in touched
+                        .items
+                        .range((stringify!($name).to_string(), String::new())..)
+                        .take_while(|(field, _)| field == stringify!($name))
+                    {
+                        let map = match &map {
+                            Some(m) => m,
+                            None => match autosurgeon::ReadDoc::get(
+                                doc,
+                                &automerge::ROOT,
+                                stringify!($name),
+                            )? {
+                                Some((Value::Object(ObjType::Map), obj)) => map.insert(obj),
+                                _ => {
+                                    return Err(DomainError::NoSuchField {
+                                        path: stringify!($name).into(),
+                                    });
+                                }
+                            },
+                        };
+                        $name.insert(
+                            id.clone(),
+                            autosurgeon::hydrate_prop(doc, map, id.as_str())?,
+                        );
+                    }
+                }
+            };
+        }
+        field!(schema_version);
+        field!(profile);
+        items!(people);
+        items!(interactions);
+        items!(deals);
+        items!(follow_ups);
+        items!(contracts);
+        items!(complaints);
+        field!(classification);
+        field!(account_plan);
+        field!(loyalty_risks);
+        items!(comments);
+        field!(authors);
+        field!(deleted_at);
+        Ok(())
+    }
+
+    /// Apply an Automerge sync message, returning what it touched.
+    pub fn receive_sync(
+        &mut self,
+        state: &mut automerge::sync::State,
+        message: automerge::sync::Message,
+    ) -> Result<Touched, DomainError> {
+        use automerge::sync::SyncDoc;
+        let mut log = automerge::PatchLog::active();
+        self.doc
+            .sync()
+            .receive_sync_message_log_patches(state, message, &mut log)?;
+        Ok(Touched::from_patches(&self.doc.make_patches(&mut log)))
     }
 }
 

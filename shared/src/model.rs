@@ -45,6 +45,31 @@ pub struct Dossier {
     pub deleted_at: Option<Day>,
 }
 
+impl Dossier {
+    /// Whether anything in it is deleted (a tombstone), the dossier itself included: an edit
+    /// of a deleted item is offered as a conflict (see [`crate::conflict`]), so only a dossier
+    /// without tombstones is sure to gain no conflict from an edit made after all it held.
+    /// (Every item type with a `deleted_at` is named here.)
+    pub fn has_tombstones(&self) -> bool {
+        fn any<T>(items: &Items<T>, deleted: impl Fn(&T) -> bool) -> bool {
+            items.values().any(deleted)
+        }
+        self.deleted_at.is_some()
+            || any(&self.people, |p| p.deleted_at.is_some())
+            || any(&self.interactions, |i| i.deleted_at.is_some())
+            || any(&self.deals, |d| {
+                d.deleted_at.is_some() || any(&d.checklist, |c| c.deleted_at.is_some())
+            })
+            || any(&self.follow_ups, |f| f.deleted_at.is_some())
+            || any(&self.contracts, |c| {
+                c.deleted_at.is_some() || any(&c.milestones, |m| m.deleted_at.is_some())
+            })
+            || any(&self.complaints, |c| c.deleted_at.is_some())
+            || any(&self.account_plan.actions, |a| a.deleted_at.is_some())
+            || any(&self.comments, |c| c.deleted_at.is_some())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Reconcile, Hydrate)]
 #[serde(default)]
 pub struct Author {

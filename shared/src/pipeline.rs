@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::num::NonZeroUsize;
 
 use automerge::ChangeHash;
-use automerge::sync::{Message, State, SyncDoc};
+use automerge::sync::{Message, State};
 use lru::LruCache;
 
 use crate::document::{DossierDoc, Writer, stamped};
@@ -41,8 +41,13 @@ pub struct OpenDoc {
     /// The store's version these bytes match; None until saved.
     version: Option<Version>,
     /// The dossier the document holds, once read or written: reading (hydrating) is the
-    /// costliest step of a write, so it is done once per change at most.
+    /// costliest step of a write, so it is done once at most, and after changes only what
+    /// they touched is read again.
     dossier: Option<Dossier>,
+    /// How many fields hold conflicting values, once counted. Counting walks the whole
+    /// document; changes made after everything it held (a local edit, a colleague's edit
+    /// of the latest state) cannot add a conflict, so a count of none stays none.
+    conflicts: Option<u32>,
 }
 
 impl OpenDoc {
@@ -53,6 +58,7 @@ impl OpenDoc {
             chunks,
             version: Some(version),
             dossier: None,
+            conflicts: None,
         })
     }
 
@@ -71,6 +77,7 @@ impl OpenDoc {
             chunks: 0,
             version: None,
             dossier,
+            conflicts: None,
         }
     }
 
@@ -139,6 +146,12 @@ impl OpenDoc {
             self.doc.read().ok().as_ref(),
             "kept state diverged"
         );
+        // A local edit comes after everything the document held: it may settle a conflict,
+        // and add one only by editing something deleted.
+        if known.has_tombstones() {
+            self.conflicts = None;
+        }
+        self.keep_count_if_none();
         self.dossier = Some(known);
         Ok(Some(before))
     }
@@ -154,6 +167,7 @@ impl OpenDoc {
         let before = self.doc.heads();
         let result = self.doc.resolve(writer, path, resolved);
         self.dossier = None;
+        self.conflicts = None;
         result.map(|()| before)
     }
 
@@ -165,11 +179,22 @@ impl OpenDoc {
         message: Message,
     ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
         let before = self.doc.heads();
-        self.doc
-            .automerge()
-            .sync()
-            .receive_sync_message(state, message)?;
-        Ok(self.changed_since(before))
+        let touched = self.doc.receive_sync(state, message)?;
+        if self.doc.heads() == before {
+            return Ok(None);
+        }
+        if let Some(dossier) = &mut self.dossier
+            && self.doc.reread(dossier, &touched).is_err()
+        {
+            self.dossier = None;
+        }
+        self.count_after_changes(&before);
+        // Every test run checks that the part read back is what a whole read gives.
+        debug_assert!(
+            self.dossier.is_none() || self.dossier == self.doc.read().ok(),
+            "read back only in part, the dossier diverged"
+        );
+        Ok(Some(before))
     }
 
     /// Merge another copy of the dossier in. Returns the heads before it when it changed the
@@ -180,15 +205,48 @@ impl OpenDoc {
     ) -> Result<Option<Vec<ChangeHash>>, DomainError> {
         let before = self.doc.heads();
         self.doc.merge(other)?;
-        Ok(self.changed_since(before))
-    }
-
-    fn changed_since(&mut self, before: Vec<ChangeHash>) -> Option<Vec<ChangeHash>> {
         if self.doc.heads() == before {
-            return None;
+            return Ok(None);
         }
         self.dossier = None;
-        Some(before)
+        self.count_after_changes(&before);
+        Ok(Some(before))
+    }
+
+    /// Keep a count of no conflicts only while it is sure to hold after changes received
+    /// since `before`: they came one after another after everything held, and nothing in
+    /// the dossier is deleted.
+    fn count_after_changes(&mut self, before: &[ChangeHash]) {
+        let tombstones = self.dossier.as_ref().is_none_or(Dossier::has_tombstones);
+        if tombstones || !self.follows(before) {
+            self.conflicts = None;
+        }
+        self.keep_count_if_none();
+    }
+
+    /// A count of conflicts kept only if it is none (one settled would make any other stale).
+    fn keep_count_if_none(&mut self) {
+        if self.conflicts != Some(0) {
+            self.conflicts = None;
+        }
+    }
+
+    /// Whether every change made since `before` comes after everything the document held
+    /// then, one after another: then none of them ran concurrently with anything, and none
+    /// can have made a conflict.
+    fn follows(&mut self, before: &[ChangeHash]) -> bool {
+        let changes = self.doc.automerge().get_changes(before);
+        let mut previous: Vec<ChangeHash> = before.to_vec();
+        previous.sort();
+        for change in &changes {
+            let mut deps = change.deps().to_vec();
+            deps.sort();
+            if deps != previous {
+                return false;
+            }
+            previous = vec![change.hash()];
+        }
+        true
     }
 
     /// What to store now that the document has changed since `before` (the heads its saved
@@ -214,7 +272,17 @@ impl OpenDoc {
     /// The projection of the document's state: summary row, deal and follow-up rows, search
     /// text and board facts.
     pub fn project(&mut self, id: &str) -> Result<Projection, DomainError> {
-        let conflicts = conflict::count(self.doc.automerge().document()) as u32;
+        let conflicts = match self.conflicts {
+            Some(n) => n,
+            None => *self
+                .conflicts
+                .insert(conflict::count(self.doc.automerge().document()) as u32),
+        };
+        debug_assert_eq!(
+            conflicts as usize,
+            conflict::count(self.doc.automerge().document()),
+            "the conflict count kept diverged"
+        );
         Ok(project(id, self.dossier()?, conflicts))
     }
 }

@@ -275,10 +275,20 @@ impl RelaySession {
             // connection committed in between, and the team's announcements, which come in
             // order, tell it (its own as an empty list).
             self.told = *seq;
-            out.replies.push(ToDevice::Changed {
-                seq: *seq,
-                docs: Vec::new(),
-            });
+            // Ahead of the answers (after the welcome, if any), so that the device knows the
+            // sequence before it finds itself idle and reports: one report, however the
+            // frames are split across reads.
+            let at = usize::from(matches!(
+                out.replies.first(),
+                Some(ToDevice::Welcome { .. })
+            ));
+            out.replies.insert(
+                at,
+                ToDevice::Changed {
+                    seq: *seq,
+                    docs: Vec::new(),
+                },
+            );
         }
         Ok(out)
     }
