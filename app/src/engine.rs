@@ -325,9 +325,7 @@ impl<S: DossierStore> Engine<S> {
                 .write(&writer, &after, message)
                 .and_then(|before| before.map(|before| open.to_store(id, &before)).transpose());
             match result {
-                Ok(Some((chunk, projection))) => {
-                    DossierWrite::new(chunk, projection, Origin::Local)
-                }
+                Ok(Some(save)) => DossierWrite::from_save(save, Origin::Local),
                 Ok(None) => return Ok(false),
                 Err(e) => {
                     // Whatever the failed edit left in memory is not stored: reload next time.
@@ -537,7 +535,7 @@ impl<S: DossierStore> Engine<S> {
                 .resolve(&writer, path, &after)
                 .and_then(|before| open.to_store(id, &before));
             match result {
-                Ok((chunk, projection)) => DossierWrite::new(chunk, projection, Origin::Local),
+                Ok(save) => DossierWrite::from_save(save, Origin::Local),
                 Err(e) => {
                     drop(open);
                     self.docs.get_mut().remove(id);
@@ -637,8 +635,8 @@ impl<S: DossierStore> Engine<S> {
                 },
             };
             ids.push(id.clone());
-            let (chunk, projection) = written.map_err(|e| corrupt(id, e))?;
-            writes.push(DossierWrite::new(chunk, projection, Origin::Local));
+            let save = written.map_err(|e| corrupt(id, e))?;
+            writes.push(DossierWrite::from_save(save, Origin::Local));
         }
         Ok(())
     }
@@ -669,8 +667,8 @@ impl<S: DossierStore> Engine<S> {
             check_id(id)?;
             validate::check_edit(None, dossier)?;
             let mut open = OpenDoc::create(&writer, dossier)?;
-            let (chunk, projection) = open.to_store(id, &[])?;
-            writes.push(DossierWrite::new(chunk, projection, Origin::Local));
+            let save = open.to_store(id, &[])?;
+            writes.push(DossierWrite::from_save(save, Origin::Local));
             ids.push(id.clone());
             // Bulk loads do not keep what they create open.
             if items.len() == 1 {

@@ -54,7 +54,7 @@ impl TeamReplica<'_> {
     /// loaded; an empty one, that received changes fill, if the team does not hold it.
     fn open(&mut self, doc: &str) -> Result<&mut OpenDoc, ReplicaError> {
         let team = self.auth.team_id;
-        let version = self.store.doc_seq(team, doc)?.map(|seq| seq as i64);
+        let version = self.store.doc_version(team, doc)?.map(|v| v.seq as i64);
         let store = &*self.store;
         self.docs
             .get_or_load((team, doc.to_string()), version, || match version {
@@ -79,7 +79,7 @@ impl TeamReplica<'_> {
 
     /// Whether the team holds `doc`.
     fn holds(&self, doc: &str) -> Result<bool, ReplicaError> {
-        Ok(self.store.doc_seq(self.auth.team_id, doc)?.is_some())
+        Ok(self.store.doc_version(self.auth.team_id, doc)?.is_some())
     }
 }
 
@@ -90,8 +90,8 @@ fn write_of(
     open: &mut OpenDoc,
     before: &[automerge::ChangeHash],
 ) -> Result<DocWrite, ReplicaError> {
-    let (chunk, projection) = open.to_store(id, before).map_err(|e| rejected(id, e))?;
-    Ok(doc_write(id, chunk, open.heads(), &projection))
+    let save = open.to_store(id, before).map_err(|e| rejected(id, e))?;
+    Ok(doc_write(id, save.chunk, save.heads, &save.projection))
 }
 
 fn doc_write(

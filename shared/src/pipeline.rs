@@ -29,6 +29,15 @@ pub enum Chunk {
     Append(Vec<u8>),
 }
 
+/// What to store for a dossier after a change: its bytes (see [`Chunk`]), the heads they
+/// reach, and the projection of its state.
+#[derive(Debug, Clone)]
+pub struct Save {
+    pub chunk: Chunk,
+    pub heads: Vec<ChangeHash>,
+    pub projection: Projection,
+}
+
 /// A number the store changes whenever a dossier's saved bytes change: an open copy is good
 /// only while it matches (another writer — a process, a connection — may have been at it).
 pub type Version = i64;
@@ -251,13 +260,9 @@ impl OpenDoc {
 
     /// What to store now that the document has changed since `before` (the heads its saved
     /// bytes hold): the chunk — the changes, or a fresh snapshot when nothing is saved yet or
-    /// after many appends — and the projection of the new state. Fails, storing nothing, if
-    /// the document does not read as a dossier.
-    pub fn to_store(
-        &mut self,
-        id: &str,
-        before: &[ChangeHash],
-    ) -> Result<(Chunk, Projection), DomainError> {
+    /// after many appends — its heads, and the projection of the new state. Fails, storing
+    /// nothing, if the document does not read as a dossier.
+    pub fn to_store(&mut self, id: &str, before: &[ChangeHash]) -> Result<Save, DomainError> {
         let projection = self.project(id)?;
         let chunk = if self.chunks == 0 || self.chunks >= COMPACT_AFTER_CHUNKS {
             self.chunks = 1;
@@ -266,7 +271,11 @@ impl OpenDoc {
             self.chunks += 1;
             Chunk::Append(self.doc.save_after(before))
         };
-        Ok((chunk, projection))
+        Ok(Save {
+            chunk,
+            heads: self.doc.heads(),
+            projection,
+        })
     }
 
     /// The projection of the document's state: summary row, deal and follow-up rows, search
@@ -391,21 +400,22 @@ mod tests {
     fn saves_a_snapshot_first_then_changes_until_compaction() {
         let w = writer(1);
         let mut open = OpenDoc::create(&w, &named("华东机械")).unwrap();
-        let (chunk, projection) = open.to_store("d1", &[]).unwrap();
-        assert!(matches!(chunk, Chunk::Snapshot(_)));
-        assert_eq!(projection.summary.name, "华东机械");
+        let save = open.to_store("d1", &[]).unwrap();
+        assert!(matches!(save.chunk, Chunk::Snapshot(_)));
+        assert_eq!(save.projection.summary.name, "华东机械");
+        assert_eq!(save.heads, open.heads());
         for i in 1..COMPACT_AFTER_CHUNKS {
             let before = open
                 .write(&w, &named(&format!("n{i}")), "edit")
                 .unwrap()
                 .unwrap();
-            let (chunk, _) = open.to_store("d1", &before).unwrap();
-            assert!(matches!(chunk, Chunk::Append(_)), "append {i}");
+            let save = open.to_store("d1", &before).unwrap();
+            assert!(matches!(save.chunk, Chunk::Append(_)), "append {i}");
         }
         let before = open.write(&w, &named("last"), "edit").unwrap().unwrap();
-        let (chunk, projection) = open.to_store("d1", &before).unwrap();
-        assert!(matches!(chunk, Chunk::Snapshot(_)), "compacted");
-        assert_eq!(projection.summary.name, "last");
+        let save = open.to_store("d1", &before).unwrap();
+        assert!(matches!(save.chunk, Chunk::Snapshot(_)), "compacted");
+        assert_eq!(save.projection.summary.name, "last");
         assert_eq!(open.write(&w, &named("last"), "same").unwrap(), None);
     }
 

@@ -16,6 +16,7 @@ fn day(s: &str) -> Day {
 pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
     DossierWrite {
         chunk: Chunk::Snapshot(format!("snapshot of {id}").into_bytes()),
+        heads: vec![[id.len() as u8; 32]],
         summary: DossierSummary {
             id: id.into(),
             name: name.into(),
@@ -71,6 +72,22 @@ pub fn bytes_round_trip_in_order(store: &mut dyn DossierStore) {
         "a snapshot replaces earlier chunks"
     );
     assert_eq!(saved.chunks, 1);
+}
+
+pub fn heads_follow_writes(store: &mut dyn DossierStore) {
+    assert_eq!(store.heads("a").unwrap(), None, "unknown id has no heads");
+    let mut w = sample("a", "Acme", "");
+    w.heads = vec![[1; 32], [2; 32]];
+    store.write(&[w.clone()]).unwrap();
+    assert_eq!(store.heads("a").unwrap(), Some(vec![[1; 32], [2; 32]]));
+    w.chunk = Chunk::Append(b"+1".to_vec());
+    w.heads = vec![[3; 32]];
+    store.write(&[w]).unwrap();
+    assert_eq!(
+        store.heads("a").unwrap(),
+        Some(vec![[3; 32]]),
+        "the heads of the latest write"
+    );
 }
 
 pub fn summary_replaced_on_each_write(store: &mut dyn DossierStore) {
@@ -510,6 +527,7 @@ macro_rules! store_conformance_suite {
     ($make:expr) => {
         $crate::store_conformance_suite!(@tests $make;
             bytes_round_trip_in_order,
+            heads_follow_writes,
             summary_replaced_on_each_write,
             list_puts_what_needs_doing_first,
             filters,

@@ -7,7 +7,9 @@ pub mod sqlite;
 use fieldbook_shared::Day;
 use fieldbook_shared::board::{BoardFacts, BoardRow};
 pub use fieldbook_shared::pipeline::Chunk;
+use fieldbook_shared::pipeline::Save;
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary, Projection};
+use fieldbook_shared::sync::heads_to_bytes;
 use serde::{Deserialize, Serialize};
 
 pub use fieldbook_shared::api::ListQuery;
@@ -49,6 +51,8 @@ pub enum Origin {
 #[derive(Debug, Clone)]
 pub struct DossierWrite {
     pub chunk: Chunk,
+    /// The document's heads after this write (what the saved bytes reach).
+    pub heads: Vec<[u8; 32]>,
     pub summary: DossierSummary,
     pub deals: Vec<DealSummary>,
     pub follow_ups: Vec<FollowUpSummary>,
@@ -61,7 +65,22 @@ pub struct DossierWrite {
 }
 
 impl DossierWrite {
-    pub fn new(chunk: Chunk, projection: Projection, origin: Origin) -> DossierWrite {
+    /// What to write for `save`, from `origin`.
+    pub fn from_save(save: Save, origin: Origin) -> DossierWrite {
+        DossierWrite::new(
+            save.chunk,
+            heads_to_bytes(&save.heads),
+            save.projection,
+            origin,
+        )
+    }
+
+    pub fn new(
+        chunk: Chunk,
+        heads: Vec<[u8; 32]>,
+        projection: Projection,
+        origin: Origin,
+    ) -> DossierWrite {
         let Projection {
             summary,
             deals,
@@ -71,6 +90,7 @@ impl DossierWrite {
         } = projection;
         DossierWrite {
             chunk,
+            heads,
             summary,
             deals,
             follow_ups,
@@ -148,6 +168,9 @@ pub trait DossierStore {
     fn unindexed(&self) -> Result<u64, StoreError>;
     /// A number that changes whenever `id`'s saved bytes change (None: no such dossier).
     fn version(&self, id: &str) -> Result<Option<i64>, StoreError>;
+    /// The heads `id`'s saved bytes reach, as written with them (None: no such dossier, or
+    /// saved before heads were kept).
+    fn heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
     /// The board rows written after board sequence `since`, and the sequence now.
     fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError>;

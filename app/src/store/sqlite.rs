@@ -105,12 +105,19 @@ CREATE INDEX board_seq ON board (seq);
 INSERT INTO board (dossier_id, seq, row) SELECT id, 1, NULL FROM dossier;
 "#;
 
+/// The heads each dossier's saved bytes reach, so a sync can tell whether changes apply on
+/// top of them without opening the document (NULL: saved before heads were kept).
+const HEADS_SCHEMA: &str = r#"
+ALTER TABLE dossier ADD COLUMN heads BLOB;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
         M::up(SYNC_SCHEMA),
         M::up(PENDING_TEXT_SCHEMA),
         M::up(BOARD_SCHEMA),
+        M::up(HEADS_SCHEMA),
     ])
 }
 
@@ -250,11 +257,11 @@ impl SqliteStore {
         .execute(params![id, board])?;
         let rowid: i64 = tx.prepare_cached(
             "INSERT INTO dossier (id, name, name_key, owner, archived, sort_due, next_follow_up, \
-             last_contact, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             last_contact, summary, heads) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key, \
              owner = excluded.owner, archived = excluded.archived, sort_due = excluded.sort_due, \
              next_follow_up = excluded.next_follow_up, last_contact = excluded.last_contact, \
-             summary = excluded.summary RETURNING rowid",
+             summary = excluded.summary, heads = excluded.heads RETURNING rowid",
         )?.query_row(
             params![
                 id,
@@ -265,7 +272,8 @@ impl SqliteStore {
                 sort_key(s.next_follow_up),
                 s.next_follow_up.map(|d| d.to_string()),
                 s.last_contact.map(|d| d.to_string()),
-                summary
+                summary,
+                w.heads.concat(),
             ],
             |r| r.get(0),
         )?;
@@ -733,6 +741,25 @@ impl DossierStore for SqliteStore {
             .conn
             .query_row("SELECT COUNT(*) FROM text_pending", [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        let blob: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT heads FROM dossier WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let Some(Some(blob)) = blob else {
+            return Ok(None);
+        };
+        if blob.len() % 32 != 0 {
+            return Err(StoreError::BadRow(format!("heads of {} bytes", blob.len())));
+        }
+        Ok(Some(
+            blob.chunks_exact(32)
+                .map(|h| h.try_into().expect("32 bytes"))
+                .collect(),
+        ))
     }
 
     fn version(&self, id: &str) -> Result<Option<i64>, StoreError> {

@@ -174,6 +174,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             // so a cold sync never opens a document here.
             let mut write = DossierWrite::new(
                 Chunk::Snapshot(s.bytes),
+                s.heads,
                 s.projection,
                 Origin::Synced {
                     sync_state: Some(state.encode()),
@@ -224,12 +225,11 @@ impl<S: DossierStore> Replica<'_, S> {
             else {
                 continue;
             };
-            let (chunk, projection) = open
+            let save = open
                 .to_store(&id, &before)
                 .map_err(|e| corrupt(e.to_string()))?;
-            writes.push(DossierWrite::new(
-                chunk,
-                projection,
+            writes.push(DossierWrite::from_save(
+                save,
                 Origin::Synced { sync_state: None },
             ));
             ids.push(id);

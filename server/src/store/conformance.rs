@@ -2,7 +2,7 @@
 
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
 
-use super::{Chunk, DocWrite, RelayStore, StoreError};
+use super::{Chunk, DocVersion, DocWrite, RelayStore, StoreError};
 
 fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
     DocWrite {
@@ -153,8 +153,14 @@ pub fn documents_are_scoped_and_sequenced(store: &mut dyn RelayStore) {
     let a = store.load_doc(north, "a").unwrap().unwrap();
     assert_eq!(a.bytes, b"A0+1");
     assert_eq!((a.chunks, a.seq), (2, 3));
-    assert_eq!(store.doc_seq(north, "a").unwrap(), Some(3));
-    assert_eq!(store.doc_seq(north, "zz").unwrap(), None);
+    assert_eq!(
+        store.doc_version(north, "a").unwrap(),
+        Some(DocVersion {
+            seq: 3,
+            heads: vec![[3; 32]]
+        })
+    );
+    assert_eq!(store.doc_version(north, "zz").unwrap(), None);
 
     // Another team sees none of it, and may use the same id for its own dossier.
     assert_eq!(store.load_doc(south, "a").unwrap(), None);

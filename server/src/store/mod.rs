@@ -92,6 +92,14 @@ pub struct StoredDoc {
     pub seq: u64,
 }
 
+/// Where a dossier stands in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocVersion {
+    /// The team sequence of its last write: changes whenever the dossier does.
+    pub seq: u64,
+    pub heads: Vec<[u8; 32]>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSnapshot {
     pub doc: String,
@@ -142,8 +150,9 @@ pub trait RelayStore: Send {
     /// The team's sequence now and the dossiers written after `since`, oldest first.
     fn changed_since(&self, team: TeamId, since: u64) -> Result<(u64, Vec<String>), StoreError>;
     fn load_doc(&self, team: TeamId, doc: &str) -> Result<Option<StoredDoc>, StoreError>;
-    /// The team sequence of `doc`'s last write (None: the team has no such dossier).
-    fn doc_seq(&self, team: TeamId, doc: &str) -> Result<Option<u64>, StoreError>;
+    /// The team sequence of `doc`'s last write and the heads it reached (None: the team has
+    /// no such dossier).
+    fn doc_version(&self, team: TeamId, doc: &str) -> Result<Option<DocVersion>, StoreError>;
     /// Write a batch atomically; each dossier gets the next team sequence number. Returns
     /// the team's sequence after the batch.
     fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError>;

@@ -8,8 +8,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Chunk, DeviceAuth, DeviceId, DeviceRow, DocWrite, RelayStore, StoreError, StoredDoc,
-    StoredSnapshot, TeamId, WebAuth,
+    Chunk, DeviceAuth, DeviceId, DeviceRow, DocVersion, DocWrite, RelayStore, StoreError,
+    StoredDoc, StoredSnapshot, TeamId, WebAuth,
 };
 
 const SCHEMA: &str = r#"
@@ -404,13 +404,19 @@ impl RelayStore for SqliteRelayStore {
         }))
     }
 
-    fn doc_seq(&self, team: TeamId, doc: &str) -> Result<Option<u64>, StoreError> {
-        let seq: Option<i64> = self
+    fn doc_version(&self, team: TeamId, doc: &str) -> Result<Option<DocVersion>, StoreError> {
+        let row: Option<(i64, Vec<u8>)> = self
             .conn
-            .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
-            .query_row(params![team, doc], |r| r.get(0))
+            .prepare_cached("SELECT seq, heads FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
+            .query_row(params![team, doc], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        Ok(seq.map(|s| u64::try_from(s).unwrap_or(0)))
+        row.map(|(seq, heads)| {
+            Ok(DocVersion {
+                seq: u64::try_from(seq).unwrap_or(0),
+                heads: heads_from_blob(&heads)?,
+            })
+        })
+        .transpose()
     }
 
     fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError> {

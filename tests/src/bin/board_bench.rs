@@ -220,6 +220,7 @@ fn device(
             .map(|(_, p)| {
                 let mut w = DossierWrite::new(
                     DeviceChunk::Snapshot(vec![0; 16]),
+                    Vec::new(),
                     p.clone(),
                     Origin::Synced { sync_state: None },
                 );

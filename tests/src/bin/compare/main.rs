@@ -280,9 +280,9 @@ fn size_rows(
         ratio(e_ref.map(|e| e.p50_ms), e_ours.map(|e| e.p50_ms)),
         String::new(),
         "≤ 5 ms, ≤ ½ reference".into(),
-        verdict(e_ours.map(|e| {
-            e.p50_ms <= 5.0 && e_ref.is_none_or(|r| e.p50_ms <= r.p50_ms / 2.0)
-        })),
+        verdict(
+            e_ours.map(|e| e.p50_ms <= 5.0 && e_ref.is_none_or(|r| e.p50_ms <= r.p50_ms / 2.0)),
+        ),
     ]);
     t.row([
         format!("B2 one edit A → server → B, {n}: latency p99"),

@@ -80,24 +80,19 @@ pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<
     for round in 0..EDITS {
         let id = &ids[edited_index(round, ids.len())];
         let value = format!("edited-{round}");
+        // The rep has the dossier in front of them, as the app's dossier screen does (the
+        // reference's devices hold every document open).
+        a.lock().expect("device a").dossier(id)?;
         let started = Instant::now();
         let edit = Assignment {
             path: "profile.website".into(),
             value: value.clone(),
         };
-        let mut version = b.lock().expect("device b").store().version(id)?;
         a.lock().expect("device a").set(id, &[edit])?;
-        loop {
-            // Open the dossier only when B's store has a new version of it: opening it costs
-            // milliseconds, holding B's engine away from its sync meanwhile.
-            let now = b.lock().expect("device b").store().version(id)?;
-            if now != version {
-                version = now;
-                let b = b.lock().expect("device b");
-                if b.dossier(id)?.dossier.profile.website == value {
-                    break;
-                }
-            }
+        let heads = a.lock().expect("device a").store().heads(id)?;
+        // B has it when its store holds exactly A's state (read from the store, not the
+        // document: opening the document would hold B's engine away from its sync).
+        while b.lock().expect("device b").store().heads(id)? != heads {
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(30),
                 "edit never arrived"
@@ -105,6 +100,16 @@ pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<
             std::thread::sleep(Duration::from_micros(200));
         }
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(
+            b.lock()
+                .expect("device b")
+                .dossier(id)?
+                .dossier
+                .profile
+                .website
+                == value,
+            "B holds A's heads but not the edit"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let (up, down) = (
