@@ -31,6 +31,8 @@ use crate::web;
 pub struct TeamChange {
     pub seq: u64,
     pub docs: Arc<Vec<String>>,
+    /// Changes pushed and taken in this commit, passed on as they are.
+    pub forwards: Arc<Vec<fieldbook_shared::sync::wire::Changes>>,
     /// The connection that committed them.
     pub origin: u64,
 }
@@ -102,6 +104,8 @@ pub struct Relay {
     pub web: WebOptions,
     /// Failed web logins per account (see [`crate::throttle`]).
     pub logins: crate::throttle::LoginThrottle,
+    /// Woken when dossiers were written with a device's projection (see [`crate::check`]).
+    pub check: tokio::sync::Notify,
 }
 
 /// The manager's web view.
@@ -132,6 +136,7 @@ impl Relay {
             boards: Mutex::default(),
             web: WebOptions::default(),
             logins: Default::default(),
+            check: tokio::sync::Notify::new(),
         }
     }
 

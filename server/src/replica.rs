@@ -4,14 +4,15 @@
 use automerge::AutoCommit;
 use automerge::sync::{Message, State};
 use fieldbook_shared::document::{DossierDoc, Writer};
-use fieldbook_shared::pipeline::{Chunk, DocCache, OpenDoc};
+use fieldbook_shared::pipeline::{ChangesError, Chunk, DocCache, OpenDoc, check_changes};
 use fieldbook_shared::summary::Projection;
-use fieldbook_shared::sync::relay::RelayReplica;
-use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
-use fieldbook_shared::sync::{Commit, Incoming, generate, heads_to_bytes};
+use fieldbook_shared::sync::relay::{PushesStored, RelayReplica};
+use fieldbook_shared::sync::wire::{Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload};
+use fieldbook_shared::sync::{Commit, Incoming, generate, heads_from_bytes, heads_to_bytes};
 use fieldbook_shared::{DomainError, Dossier};
 
-use crate::store::{DeviceAuth, DocWrite, RelayStore, StoreError, TeamId};
+use crate::check;
+use crate::store::{DeviceAuth, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
 
 /// Dossiers the relay keeps open across connections: those its devices are working on. A
 /// live edit is merged into the copy already open, and the devices it goes to are answered
@@ -94,7 +95,7 @@ fn write_of(
     Ok(doc_write(id, save.chunk, save.heads, &save.projection))
 }
 
-fn doc_write(
+pub fn doc_write(
     id: &str,
     chunk: Chunk,
     heads: Vec<automerge::ChangeHash>,
@@ -107,6 +108,7 @@ fn doc_write(
         heads: heads_to_bytes(&heads),
         projection: json(projection),
         board: json(&projection.board_row()),
+        checked: true,
     }
 }
 
@@ -251,9 +253,18 @@ impl RelayReplica for TeamReplica<'_> {
     }
 
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), ReplicaError> {
-        let stored = self.store.snapshots(self.auth.team_id, docs)?;
+        let team = self.auth.team_id;
+        let stored = self.store.snapshots(team, docs)?;
         let mut found = Vec::with_capacity(stored.len());
         for s in stored {
+            if !s.checked {
+                // Written moments ago with a device's projection, which lacks the search text
+                // a device receiving it whole needs: checked now rather than later.
+                if let Some(snapshot) = self.checked_now(s.doc.clone())? {
+                    found.push(snapshot);
+                }
+                continue;
+            }
             match serde_json::from_str::<Projection>(&s.projection) {
                 Ok(projection) => found.push(Snapshot {
                     doc: s.doc,
@@ -306,9 +317,99 @@ impl RelayReplica for TeamReplica<'_> {
         let committed = self.commit(writes)?;
         Ok((stored, committed))
     }
+
+    fn store_pushes(&mut self, pushes: Vec<Changes>) -> Result<PushesStored, ReplicaError> {
+        let team = self.auth.team_id;
+        let mut out = PushesStored::default();
+        let mut writes = Vec::with_capacity(pushes.len());
+        for p in pushes {
+            let version = self.store.doc_version(team, &p.doc)?;
+            let holds = |v: &DocVersion| {
+                let (mut held, mut base) = (v.heads.clone(), p.base.clone());
+                held.sort();
+                base.sort();
+                held == base
+            };
+            let Some(version) = version.filter(holds) else {
+                // Not made on what the team holds: the device exchanges it instead.
+                let held = self.store.doc_version(team, &p.doc)?;
+                out.answers.push(Pushed {
+                    doc: p.doc.clone(),
+                    taken: false,
+                    heads: held.map(|v| v.heads).unwrap_or_default(),
+                });
+                continue;
+            };
+            let rejected = |reason: String| ReplicaError::Rejected {
+                doc: p.doc.clone(),
+                reason,
+            };
+            let (decoded, heads) = match check_changes(&heads_from_bytes(&p.base), &p.changes) {
+                Ok(checked) => checked,
+                Err(ChangesError::NotOnBase) => {
+                    out.answers.push(Pushed {
+                        doc: p.doc.clone(),
+                        taken: false,
+                        heads: version.heads,
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    self.forget(writes.iter().map(|w: &DocWrite| w.doc.as_str()));
+                    return Err(rejected(e.to_string()));
+                }
+            };
+            if p.projection.summary.id != p.doc {
+                self.forget(writes.iter().map(|w| w.doc.as_str()));
+                return Err(rejected("the projection of another dossier".into()));
+            }
+            // The copy open here, if any, takes the changes too and stays in use.
+            let key = (team, p.doc.clone());
+            if let Some(open) = self.docs.get(&key, version.seq as i64)
+                && open.apply(decoded).is_err()
+            {
+                self.docs.remove(&key);
+            }
+            let mut write = doc_write(
+                &p.doc,
+                Chunk::Append(p.changes.concat()),
+                heads.clone(),
+                &p.projection,
+            );
+            // Checked later, off the sync path (see crate::check).
+            write.checked = false;
+            writes.push(write);
+            out.answers.push(Pushed {
+                doc: p.doc.clone(),
+                taken: true,
+                heads: heads_to_bytes(&heads),
+            });
+            out.taken.push(p);
+        }
+        out.committed = self.commit(writes)?;
+        Ok(out)
+    }
 }
 
 impl TeamReplica<'_> {
+    /// Check the unchecked dossier `doc` now (see [`crate::check`]) and give it whole as
+    /// checked; None if it does not read as a dossier.
+    fn checked_now(&mut self, doc: String) -> Result<Option<Snapshot>, ReplicaError> {
+        let team = self.auth.team_id;
+        let Some(stored) = self.store.load_doc(team, &doc)? else {
+            return Ok(None);
+        };
+        let unchecked = crate::store::Unchecked {
+            team,
+            doc,
+            seq: stored.seq,
+        };
+        let worked_out = check::work_out(&unchecked.doc, &stored.bytes, stored.seq);
+        let snapshot = worked_out.as_ref().ok().map(|w| w.snapshot(&unchecked.doc));
+        check::settle(self.store, &unchecked, worked_out)?;
+        Ok(snapshot)
+    }
+
     /// One checked upload: the answer for it and what to write, if anything.
     fn store_upload(
         &mut self,

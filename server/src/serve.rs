@@ -53,6 +53,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(relay.clone());
     tokio::spawn(watch_revocations(relay.clone(), options.revocation_poll));
+    tokio::spawn(crate::check::run(relay.clone()));
     let warm = relay.clone();
     tokio::task::spawn_blocking(move || crate::team::warm_boards(&warm));
     let mut stop = relay.shutdown.clone();
@@ -327,8 +328,17 @@ async fn session(
                     });
                     match handled {
                         Ok(h) => {
+                            if !h.forwards.is_empty() {
+                                // Written with the device's projection: to be checked.
+                                relay.check.notify_one();
+                            }
                             if let Some((seq, docs)) = h.committed {
-                                relay.hub.publish(auth.team_id, TeamChange { seq, docs: Arc::new(docs), origin: id });
+                                relay.hub.publish(auth.team_id, TeamChange {
+                                    seq,
+                                    docs: Arc::new(docs),
+                                    forwards: Arc::new(h.forwards),
+                                    origin: id,
+                                });
                             }
                             outbox.extend(h.replies.iter().map(wire::encode));
                         }
@@ -343,20 +353,18 @@ async fn session(
             // from the store, so a device that reads slowly costs no memory for them.
             change = changes.recv(), if room => {
                 let announce = match change {
-                    Ok(c) => session.announce(c.seq, &c.docs, c.origin == id),
+                    Ok(c) => session.announce(c.seq, &c.docs, c.origin == id, &c.forwards),
                     Err(RecvError::Lagged(_)) => {
                         // Missed some announcements: ask the store what changed instead.
                         let since = session.told();
                         match relay.with_store(|s| s.changed_since(auth.team_id, since)) {
-                            Ok((seq, docs)) => session.announce(seq, &docs, false),
+                            Ok((seq, docs)) => session.announce(seq, &docs, false, &[]),
                             Err(e) => break Err(Closing(close::INTERNAL, e.to_string())),
                         }
                     }
-                    Err(RecvError::Closed) => None,
+                    Err(RecvError::Closed) => Vec::new(),
                 };
-                if let Some(msg) = announce {
-                    outbox.push(wire::encode(&msg));
-                }
+                outbox.extend(announce.iter().map(wire::encode));
             }
             device = revoked.recv() => {
                 if matches!(device, Ok(d) if d == auth.device_id) {

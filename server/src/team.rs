@@ -297,6 +297,7 @@ pub fn add_note(
                 TeamChange {
                     seq,
                     docs: Arc::new(docs),
+                    forwards: Arc::default(),
                     origin: relay.connection_id(),
                 },
             );

@@ -378,6 +378,19 @@ impl DossierDoc {
         Ok(())
     }
 
+    /// Apply changes received whole, returning what they touched.
+    pub fn apply_changes(
+        &mut self,
+        changes: Vec<automerge::Change>,
+    ) -> Result<Touched, DomainError> {
+        self.doc.update_diff_cursor();
+        let applied = self.doc.apply_changes(changes);
+        let patches = self.doc.diff_incremental();
+        self.doc.reset_diff_cursor();
+        applied?;
+        Ok(Touched::from_patches(&patches))
+    }
+
     /// Apply an Automerge sync message, returning what it touched.
     pub fn receive_sync(
         &mut self,

@@ -8,8 +8,8 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
-use automerge::ChangeHash;
 use automerge::sync::{Message, State};
+use automerge::{Change, ChangeHash};
 use lru::LruCache;
 
 use crate::document::{DossierDoc, Writer, stamped};
@@ -240,6 +240,49 @@ impl OpenDoc {
         }
     }
 
+    /// The changes made since `base`, each as Automerge encodes one; None if the document
+    /// does not hold all of `base`.
+    pub fn changes_since(&mut self, base: &[ChangeHash]) -> Option<Vec<Vec<u8>>> {
+        let doc = self.doc.automerge();
+        if !base.iter().all(|h| doc.get_change_by_hash(h).is_some()) {
+            return None;
+        }
+        Some(
+            doc.get_changes(base)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect(),
+        )
+    }
+
+    /// Apply changes received whole (checked by [`check_changes`]). Returns the heads before
+    /// them when they changed the document.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Result<Option<Vec<ChangeHash>>, DomainError> {
+        let before = self.doc.heads();
+        let touched = self.doc.apply_changes(changes)?;
+        if self.doc.heads() == before {
+            return Ok(None);
+        }
+        if let Some(dossier) = &mut self.dossier
+            && self.doc.reread(dossier, &touched).is_err()
+        {
+            self.dossier = None;
+        }
+        debug_assert!(
+            self.dossier.is_none() || self.dossier == self.doc.read().ok(),
+            "read back only in part, the dossier diverged"
+        );
+        self.count_after_changes(&before);
+        Ok(Some(before))
+    }
+
+    /// Another writer stored changes to this dossier that this copy now holds too (see
+    /// [`OpenDoc::apply`]): the store is at `version`, with one chunk more.
+    pub fn stored_elsewhere(&mut self, version: Version) {
+        self.chunks += 1;
+        self.version = Some(version);
+    }
+
     /// Whether every change made since `before` comes after everything the document held
     /// then, one after another: then none of them ran concurrently with anything, and none
     /// can have made a conflict.
@@ -294,6 +337,49 @@ impl OpenDoc {
         );
         Ok(project(id, self.dossier()?, conflicts))
     }
+}
+
+/// Why changes received whole cannot be stored as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangesError {
+    /// Not Automerge changes at all (or their hashes do not match): refuse them.
+    #[error("not a change: {0}")]
+    Malformed(String),
+    /// Well-formed, but not made on `base` and on each other alone (one depends on a change
+    /// behind `base`, made concurrently with it): they need a sync exchange.
+    #[error("changes not made on the heads given")]
+    NotOnBase,
+    #[error("no changes")]
+    Empty,
+}
+
+/// Changes received whole, checked without a document: each is a well-formed Automerge
+/// change (its hash verified), and together they build on `base` and on each other alone.
+/// Returns them decoded, with the heads they reach.
+pub fn check_changes(
+    base: &[ChangeHash],
+    changes: &[Vec<u8>],
+) -> Result<(Vec<Change>, Vec<ChangeHash>), ChangesError> {
+    let mut known: std::collections::BTreeSet<ChangeHash> = base.iter().copied().collect();
+    let mut heads = known.clone();
+    let mut decoded = Vec::with_capacity(changes.len());
+    for bytes in changes {
+        let change = Change::from_bytes(bytes.clone())
+            .map_err(|e| ChangesError::Malformed(e.to_string()))?;
+        for dep in change.deps() {
+            if !known.contains(dep) {
+                return Err(ChangesError::NotOnBase);
+            }
+            heads.remove(dep);
+        }
+        known.insert(change.hash());
+        heads.insert(change.hash());
+        decoded.push(change);
+    }
+    if decoded.is_empty() {
+        return Err(ChangesError::Empty);
+    }
+    Ok((decoded, heads.into_iter().collect()))
 }
 
 /// The documents a replica keeps open, least recently used evicted first. An entry is handed

@@ -750,3 +750,117 @@ fn a_dossier_created_offline_is_uploaded_whole_and_a_repeated_upload_merges() {
         "acme.example"
     );
 }
+
+/// A live edit goes up as it was made, with its projection, and is passed on as it is: the
+/// relay stores it without opening the dossier and checks it afterwards; a colleague's
+/// device stores it without an exchange and works its search text out later; a device that
+/// arrives afterwards receives the relay's own projection, search text included.
+#[test]
+fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
+    use fieldbook_app::store::DossierStore;
+    use fieldbook_relay::store::RelayStore;
+    use fieldbook_relay::store::sqlite::SqliteRelayStore;
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
+    let wang = enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let observer =
+        enrolled_device(&relay, &dir.path().join("obs"), "north", "zhou", "web").unwrap();
+    let id = li.create_dossier(&[set("profile.name", "Acme")]).unwrap();
+    sync_once(&mut li).unwrap();
+    let wang = Arc::new(Mutex::new(wang));
+    sync_once(&mut wang.lock().unwrap()).unwrap();
+
+    // Wang's device stays connected; an observer's raw connection watches what is passed on.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (state_tx, states) =
+        tokio::sync::watch::channel(fieldbook_app::sync::LinkState::Connecting);
+    let background = {
+        let handle = wang.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(fieldbook_app::sync::run_background(
+                handle, state_tx, stop_rx,
+            ));
+        })
+    };
+    let started = std::time::Instant::now();
+    while !matches!(
+        *states.borrow(),
+        fieldbook_app::sync::LinkState::Connected { .. }
+    ) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "wang never connected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let token = observer.relay_config().unwrap().unwrap().token;
+    let url = relay.url.clone();
+    let watching = std::thread::spawn(move || raw_session(&url, &token, |_| vec![hello()]));
+    std::thread::sleep(Duration::from_millis(300));
+
+    li.add_item(
+        &id,
+        "interactions",
+        &[set("date", "2026-11-20"), set("notes", "谈了领导力课程")],
+    )
+    .unwrap();
+    let report = sync_once(&mut li).unwrap();
+    // Hello, push, completion report: no exchange of sync messages.
+    assert!(report.round_trips <= 3, "{report:?}");
+    let seen = watching.join().unwrap();
+    let forwarded = seen
+        .iter()
+        .find_map(|m| match m {
+            ToDevice::Forward { changes, .. } if changes.doc == id => Some(*changes.clone()),
+            _ => None,
+        })
+        .expect("the edit is passed on as it was made");
+    assert_eq!(forwarded.projection.summary.interactions, 1);
+    assert!(
+        forwarded.projection.search_text.is_empty(),
+        "devices do not send text"
+    );
+
+    let li_heads = li.store().heads(&id).unwrap();
+    let started = std::time::Instant::now();
+    while wang.lock().unwrap().store().heads(&id).unwrap() != li_heads {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never reached wang"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = stop_tx.send(true);
+    background.join().unwrap();
+    let mut wang = Arc::try_unwrap(wang).ok().unwrap().into_inner().unwrap();
+    assert_eq!(wang.summary(&id).unwrap().interactions, 1);
+    while wang.index_pending(100).unwrap() > 0 {}
+    assert_eq!(
+        wang.search("领导力", 10).unwrap().len(),
+        1,
+        "its text worked out"
+    );
+
+    // The relay checks what li vouched for, off the sync path.
+    let store = SqliteRelayStore::open(&relay.db_path()).unwrap();
+    let started = std::time::Instant::now();
+    while !store.unchecked(10).unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never checked");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut late =
+        enrolled_device(&relay, &dir.path().join("late"), "north", "zhao", "phone").unwrap();
+    sync_once(&mut late).unwrap();
+    assert_eq!(
+        late.search("领导力", 10).unwrap().len(),
+        1,
+        "the relay's text"
+    );
+    assert_eq!(heads(&late, &id), heads(&li, &id));
+}

@@ -432,10 +432,9 @@ impl Sim {
                 conn.relay_out.extend(h.replies.iter().map(wire::encode));
                 if let Some((seq, docs)) = h.committed {
                     for (i, other) in self.devices.iter_mut().enumerate() {
-                        if let Some(c) = &mut other.conn
-                            && let Some(m) = c.relay.announce(seq, &docs, i == d)
-                        {
-                            c.relay_out.push(wire::encode(&m));
+                        if let Some(c) = &mut other.conn {
+                            let told = c.relay.announce(seq, &docs, i == d, &h.forwards);
+                            c.relay_out.extend(told.iter().map(wire::encode));
                         }
                     }
                 }
@@ -530,6 +529,20 @@ impl Sim {
         dev.engine = seeded_device(&dev.dir, self.counter, d + 100, &user, &name);
     }
 
+    /// The relay checks the projections devices vouched for (what its checker does in the
+    /// background).
+    fn relay_checks(&mut self) {
+        let committed = fieldbook_relay::check::check_in(&mut self.relay, 16).unwrap();
+        self.log
+            .push(format!("relay checked, rewrote {}", committed.len()));
+        for (seq, docs) in committed {
+            for c in self.devices.iter_mut().filter_map(|dev| dev.conn.as_mut()) {
+                let told = c.relay.announce(seq, &docs, false, &[]);
+                c.relay_out.extend(told.iter().map(wire::encode));
+            }
+        }
+    }
+
     fn restart_relay(&mut self) {
         self.log.push("restart relay".into());
         for dev in &mut self.devices {
@@ -559,7 +572,8 @@ impl Sim {
             }
             40..=41 => self.crash_device(d),
             42 => self.restart_relay(),
-            43..=54 => {
+            43 => self.relay_checks(),
+            44..=54 => {
                 self.write(d);
             }
             55..=57 => {
@@ -827,6 +841,9 @@ fn run(seed: u64) -> Vec<String> {
         panic!("{e}\n{}", sim.log.join("\n"));
     }
     sim.check();
+    // Every projection a device vouched for is the one the relay works out itself.
+    let rewrote = fieldbook_relay::check::check_in(&mut sim.relay, usize::MAX).unwrap();
+    assert!(rewrote.is_empty(), "{rewrote:?}\n{}", sim.log.join("\n"));
     sim.log
 }
 

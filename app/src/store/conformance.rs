@@ -6,7 +6,9 @@ use fieldbook_shared::{Day, FunnelBand, Stage};
 
 use fieldbook_shared::board::BoardFacts;
 
-use super::{BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin};
+use super::{
+    BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, TextWrite,
+};
 
 fn day(s: &str) -> Day {
     s.parse().expect("test dates are valid")
@@ -44,7 +46,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
         search_text: text.into(),
         board: Some(BoardFacts::default()),
         origin: Origin::Local,
-        index_later: false,
+        text: TextWrite::Now,
     }
 }
 
@@ -433,7 +435,7 @@ pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
 
 pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) {
     let mut later = sample("a", "Acme", "培训需求 for the HR team");
-    later.index_later = true;
+    later.text = TextWrite::Later;
     store
         .write(&[later, sample("b", "Beta", "培训 budget")])
         .unwrap();
@@ -456,12 +458,45 @@ pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) 
     assert_eq!(found(store, "HR team"), ["a"]);
     // A later write of the same dossier indexes at once and drops the pending text.
     let mut again = sample("a", "Acme", "old text");
-    again.index_later = true;
+    again.text = TextWrite::Later;
     store.write(&[again]).unwrap();
     store.write(&[sample("a", "Acme", "new text")]).unwrap();
     assert_eq!(store.unindexed().unwrap(), 0);
     assert_eq!(found(store, "old text"), Vec::<String>::new());
     assert_eq!(found(store, "new text"), ["a"]);
+}
+
+pub fn unknown_text_keeps_the_old_until_worked_out_again(store: &mut dyn DossierStore) {
+    let found = |store: &dyn DossierStore, q: &str| -> Vec<String> {
+        store
+            .search(q, 20)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    store.write(&[sample("a", "Acme", "培训需求 old")]).unwrap();
+    let mut pushed = sample("a", "Acme Ltd", "");
+    pushed.chunk = Chunk::Append(b"+1".to_vec());
+    pushed.text = TextWrite::Unknown;
+    store.write(&[pushed]).unwrap();
+    assert_eq!(store.summary("a").unwrap().unwrap().name, "Acme Ltd");
+    assert_eq!(
+        found(store, "培训需求"),
+        ["a"],
+        "the old text is still found"
+    );
+    assert_eq!(store.unindexed().unwrap(), 1);
+    assert_eq!(store.stale_text(10).unwrap(), ["a"]);
+    let version = store.version("a").unwrap().unwrap();
+    // Worked out for an older version: a newer write's text stands.
+    store.set_text("a", version - 1, "stale result").unwrap();
+    assert_eq!(found(store, "stale result"), Vec::<String>::new());
+    store.set_text("a", version, "培训需求 new").unwrap();
+    assert_eq!(found(store, "new"), ["a"]);
+    assert_eq!(found(store, "old"), Vec::<String>::new());
+    assert_eq!(store.stale_text(10).unwrap(), Vec::<String>::new());
+    assert_eq!(store.unindexed().unwrap(), 0);
 }
 
 /// Instantiate the whole suite for a backend. The factory returns the store and a guard kept
@@ -537,6 +572,7 @@ macro_rules! store_conformance_suite {
             settings,
             sync_bookkeeping,
             text_indexed_later_is_searchable_meanwhile,
+            unknown_text_keeps_the_old_until_worked_out_again,
             board_rows_follow_writes
         );
     };

@@ -60,8 +60,22 @@ pub struct DossierWrite {
     /// What the manager's board needs besides (None: not known, recomputed when read).
     pub board: Option<BoardFacts>,
     pub origin: Origin,
-    /// Store the search text now but index it later ([`DossierStore::index_pending`]).
-    pub index_later: bool,
+    /// When the search text goes into the full-text indexes.
+    pub text: TextWrite,
+}
+
+/// How a write treats the dossier's search text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextWrite {
+    /// Index it now, in the write's transaction.
+    Now,
+    /// Store it and index it later ([`DossierStore::index_pending`]); search scans it
+    /// meanwhile. Indexing costs more than the rest of a write: a cold sync does this.
+    Later,
+    /// Not known (changes arrived with the projection of their result, not its text): the
+    /// text indexed before stays searchable until it is worked out again from the document
+    /// ([`DossierStore::stale_text`]).
+    Unknown,
 }
 
 impl DossierWrite {
@@ -97,7 +111,7 @@ impl DossierWrite {
             search_text,
             board,
             origin,
-            index_later: false,
+            text: TextWrite::Now,
         }
     }
 }
@@ -164,8 +178,15 @@ pub trait DossierStore {
     fn unsynced_changes(&self) -> Result<u64, StoreError>;
     /// Index up to `max` dossiers whose text was stored for later; returns how many remain.
     fn index_pending(&mut self, max: usize) -> Result<u64, StoreError>;
-    /// Dossiers whose text is stored but not indexed yet (search scans them meanwhile).
+    /// Dossiers whose text is not indexed as it stands: stored but not indexed yet (search
+    /// scans them meanwhile), or to be worked out again ([`TextWrite::Unknown`]).
     fn unindexed(&self) -> Result<u64, StoreError>;
+    /// Up to `max` dossiers whose text is to be worked out again from their document.
+    fn stale_text(&self, max: usize) -> Result<Vec<String>, StoreError>;
+    /// `id`'s search text, worked out again: indexed now, unless the dossier was written
+    /// since `version` (then that write's text stands, or is worked out in its turn). For a
+    /// dossier the store does not hold, nothing is left to work out.
+    fn set_text(&mut self, id: &str, version: i64, text: &str) -> Result<(), StoreError>;
     /// A number that changes whenever `id`'s saved bytes change (None: no such dossier).
     fn version(&self, id: &str) -> Result<Option<i64>, StoreError>;
     /// The heads `id`'s saved bytes reach, as written with them (None: no such dossier, or

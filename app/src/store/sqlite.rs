@@ -17,7 +17,7 @@ use rusqlite_migration::{M, Migrations};
 
 use super::{
     BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SavedDossier,
-    SearchHit, StoreError,
+    SearchHit, StoreError, TextWrite,
 };
 
 const SCHEMA: &str = r#"
@@ -111,6 +111,12 @@ const HEADS_SCHEMA: &str = r#"
 ALTER TABLE dossier ADD COLUMN heads BLOB;
 "#;
 
+/// Dossiers whose search text is to be worked out again from the document (changes arrived
+/// with their projection but not its text).
+const STALE_TEXT_SCHEMA: &str = r#"
+CREATE TABLE text_stale (dossier_id TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
@@ -118,6 +124,7 @@ fn migrations() -> Migrations<'static> {
         M::up(PENDING_TEXT_SCHEMA),
         M::up(BOARD_SCHEMA),
         M::up(HEADS_SCHEMA),
+        M::up(STALE_TEXT_SCHEMA),
     ])
 }
 
@@ -308,27 +315,46 @@ impl SqliteStore {
                 ],
             )?;
         }
+        if w.text == TextWrite::Unknown {
+            // The text indexed before stays searchable until it is worked out again.
+            tx.prepare_cached("INSERT OR IGNORE INTO text_stale (dossier_id) VALUES (?1)")?
+                .execute([id])?;
+            return Ok(());
+        }
+        tx.prepare_cached("DELETE FROM text_stale WHERE dossier_id = ?1")?
+            .execute([id])?;
+        Self::write_text(tx, id, rowid, &w.search_text, w.text)
+    }
+
+    /// Replace `id`'s text: in the indexes now, or stored to index later.
+    fn write_text(
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        rowid: i64,
+        text: &str,
+        when: TextWrite,
+    ) -> Result<(), rusqlite::Error> {
         // A first write finds nothing to delete; later writes replace the dossier's text.
         tx.prepare_cached("DELETE FROM dossier_text WHERE rowid = ?1")?
             .execute([rowid])?;
         tx.prepare_cached("DELETE FROM dossier_pairs WHERE rowid = ?1")?
             .execute([rowid])?;
-        if w.index_later {
+        if when == TextWrite::Later {
             // Indexing costs more than everything else in a write: a cold sync stores the
             // text and indexes it afterwards (search scans these rows meanwhile).
             tx.prepare_cached(
                 "INSERT INTO text_pending (dossier_id, body) VALUES (?1, ?2) \
                  ON CONFLICT (dossier_id) DO UPDATE SET body = excluded.body",
             )?
-            .execute(params![id, w.search_text])?;
+            .execute(params![id, text])?;
             return Ok(());
         }
         tx.prepare_cached("DELETE FROM text_pending WHERE dossier_id = ?1")?
             .execute([id])?;
         tx.prepare_cached("INSERT INTO dossier_text (rowid, body) VALUES (?1, ?2)")?
-            .execute(params![rowid, w.search_text])?;
+            .execute(params![rowid, text])?;
         tx.prepare_cached("INSERT INTO dossier_pairs (rowid, body) VALUES (?1, ?2)")?
-            .execute(params![rowid, cjk_bigrams(&w.search_text)])?;
+            .execute(params![rowid, cjk_bigrams(text)])?;
         Ok(())
     }
 }
@@ -737,10 +763,48 @@ impl DossierStore for SqliteStore {
     }
 
     fn unindexed(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM text_pending", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM text_pending) + (SELECT COUNT(*) FROM text_stale)",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn stale_text(&self, max: usize) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT dossier_id FROM text_stale LIMIT ?1")?;
+        let ids = stmt
+            .query_map([max as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    fn set_text(&mut self, id: &str, version: i64, text: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let current: Option<i64> = tx
+            .prepare_cached("SELECT MAX(seq) FROM chunk WHERE dossier_id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        let rowid: Option<i64> = tx
+            .prepare_cached("SELECT rowid FROM dossier WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        match (rowid, current) {
+            (Some(rowid), Some(current)) if current == version => {
+                tx.prepare_cached("DELETE FROM text_stale WHERE dossier_id = ?1")?
+                    .execute([id])?;
+                Self::write_text(&tx, id, rowid, text, TextWrite::Now)?;
+            }
+            (None, _) | (_, None) => {
+                // No such dossier (any more): nothing to work out.
+                tx.prepare_cached("DELETE FROM text_stale WHERE dossier_id = ?1")?
+                    .execute([id])?;
+            }
+            _ => {}
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     fn heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError> {

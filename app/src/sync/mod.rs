@@ -74,9 +74,29 @@ impl<S: DossierStore> Engine<S> {
         )
     }
 
-    /// Index up to `max` dossiers whose search text a sync stored for later; returns how
-    /// many remain. Search scans the remaining ones meanwhile.
+    /// Index up to `max` dossiers whose search text a sync stored for later, or left to be
+    /// worked out again; returns how many remain. Search scans the stored text meanwhile, and
+    /// finds the text indexed before for the others.
     pub fn index_pending(&mut self, max: usize) -> Result<u64, EngineError> {
+        // Working text out again opens the document (milliseconds each): fewer at a time.
+        for id in self.store().stale_text(max.div_ceil(10))? {
+            let (version, text) = {
+                let Some(mut open) = self.open_if_held(&id)? else {
+                    self.store_mut().set_text(&id, -1, "")?;
+                    continue;
+                };
+                let version = open.version().unwrap_or(-1);
+                let text = open
+                    .project(&id)
+                    .map_err(|e| EngineError::Corrupt {
+                        id: id.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .search_text;
+                (version, text)
+            };
+            self.store_mut().set_text(&id, version, &text)?;
+        }
         Ok(self.store_mut().index_pending(max)?)
     }
 

@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 
 use automerge::AutoCommit;
+use automerge::ChangeHash;
 use automerge::sync::{Message, State};
+use fieldbook_shared::pipeline::check_changes;
 use fieldbook_shared::sync::device::DeviceReplica;
-use fieldbook_shared::sync::wire::{DeviceStatus, Snapshot, Stored, Upload};
-use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, resume_state};
+use fieldbook_shared::sync::wire::{Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload};
+use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, heads_to_bytes, resume_state};
 
 use crate::engine::{Engine, EngineError, check_id};
-use crate::store::{Chunk, DossierStore, DossierWrite, Origin};
+use crate::store::{Chunk, DossierStore, DossierWrite, Origin, TextWrite};
 
 pub(crate) const CURSOR: &str = "sync.cursor";
 pub(crate) const LAST_SYNC: &str = "sync.last_ms";
@@ -180,7 +182,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
                     sync_state: Some(state.encode()),
                 },
             );
-            write.index_later = true;
+            write.text = TextWrite::Later;
             writes.push(write);
         }
         self.engine.store_mut().write(&writes)?;
@@ -188,6 +190,78 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             self.engine.merge_documents(&merges)?;
         }
         Ok(())
+    }
+
+    fn push(&mut self, doc: &str, base: &[ChangeHash]) -> Result<Option<Changes>, EngineError> {
+        check_id(doc)?;
+        let version = self.engine.store().version(doc)?;
+        let Some(mut open) = self.engine.open_if_held(doc)? else {
+            return Ok(None);
+        };
+        let Some(changes) = open.changes_since(base) else {
+            return Ok(None);
+        };
+        let size: usize = changes.iter().map(Vec::len).sum();
+        // Only changes made on `base` alone go as they are (the relay checks the same).
+        if size > MAX_PUSH_BYTES || check_changes(base, &changes).is_err() {
+            return Ok(None);
+        }
+        let mut projection = open.project(doc).map_err(|e| EngineError::Corrupt {
+            id: doc.to_string(),
+            reason: e.to_string(),
+        })?;
+        // Whoever stores it works the text out again: it is most of a projection's size.
+        projection.search_text = String::new();
+        drop(open);
+        if let Some(version) = version {
+            self.uploads.sent.insert(doc.to_string(), version);
+        }
+        Ok(Some(Changes {
+            doc: doc.to_string(),
+            base: heads_to_bytes(base),
+            changes,
+            projection,
+        }))
+    }
+
+    fn pushed(&mut self, answers: &[Pushed]) -> Result<Vec<String>, EngineError> {
+        let mut records = Vec::with_capacity(answers.len());
+        let mut unfinished = Vec::new();
+        for a in answers {
+            check_id(&a.doc)?;
+            let sent_at = self.uploads.sent.remove(&a.doc);
+            let unchanged = sent_at.is_some() && self.engine.store().version(&a.doc)? == sent_at;
+            if !(a.taken && unchanged) {
+                unfinished.push(a.doc.clone());
+            }
+            if a.taken {
+                // The relay holds what was pushed: those heads are shared.
+                let mut state = State::new();
+                state.shared_heads = heads_from_bytes(&a.heads);
+                records.push((a.doc.clone(), state.encode(), unchanged));
+            }
+        }
+        self.engine.store_mut().finish_sync(&records)?;
+        Ok(unfinished)
+    }
+
+    fn forwarded(&mut self, changes: &[Changes]) -> Result<Vec<bool>, EngineError> {
+        let mut done = Vec::with_capacity(changes.len());
+        let mut ids = Vec::new();
+        let mut writes = Vec::new();
+        for c in changes {
+            check_id(&c.doc)?;
+            let write = self.forwarded_one(c)?;
+            done.push(write.is_some());
+            if let Some(w) = write {
+                ids.push(c.doc.clone());
+                writes.push(w);
+            }
+        }
+        if !writes.is_empty() {
+            self.engine.store_writes(&ids, &writes, false)?;
+        }
+        Ok(done)
     }
 
     fn now_ms(&mut self) -> i64 {
@@ -235,5 +309,50 @@ impl<S: DossierStore> Replica<'_, S> {
             ids.push(id);
         }
         Ok(())
+    }
+}
+
+/// Changes larger than this are exchanged rather than pushed (the exchange sends only what
+/// the relay lacks, and a push this large means a long time offline).
+const MAX_PUSH_BYTES: usize = 256 * 1024;
+
+impl<S: DossierStore> Replica<'_, S> {
+    /// What to write for a colleague's changes passed on by the relay, if this device holds
+    /// exactly what they were made on; the open copy, if any, takes them too.
+    fn forwarded_one(&mut self, c: &Changes) -> Result<Option<DossierWrite>, EngineError> {
+        let store = self.engine.store();
+        let (Some(version), Some(mut heads)) = (store.version(&c.doc)?, store.heads(&c.doc)?)
+        else {
+            return Ok(None);
+        };
+        let mut base = c.base.clone();
+        heads.sort();
+        base.sort();
+        if heads != base || c.projection.summary.id != c.doc {
+            return Ok(None);
+        }
+        let Ok((decoded, after)) = check_changes(&heads_from_bytes(&c.base), &c.changes) else {
+            return Ok(None);
+        };
+        {
+            let mut docs = self.engine.docs();
+            if let Some(open) = docs.get(c.doc.as_str(), version)
+                && open.apply(decoded).is_err()
+            {
+                docs.remove(c.doc.as_str());
+            }
+        }
+        let mut state = State::new();
+        state.shared_heads = after.clone();
+        let mut write = DossierWrite::new(
+            Chunk::Append(c.changes.concat()),
+            heads_to_bytes(&after),
+            c.projection.clone(),
+            Origin::Synced {
+                sync_state: Some(state.encode()),
+            },
+        );
+        write.text = TextWrite::Unknown;
+        Ok(Some(write))
     }
 }

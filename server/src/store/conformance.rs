@@ -2,7 +2,7 @@
 
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
 
-use super::{Chunk, DocVersion, DocWrite, RelayStore, StoreError};
+use super::{Chunk, DocVersion, DocWrite, RelayStore, Rewrite, StoreError, Unchecked};
 
 fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
     DocWrite {
@@ -11,7 +11,63 @@ fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
         heads: vec![[head; 32]],
         projection: format!("{{\"doc\":\"{doc}\",\"head\":{head}}}"),
         board: format!("{{\"board\":\"{doc}\",\"head\":{head}}}"),
+        checked: true,
     }
+}
+
+pub fn unchecked_projections_are_settled_in_place(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let mut pushed = write("a", Chunk::Snapshot(b"A0".to_vec()), 1);
+    pushed.checked = false;
+    store
+        .write_docs(
+            north,
+            &[
+                pushed.clone(),
+                write("b", Chunk::Snapshot(b"B0".to_vec()), 2),
+            ],
+        )
+        .unwrap();
+    let a = Unchecked {
+        team: north,
+        doc: "a".into(),
+        seq: 1,
+    };
+    assert_eq!(store.unchecked(10).unwrap(), std::slice::from_ref(&a));
+    assert_eq!(
+        store.board_row(north, "a").unwrap().as_deref(),
+        Some("{\"board\":\"a\",\"head\":1}")
+    );
+    assert_eq!(store.board_row(north, "zz").unwrap(), None);
+    let snapshots = store.snapshots(north, &["a".into(), "b".into()]).unwrap();
+    assert_eq!(
+        snapshots.iter().map(|s| s.checked).collect::<Vec<_>>(),
+        [false, true]
+    );
+    // Written again before the check finished: the check of the older write changes nothing.
+    pushed.chunk = Chunk::Append(b"+1".to_vec());
+    store.write_docs(north, &[pushed]).unwrap();
+    let rewrite = Rewrite {
+        snapshot: b"A-compacted".to_vec(),
+        projection: "{\"checked\":true}".into(),
+    };
+    assert!(!store.settle(&a, Some(&rewrite)).unwrap());
+    assert_eq!(store.load_doc(north, "a").unwrap().unwrap().bytes, b"A0+1");
+    let a3 = Unchecked { seq: 3, ..a };
+    assert_eq!(store.unchecked(10).unwrap(), std::slice::from_ref(&a3));
+    // Settled: rewritten in place, with no new sequence number.
+    assert!(store.settle(&a3, Some(&rewrite)).unwrap());
+    let stored = store.load_doc(north, "a").unwrap().unwrap();
+    assert_eq!(
+        (stored.bytes.as_slice(), stored.chunks, stored.seq),
+        (&b"A-compacted"[..], 1, 3)
+    );
+    assert_eq!(store.changed_since(north, 3).unwrap(), (3, vec![]));
+    assert_eq!(
+        store.snapshots(north, &["a".into()]).unwrap()[0].projection,
+        "{\"checked\":true}"
+    );
+    assert_eq!(store.unchecked(10).unwrap(), []);
 }
 
 pub fn invites_enrol_once(store: &mut dyn RelayStore) {
@@ -299,7 +355,8 @@ macro_rules! relay_store_conformance {
             status_reports_are_kept,
             documents_are_scoped_and_sequenced,
             board_rows_follow_the_sequence,
-            web_sessions_are_per_team_and_expire
+            web_sessions_are_per_team_and_expire,
+            unchecked_projections_are_settled_in_place
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

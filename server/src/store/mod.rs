@@ -82,6 +82,26 @@ pub struct DocWrite {
     /// Its row on the manager's board: the projection without its search text (JSON of
     /// the same type), so that a board loads without reading every dossier's text.
     pub board: String,
+    /// The relay worked the projection out from the document itself; otherwise it came with
+    /// the changes, worked out by the device that made them, and the relay checks it later
+    /// ([`RelayStore::unchecked`]).
+    pub checked: bool,
+}
+
+/// A dossier written with a projection the relay has not checked: as of its write `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    pub team: TeamId,
+    pub doc: String,
+    pub seq: u64,
+}
+
+/// What checking a dossier rewrites in place: its bytes as one snapshot, and the projection
+/// the relay worked out (with its search text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rewrite {
+    pub snapshot: Vec<u8>,
+    pub projection: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +126,8 @@ pub struct StoredSnapshot {
     pub bytes: Vec<u8>,
     pub heads: Vec<[u8; 32]>,
     pub projection: String,
+    /// Whether the relay has checked the projection (see [`DocWrite::checked`]).
+    pub checked: bool,
 }
 
 pub trait RelayStore: Send {
@@ -158,6 +180,18 @@ pub trait RelayStore: Send {
     fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError>;
     /// Whole dossiers with projections, for the ids the team holds (others are left out).
     fn snapshots(&self, team: TeamId, docs: &[String]) -> Result<Vec<StoredSnapshot>, StoreError>;
+    /// `doc`'s row on the board (JSON), if the team holds it.
+    fn board_row(&self, team: TeamId, doc: &str) -> Result<Option<String>, StoreError>;
+    /// Up to `limit` dossiers whose projection the relay has not checked, oldest first.
+    fn unchecked(&self, limit: usize) -> Result<Vec<Unchecked>, StoreError>;
+    /// `checked` is checked: if the dossier was not written since, mark it so and apply
+    /// `rewrite` in place (no new sequence number: its document is unchanged, and so is what
+    /// devices and boards were told). Returns false, changing nothing, if it was written since.
+    fn settle(
+        &mut self,
+        checked: &Unchecked,
+        rewrite: Option<&Rewrite>,
+    ) -> Result<bool, StoreError>;
     fn doc_count(&self, team: TeamId) -> Result<u64, StoreError>;
     /// The board rows (JSON) of the team's dossiers written after `since`, with the team's
     /// sequence now: what a board in memory needs to catch up.

@@ -8,8 +8,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Chunk, DeviceAuth, DeviceId, DeviceRow, DocVersion, DocWrite, RelayStore, StoreError,
-    StoredDoc, StoredSnapshot, TeamId, WebAuth,
+    Chunk, DeviceAuth, DeviceId, DeviceRow, DocVersion, DocWrite, RelayStore, Rewrite, StoreError,
+    StoredDoc, StoredSnapshot, TeamId, Unchecked, WebAuth,
 };
 
 const SCHEMA: &str = r#"
@@ -101,12 +101,25 @@ ALTER TABLE device ADD COLUMN synced_ms INTEGER;
 UPDATE device SET synced_ms = reported_ms WHERE last_sync_ms IS NOT NULL;
 "#;
 
+/// Dossiers written with a projection a device worked out, not yet checked against their
+/// document by the relay (see [`RelayStore::unchecked`]), oldest first.
+const UNCHECKED_SCHEMA: &str = r#"
+CREATE TABLE unchecked (
+    team_id INTEGER NOT NULL,
+    doc_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (team_id, doc_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX unchecked_by_seq ON unchecked (seq);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
         M::up(WEB_SCHEMA),
         M::up(BOARD_SCHEMA),
         M::up(SYNCED_SCHEMA),
+        M::up(UNCHECKED_SCHEMA),
     ])
 }
 
@@ -464,6 +477,16 @@ impl RelayStore for SqliteRelayStore {
                  ON CONFLICT (team_id, doc_id) DO UPDATE SET seq = excluded.seq, row = excluded.row",
             )?
             .execute(params![team, w.doc, seq, w.board])?;
+            if w.checked {
+                tx.prepare_cached("DELETE FROM unchecked WHERE team_id = ?1 AND doc_id = ?2")?
+                    .execute(params![team, w.doc])?;
+            } else {
+                tx.prepare_cached(
+                    "INSERT INTO unchecked (team_id, doc_id, seq) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (team_id, doc_id) DO UPDATE SET seq = excluded.seq",
+                )?
+                .execute(params![team, w.doc, seq])?;
+            }
         }
         tx.execute("UPDATE team SET seq = ?2 WHERE id = ?1", params![team, seq])?;
         tx.commit()?;
@@ -475,16 +498,20 @@ impl RelayStore for SqliteRelayStore {
         let mut out = Vec::with_capacity(docs.len());
         {
             let mut head = tx.prepare_cached(
-                "SELECT heads, projection FROM doc WHERE team_id = ?1 AND doc_id = ?2",
+                "SELECT d.heads, d.projection, u.seq IS NULL FROM doc d \
+                 LEFT JOIN unchecked u ON u.team_id = d.team_id AND u.doc_id = d.doc_id \
+                 WHERE d.team_id = ?1 AND d.doc_id = ?2",
             )?;
             let mut chunks = tx.prepare_cached(
                 "SELECT bytes FROM doc_chunk WHERE team_id = ?1 AND doc_id = ?2 ORDER BY n",
             )?;
             for doc in docs {
-                let row: Option<(Vec<u8>, String)> = head
-                    .query_row(params![team, doc], |r| Ok((r.get(0)?, r.get(1)?)))
+                let row: Option<(Vec<u8>, String, bool)> = head
+                    .query_row(params![team, doc], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
                     .optional()?;
-                let Some((heads, projection)) = row else {
+                let Some((heads, projection, checked)) = row else {
                     continue;
                 };
                 let mut bytes = Vec::new();
@@ -499,11 +526,72 @@ impl RelayStore for SqliteRelayStore {
                     bytes,
                     heads: heads_from_blob(&heads)?,
                     projection,
+                    checked,
                 });
             }
         }
         tx.finish()?;
         Ok(out)
+    }
+
+    fn board_row(&self, team: TeamId, doc: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT row FROM board_row WHERE team_id = ?1 AND doc_id = ?2")?
+            .query_row(params![team, doc], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn unchecked(&self, limit: usize) -> Result<Vec<Unchecked>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT team_id, doc_id, seq FROM unchecked ORDER BY seq LIMIT ?1")?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok(Unchecked {
+                    team: r.get(0)?,
+                    doc: r.get(1)?,
+                    seq: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn settle(
+        &mut self,
+        checked: &Unchecked,
+        rewrite: Option<&Rewrite>,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let seq: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
+            .query_row(params![checked.team, checked.doc], |r| r.get(0))
+            .optional()?;
+        if seq.and_then(|s| u64::try_from(s).ok()) != Some(checked.seq) {
+            // Written again since: that write is what stands (and is checked in its turn).
+            return Ok(false);
+        }
+        if let Some(rewrite) = rewrite {
+            tx.execute(
+                "DELETE FROM doc_chunk WHERE team_id = ?1 AND doc_id = ?2",
+                params![checked.team, checked.doc],
+            )?;
+            tx.execute(
+                "INSERT INTO doc_chunk (team_id, doc_id, n, bytes) VALUES (?1, ?2, 0, ?3)",
+                params![checked.team, checked.doc, rewrite.snapshot],
+            )?;
+            tx.execute(
+                "UPDATE doc SET projection = ?3 WHERE team_id = ?1 AND doc_id = ?2",
+                params![checked.team, checked.doc, rewrite.projection],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM unchecked WHERE team_id = ?1 AND doc_id = ?2",
+            params![checked.team, checked.doc],
+        )?;
+        tx.commit()?;
+        Ok(true)
     }
 
     fn doc_count(&self, team: TeamId) -> Result<u64, StoreError> {

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use automerge::sync::{Message, State};
 
 use super::wire::{
-    DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
-    ToRelay, Upload,
+    Changes, DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, Pushed, SNAPSHOT_BATCH_BYTES, Snapshot,
+    Stored, ToDevice, ToRelay, Upload,
 };
 use super::{Incoming, SessionError, batched, closes_exchange, closing_word};
 
@@ -44,6 +44,22 @@ pub trait DeviceReplica {
     /// still need an exchange (edited here since they were sent, or merged by the relay with
     /// changes this device lacks).
     fn stored(&mut self, stored: &[Stored]) -> Result<Vec<String>, Self::Error>;
+    /// `doc`'s changes since `base` (heads the relay is known to hold), with the projection
+    /// of the result, if this device has made changes on top of `base` and can send them so
+    /// (see [`ToRelay::Push`]); None: exchange it.
+    fn push(
+        &mut self,
+        doc: &str,
+        base: &[automerge::ChangeHash],
+    ) -> Result<Option<Changes>, Self::Error>;
+    /// The relay answered pushed changes, having stored those it took: record them durably,
+    /// all at once. Returns the dossiers that still need an exchange (not taken, or edited
+    /// here since they were sent).
+    fn pushed(&mut self, answers: &[Pushed]) -> Result<Vec<String>, Self::Error>;
+    /// Colleagues' changes passed on by the relay: store, all at once, those made on exactly
+    /// what this device holds. Returns, for each, whether it was stored (otherwise the
+    /// dossier needs an exchange).
+    fn forwarded(&mut self, changes: &[Changes]) -> Result<Vec<bool>, Self::Error>;
     /// The time on this device's clock (ms since the Unix epoch).
     fn now_ms(&mut self) -> i64;
     /// The relay has durably recorded that everything announced was synced at `at_ms`:
@@ -88,9 +104,11 @@ pub struct DeviceSession {
     /// In-flight dossiers the relay announced another change for: go again after.
     again: BTreeSet<String>,
     fetching: BTreeSet<String>,
-    /// Uploads unanswered, with their size.
+    /// Uploads and pushes unanswered, with their size.
     uploading: BTreeMap<String, usize>,
     upload_bytes: usize,
+    /// Dossiers whose push the relay did not take: exchanged instead, for this session.
+    exchange_only: BTreeSet<String>,
     /// Completed exchanges not yet recorded.
     finished: Vec<(String, State)>,
     idle_reported: bool,
@@ -167,6 +185,8 @@ impl DeviceSession {
         let mut touched: BTreeMap<String, bool> = BTreeMap::new();
         let mut snapshots = Vec::new();
         let mut stored = Vec::new();
+        let mut pushed = Vec::new();
+        let mut forwards = Vec::new();
         for frame in frames {
             match frame {
                 ToDevice::Welcome {
@@ -233,6 +253,11 @@ impl DeviceSession {
                     }
                 }
                 ToDevice::Stored(list) => stored.extend(list),
+                ToDevice::Pushed(list) => pushed.extend(list),
+                ToDevice::Forward { seq, changes } => {
+                    self.seen = self.seen.max(seq);
+                    forwards.push(*changes);
+                }
                 ToDevice::Recorded { last_sync_ms } => {
                     // Reports are answered in order: this one and any before it are durable.
                     if let Some(at) = last_sync_ms
@@ -257,6 +282,37 @@ impl DeviceSession {
             }
             for doc in &unfinished {
                 self.enqueue(doc);
+            }
+        }
+        if !pushed.is_empty() {
+            let unfinished = r.pushed(&pushed).map_err(SessionError::Replica)?;
+            for p in &pushed {
+                if let Some(size) = self.uploading.remove(&p.doc) {
+                    self.upload_bytes -= size;
+                }
+                if !p.taken {
+                    self.exchange_only.insert(p.doc.clone());
+                }
+                if self.again.remove(&p.doc) {
+                    self.enqueue(&p.doc);
+                }
+            }
+            for doc in &unfinished {
+                self.enqueue(doc);
+            }
+        }
+        if !forwards.is_empty() {
+            // A dossier this session is already at is exchanged: that brings the edit too.
+            let (busy, free): (Vec<Changes>, Vec<Changes>) =
+                forwards.into_iter().partition(|c| self.knows(&c.doc));
+            let stored = r.forwarded(&free).map_err(SessionError::Replica)?;
+            for (c, stored) in free.iter().zip(stored) {
+                if !stored {
+                    self.enqueue(&c.doc);
+                }
+            }
+            for c in &busy {
+                self.enqueue(&c.doc);
             }
         }
         if !snapshots.is_empty() {
@@ -355,10 +411,11 @@ impl DeviceSession {
         }
         let mut fetch = Vec::new();
         let mut uploads: Vec<Upload> = Vec::new();
+        let mut pushes: Vec<Changes> = Vec::new();
         let mut upload_bytes = self.upload_bytes;
         while self.in_flight.len() < self.window.syncing
             && self.fetching.len() + fetch.len() < self.window.fetching
-            && self.uploading.len() + uploads.len() < self.window.uploading
+            && self.uploading.len() + uploads.len() + pushes.len() < self.window.uploading
             && upload_bytes < self.window.upload_bytes
         {
             let Some(doc) = self.queue.pop_front() else {
@@ -372,6 +429,16 @@ impl DeviceSession {
             if let Some(up) = r.upload(&doc).map_err(SessionError::Replica)? {
                 upload_bytes += upload_size(&up);
                 uploads.push(up);
+                continue;
+            }
+            if !state.shared_heads.is_empty()
+                && !self.exchange_only.contains(&doc)
+                && let Some(p) = r
+                    .push(&doc, &state.shared_heads)
+                    .map_err(SessionError::Replica)?
+            {
+                upload_bytes += push_size(&p);
+                pushes.push(p);
                 continue;
             }
             match r
@@ -398,8 +465,13 @@ impl DeviceSession {
             self.uploading.insert(u.doc.clone(), upload_size(u));
         }
         self.upload_bytes = upload_bytes;
+        for p in &pushes {
+            self.uploading.insert(p.doc.clone(), push_size(p));
+        }
         let frames = batched(uploads, SNAPSHOT_BATCH_BYTES, MAX_UPLOAD_DOCS, upload_size);
         out.extend(frames.into_iter().map(ToRelay::Upload));
+        let frames = batched(pushes, SNAPSHOT_BATCH_BYTES, MAX_UPLOAD_DOCS, push_size);
+        out.extend(frames.into_iter().map(ToRelay::Push));
         if !out.is_empty() {
             self.idle_reported = false;
         }
@@ -435,4 +507,9 @@ impl DeviceSession {
 
 fn upload_size(u: &Upload) -> usize {
     u.bytes.len() + u.doc.len()
+}
+
+fn push_size(p: &Changes) -> usize {
+    // The projection's rows, roughly, beside the changes.
+    p.changes.iter().map(Vec::len).sum::<usize>() + p.doc.len() + 512
 }

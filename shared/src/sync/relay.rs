@@ -9,8 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use automerge::sync::{Message, State};
 
 use super::wire::{
-    DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, SNAPSHOT_BATCH_BYTES, Snapshot, Stored, ToDevice,
-    ToRelay, Upload,
+    Changes, DeviceStatus, MAX_FETCH_IDS, MAX_UPLOAD_DOCS, Pushed, SNAPSHOT_BATCH_BYTES, Snapshot,
+    Stored, ToDevice, ToRelay, Upload,
 };
 use super::{Commit, Incoming, SessionError, batched, closes_exchange, closing_word};
 use crate::document::valid_id;
@@ -39,6 +39,18 @@ pub trait RelayReplica {
         &mut self,
         uploads: Vec<Upload>,
     ) -> Result<(Vec<Stored>, Option<Commit>), Self::Error>;
+    /// Store pushed changes made on what the team holds of each dossier, as they are,
+    /// committing all at once; the rest are not taken. Returns the answer for each, what was
+    /// committed, and the changes taken (to pass on to the team's other devices).
+    fn store_pushes(&mut self, pushes: Vec<Changes>) -> Result<PushesStored, Self::Error>;
+}
+
+/// What storing pushed changes did (see [`RelayReplica::store_pushes`]).
+#[derive(Debug, Default)]
+pub struct PushesStored {
+    pub answers: Vec<Pushed>,
+    pub committed: Option<Commit>,
+    pub taken: Vec<Changes>,
 }
 
 /// Bounds on what one connection may hold the relay to.
@@ -74,6 +86,8 @@ const PRODUCE_STEP: usize = 64;
 pub struct Handled {
     pub replies: Vec<ToDevice>,
     pub committed: Option<Commit>,
+    /// Changes pushed and taken, to pass on with the announcement of the commit.
+    pub forwards: Vec<Changes>,
 }
 
 #[derive(Default)]
@@ -184,6 +198,23 @@ impl RelaySession {
                         r.store_uploads(uploads).map_err(SessionError::Replica)?;
                     merge_committed(&mut out, committed);
                     out.replies.push(ToDevice::Stored(stored));
+                }
+                ToRelay::Push(pushes) => {
+                    if pushes.len() > MAX_UPLOAD_DOCS {
+                        return violation(format!(
+                            "push of {} dossiers (at most {MAX_UPLOAD_DOCS})",
+                            pushes.len()
+                        ));
+                    }
+                    if let Some(bad) = pushes.iter().find(|p| !valid_id(&p.doc)) {
+                        return violation(format!("`{}` is not a dossier id", clip(&bad.doc)));
+                    }
+                    // Keep the order of what the device sent: exchanges gathered so far first.
+                    self.apply(r, &mut incoming, &mut out)?;
+                    let stored = r.store_pushes(pushes).map_err(SessionError::Replica)?;
+                    merge_committed(&mut out, stored.committed);
+                    out.forwards.extend(stored.taken);
+                    out.replies.push(ToDevice::Pushed(stored.answers));
                 }
                 ToRelay::Sync { doc, data, done } => {
                     if !valid_id(&doc) {
@@ -353,15 +384,40 @@ impl RelaySession {
 
     /// Another connection committed changes to `docs`, bringing the team to `seq`: tell this
     /// device, unless it has already been told (or wrote them itself, through this session).
-    pub fn announce(&mut self, seq: u64, docs: &[String], from_here: bool) -> Option<ToDevice> {
+    /// Changes pushed and taken (`forwards`) are passed on as they are.
+    pub fn announce(
+        &mut self,
+        seq: u64,
+        docs: &[String],
+        from_here: bool,
+        forwards: &[Changes],
+    ) -> Vec<ToDevice> {
         if !self.greeted || seq <= self.told {
-            return None;
+            return Vec::new();
         }
         self.told = seq;
-        Some(ToDevice::Changed {
-            seq,
-            docs: if from_here { Vec::new() } else { docs.to_vec() },
-        })
+        if from_here {
+            return vec![ToDevice::Changed {
+                seq,
+                docs: Vec::new(),
+            }];
+        }
+        let mut out: Vec<ToDevice> = forwards
+            .iter()
+            .map(|c| ToDevice::Forward {
+                seq,
+                changes: Box::new(c.clone()),
+            })
+            .collect();
+        let rest: Vec<String> = docs
+            .iter()
+            .filter(|d| !forwards.iter().any(|c| &c.doc == *d))
+            .cloned()
+            .collect();
+        if !rest.is_empty() || out.is_empty() {
+            out.push(ToDevice::Changed { seq, docs: rest });
+        }
+        out
     }
 }
 

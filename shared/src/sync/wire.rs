@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::summary::Projection;
 
 /// Bumped on any change a peer of the previous version could not read.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The largest frame either side accepts. A cold snapshot batch is cut to stay well under it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
@@ -55,6 +55,35 @@ pub enum ToRelay {
     /// [`MAX_UPLOAD_DOCS`], about [`SNAPSHOT_BATCH_BYTES`] a frame). One message instead of
     /// an exchange each: the relay checks and stores them and answers [`ToDevice::Stored`].
     Upload(Vec<Upload>),
+    /// Edits this device made to dossiers on top of what the relay holds (at most
+    /// [`MAX_UPLOAD_DOCS`]): stored and passed on as they are if the relay still holds that,
+    /// without a sync exchange. Answered by [`ToDevice::Pushed`].
+    Push(Vec<Changes>),
+}
+
+/// Changes a device made to a dossier on top of heads it and the relay both held, with the
+/// projection of the result as that device worked it out (without the search text, which
+/// whoever stores it works out later): enough for the relay and the team's other devices to
+/// store the edit without opening the document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    pub doc: String,
+    /// The heads the changes were made on.
+    pub base: Vec<[u8; 32]>,
+    /// Each change as Automerge encodes one.
+    pub changes: Vec<Vec<u8>>,
+    pub projection: Projection,
+}
+
+/// The relay's answer to pushed changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pushed {
+    pub doc: String,
+    /// Stored (durably) and passed on; otherwise the relay no longer holds what they were made
+    /// on, and the device exchanges the dossier instead.
+    pub taken: bool,
+    /// The relay's heads for it now.
+    pub heads: Vec<[u8; 32]>,
 }
 
 /// A whole dossier sent by the device that created it.
@@ -123,6 +152,15 @@ pub enum ToDevice {
     /// the relay.
     Recorded {
         last_sync_ms: Option<i64>,
+    },
+    /// Answer to [`ToRelay::Push`], one per dossier.
+    Pushed(Vec<Pushed>),
+    /// A colleague's edit, as pushed, now durable on the relay, which stands at team sequence
+    /// `seq`: a device holding what it was made on stores it as it is; any other exchanges
+    /// the dossier as for [`ToDevice::Changed`].
+    Forward {
+        seq: u64,
+        changes: Box<Changes>,
     },
 }
 

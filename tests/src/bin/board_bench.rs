@@ -19,7 +19,7 @@ use fieldbook_app::clock::FixedClock;
 use fieldbook_app::engine::Engine;
 use fieldbook_app::service::{AppService, Serve};
 use fieldbook_app::store::sqlite::SqliteStore;
-use fieldbook_app::store::{Chunk as DeviceChunk, DossierStore, DossierWrite, Origin};
+use fieldbook_app::store::{Chunk as DeviceChunk, DossierStore, DossierWrite, Origin, TextWrite};
 use fieldbook_app::synth;
 use fieldbook_relay::http::Relay;
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
@@ -116,6 +116,7 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
                 heads: vec![[1; 32]],
                 projection: serde_json::to_string(p).expect("a projection serialises"),
                 board: serde_json::to_string(&p.board_row()).expect("a board row serialises"),
+                checked: true,
             })
             .collect();
         store.write_docs(team_id, &writes)?;
@@ -162,6 +163,7 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
                             heads: vec![[2; 32]],
                             projection: projection.clone(),
                             board: projection.clone(),
+                            checked: true,
                         }],
                     )
                 })?;
@@ -225,7 +227,7 @@ fn device(
                     Origin::Synced { sync_state: None },
                 );
                 // As a sync writes what it receives: the text indexed later.
-                w.index_later = true;
+                w.text = TextWrite::Later;
                 w
             })
             .collect();
