@@ -85,10 +85,13 @@ fn main() -> Result<()> {
         .build()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut loops = Vec::new();
+    let mut links = Vec::new();
     for engine in &engines {
-        let (states, _) = tokio::sync::watch::channel(LinkState::Connecting);
+        let (states, link) = tokio::sync::watch::channel(LinkState::Connecting);
+        links.push(link);
         loops.push(runtime.spawn(run_background(engine.clone(), states, stop_rx.clone())));
     }
+    let relay_db = relay.db_path();
 
     let started = Instant::now();
     let run_for = Duration::from_secs_f64(args.minutes * 60.0);
@@ -148,6 +151,8 @@ fn main() -> Result<()> {
 
         let observer = {
             let engines = engines.clone();
+            let links = &links;
+            let relay_db = &relay_db;
             let pending = pending.clone();
             let latencies = latencies.clone();
             let delivered = delivered.clone();
@@ -213,10 +218,12 @@ fn main() -> Result<()> {
                                     format!("{} #{}: {}", &e.doc[..8], e.n, shown.join(", "))
                                 })
                                 .collect();
+                            let first = &pending[0].doc;
                             anyhow::bail!(
-                                "{} edits never reached every device: {}",
+                                "{} edits never reached every device: {}\n{}",
                                 pending.len(),
-                                stuck.join("; ")
+                                stuck.join("; "),
+                                where_it_stands(first, &engines, &links, &relay_db)
                             );
                         }
                     }
@@ -339,4 +346,45 @@ fn set(path: &str, value: &str) -> Assignment {
         path: path.into(),
         value: value.into(),
     }
+}
+
+/// Where dossier `doc` stands on every device and on the relay (for a soak that failed).
+fn where_it_stands(
+    doc: &str,
+    engines: &[Arc<Mutex<Engine>>],
+    links: &[tokio::sync::watch::Receiver<LinkState>],
+    relay_db: &std::path::Path,
+) -> String {
+    use fieldbook_app::store::DossierStore;
+    use fieldbook_relay::store::RelayStore;
+    let short = |heads: &[[u8; 32]]| -> String {
+        heads.iter().map(|h| format!("{:02x}{:02x}", h[0], h[1])).collect::<Vec<_>>().join(",")
+    };
+    let mut lines = Vec::new();
+    for (d, engine) in engines.iter().enumerate() {
+        let e = engine.lock().unwrap_or_else(|p| p.into_inner());
+        let store = e.store();
+        lines.push(format!(
+            "device {d}: link {:?}; {:?}; heads {:?}; unsynced here {}, in all {:?}",
+            *links[d].borrow(),
+            e.summary(doc).map(|s| s.name),
+            store.heads(doc).ok().flatten().map(|h| short(&h)),
+            store.unsynced().map(|u| u.iter().any(|x| x == doc)).unwrap_or(false),
+            store.unsynced_changes().ok(),
+        ));
+    }
+    match fieldbook_relay::store::sqlite::SqliteRelayStore::open(relay_db) {
+        Ok(store) => {
+            let team = store.team_id("north").ok().flatten().unwrap_or(0);
+            let version = store.doc_version(team, doc).ok().flatten();
+            lines.push(format!(
+                "relay: seq {:?}, heads {:?}, unchecked {:?}",
+                version.as_ref().map(|v| v.seq),
+                version.as_ref().map(|v| short(&v.heads)),
+                store.unchecked(1000).map(|u| u.len()).ok()
+            ));
+        }
+        Err(e) => lines.push(format!("relay store: {e}")),
+    }
+    lines.join("\n")
 }
