@@ -50,9 +50,44 @@ function need(name) {
   return opt[name]
 }
 
+// The file adapter, counting its writes in progress: a client must not exit (or be killed)
+// while one is half done, or the next step finds a truncated file that never loads. The repo
+// saves sync states on a timer that flush() does not wait for, so the count is what tells.
+class TrackedStorage extends NodeFSStorageAdapter {
+  writing = new Set()
+  lastStarted = 0
+  track(promise) {
+    this.lastStarted = now()
+    this.writing.add(promise)
+    promise.finally(() => this.writing.delete(promise)).catch(() => {})
+    return promise
+  }
+  save(key, binary) {
+    return this.track(super.save(key, binary))
+  }
+  remove(key) {
+    return this.track(super.remove(key))
+  }
+  removeRange(prefix) {
+    return this.track(super.removeRange(prefix))
+  }
+  // Resolves once no write is in progress and none has started for a while.
+  async settled() {
+    for (;;) {
+      await Promise.allSettled([...this.writing])
+      const quiet = now() - this.lastStarted
+      if (this.writing.size === 0 && quiet >= 500) return
+      await sleep(Math.max(50, 500 - quiet))
+    }
+  }
+}
+
+let storage
+
 function device(withNetwork) {
+  storage = new TrackedStorage(need("dir"))
   return new Repo({
-    storage: new NodeFSStorageAdapter(need("dir")),
+    storage,
     network: withNetwork ? [new BrowserWebSocketClientAdapter(need("url"))] : [],
     peerId: `bench-${positionals[0]}-${process.pid}`,
   })
@@ -245,6 +280,8 @@ if (!step) {
 }
 try {
   await step()
+  // Every step's result is out; what the repo still writes must reach the disk whole.
+  if (storage) await storage.settled()
   process.exit(0)
 } catch (e) {
   console.error(`client ${positionals[0]}: ${e?.stack ?? e}`)

@@ -1007,3 +1007,86 @@ fn a_dossier_edited_again_and_again_on_one_connection_never_runs_out_of_rounds()
     sim.heal().expect("quiet at the end");
     sim.check();
 }
+
+/// A colleague changes a dossier while a device is fetching it whole, and the news of the
+/// change overtakes the copy, taken before it: the device exchanges the dossier once the copy
+/// is stored, and ends with the change.
+#[test]
+fn a_change_told_while_a_dossier_is_fetched_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let transport = Transport {
+        pipe: 1 << 20,
+        relay_outbox: 1 << 20,
+        reading: Reading::WhileWriting,
+        window: Window::default(),
+        limits: Limits::default(),
+    };
+    let mut sim = Sim::with(7, dir.path(), StdRng::seed_from_u64(7), transport);
+    sim.devices.truncate(2);
+    let away = sim.devices.pop().unwrap();
+    sim.edit(0);
+    sim.heal().expect("the first device syncs its new dossier");
+    sim.devices.push(away);
+    sim.connect(1);
+    // Hello, welcome, fetch: the relay has produced the copy, not yet read.
+    sim.write(1);
+    sim.deliver_up_in_order(1, usize::MAX);
+    sim.write(1);
+    sim.deliver_down_in_order(1, usize::MAX);
+    sim.write(1);
+    sim.deliver_up_in_order(1, usize::MAX);
+    sim.write(1);
+    let copy_on_its_way = |sim: &Sim| {
+        sim.devices[1]
+            .conn
+            .as_ref()
+            .unwrap()
+            .down
+            .complete
+            .iter()
+            .any(|f| matches!(wire::decode::<ToDevice>(f), Ok(ToDevice::Snapshots(_))))
+    };
+    assert!(copy_on_its_way(&sim), "{}", sim.log.join("\n"));
+    // The colleague's edit reaches the relay, which tells the fetching device.
+    let dev = &mut sim.devices[0];
+    let id = dev.engine.ids().unwrap()[0].clone();
+    dev.engine
+        .set(&id, &[set("profile.industry", "制造业")])
+        .unwrap();
+    let conn = dev.conn.as_mut().unwrap();
+    let out = conn
+        .device
+        .local_change(
+            &mut Replica {
+                engine: &mut dev.engine,
+                uploads: &mut conn.uploads,
+            },
+            &id,
+        )
+        .unwrap();
+    conn.device_out.extend(out.iter().map(wire::encode));
+    sim.write(0);
+    sim.deliver_up_in_order(0, usize::MAX);
+    sim.write(1);
+    let down = &mut sim.devices[1].conn.as_mut().unwrap().down.complete;
+    let told = down.pop_back().expect("the relay told of the change");
+    assert!(
+        !matches!(wire::decode::<ToDevice>(&told), Ok(ToDevice::Snapshots(_))),
+        "the last frame is the news of the change"
+    );
+    down.push_front(told);
+    // Read on its own, before the copy.
+    sim.deliver_down_in_order(1, 1);
+    sim.heal().expect("quiet at the end");
+    sim.check();
+    let industry = |d: usize| {
+        sim.devices[d]
+            .engine
+            .dossier(&id)
+            .unwrap()
+            .dossier
+            .profile
+            .industry
+    };
+    assert_eq!(industry(1), industry(0), "{}", sim.log.join("\n"));
+}

@@ -187,6 +187,7 @@ impl DeviceSession {
         let mut stored = Vec::new();
         let mut pushed = Vec::new();
         let mut forwards = Vec::new();
+        let mut fetched = Vec::new();
         for frame in frames {
             match frame {
                 ToDevice::Welcome {
@@ -244,12 +245,14 @@ impl DeviceSession {
                 ToDevice::Snapshots(list) => {
                     for s in &list {
                         self.fetching.remove(&s.doc);
+                        fetched.push(s.doc.clone());
                     }
                     snapshots.extend(list);
                 }
                 ToDevice::Unavailable { docs } => {
                     for d in &docs {
                         self.fetching.remove(d);
+                        fetched.push(d.clone());
                     }
                 }
                 ToDevice::Stored(list) => stored.extend(list),
@@ -318,6 +321,12 @@ impl DeviceSession {
         if !snapshots.is_empty() {
             r.store_snapshots(snapshots)
                 .map_err(SessionError::Replica)?;
+        }
+        for doc in &fetched {
+            // Announced as changed while it travelled: exchange it now that it is here.
+            if self.again.remove(doc) {
+                self.enqueue(doc);
+            }
         }
         self.apply(r, &mut incoming)?;
         let mut out = Vec::new();
@@ -396,9 +405,14 @@ impl DeviceSession {
     }
 
     fn enqueue(&mut self, doc: &str) {
-        if self.in_flight.contains_key(doc) || self.uploading.contains_key(doc) {
+        // A dossier being fetched goes again too: the snapshot on its way may have been taken
+        // before the change announced.
+        if self.in_flight.contains_key(doc)
+            || self.uploading.contains_key(doc)
+            || self.fetching.contains(doc)
+        {
             self.again.insert(doc.to_string());
-        } else if !self.fetching.contains(doc) && self.queued.insert(doc.to_string()) {
+        } else if self.queued.insert(doc.to_string()) {
             self.queue.push_back(doc.to_string());
         }
     }

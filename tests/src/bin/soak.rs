@@ -358,7 +358,11 @@ fn where_it_stands(
     use fieldbook_app::store::DossierStore;
     use fieldbook_relay::store::RelayStore;
     let short = |heads: &[[u8; 32]]| -> String {
-        heads.iter().map(|h| format!("{:02x}{:02x}", h[0], h[1])).collect::<Vec<_>>().join(",")
+        heads
+            .iter()
+            .map(|h| format!("{:02x}{:02x}", h[0], h[1]))
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let mut lines = Vec::new();
     for (d, engine) in engines.iter().enumerate() {
@@ -369,7 +373,10 @@ fn where_it_stands(
             *links[d].borrow(),
             e.summary(doc).map(|s| s.name),
             store.heads(doc).ok().flatten().map(|h| short(&h)),
-            store.unsynced().map(|u| u.iter().any(|x| x == doc)).unwrap_or(false),
+            store
+                .unsynced()
+                .map(|u| u.iter().any(|x| x == doc))
+                .unwrap_or(false),
             store.unsynced_changes().ok(),
         ));
     }

@@ -73,20 +73,31 @@ impl NodeProcess {
         self.child.id()
     }
 
-    /// Close stdin (the clients' signal to end) and wait a moment, then kill.
+    /// Close stdin (the clients' signal to end) and let it end, then kill.
     fn end(mut self) {
         drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(5);
+        self.exited_within(ENDING);
+    }
+
+    /// Whether the process ended within `timeout` (killed otherwise). A client writes what
+    /// its repo still holds before it ends: killed midway, it would leave a truncated file
+    /// that the next step could never load.
+    fn exited_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        false
     }
 }
+
+/// How long a client may take to end once its work is done (it writes what it still holds).
+const ENDING: Duration = Duration::from_secs(60);
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
@@ -151,37 +162,54 @@ impl Reference {
 
     /// Run one client step to its end; None if it did not finish within the timeout.
     fn step(&self, step: &str, args: &[(&str, String)]) -> Result<Option<Value>> {
+        Ok(self.step_then(step, args, |_| ())?.map(|(v, ())| v))
+    }
+
+    /// Run one client step to its end, calling `at_result` as soon as it reports (before it
+    /// has written out what it still holds and ended); None if it did not finish in time.
+    fn step_then<T>(
+        &self,
+        step: &str,
+        args: &[(&str, String)],
+        at_result: impl FnOnce(&Value) -> T,
+    ) -> Result<Option<(Value, T)>> {
         let mut p = NodeProcess::spawn(self.client(step, args))?;
         if let Some(v) = p.next(self.timeout) {
-            return Ok(Some(v));
+            let t = at_result(&v);
+            if !p.exited_within(ENDING) {
+                bail!("client {step} did not end within {} s", ENDING.as_secs());
+            }
+            return Ok(Some((v, t)));
         }
         // Ended without a result, or out of time: give an ending process a moment to say so.
         let deadline = Instant::now() + Duration::from_secs(2);
         while p.child.try_wait()?.is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        {
-            match p.child.try_wait()? {
-                Some(status) if !status.success() => bail!("client {step} failed: {status}"),
-                Some(_) => bail!("client {step} ended without a result"),
-                None => Ok(None),
-            }
+        match p.child.try_wait()? {
+            Some(status) if !status.success() => bail!("client {step} failed: {status}"),
+            Some(_) => bail!("client {step} ended without a result"),
+            None => Ok(None),
         }
     }
 
     fn timed(&self, proxy: &Proxy, step: &str, args: &[(&str, String)]) -> Result<Option<Step>> {
         let before = proxy.read();
-        let Some(v) = self.step(step, args)? else {
+        let result = self.step_then(step, args, |_| {
+            // The last frames of the step through the proxy, not what follows the result.
+            std::thread::sleep(Duration::from_millis(50));
+            proxy.read().since(before)
+        })?;
+        let Some((v, wire)) = result else {
             eprintln!(
                 "reference {step}: not finished in {} s",
                 self.timeout.as_secs()
             );
             return Ok(None);
         };
-        std::thread::sleep(Duration::from_millis(50));
         Ok(Some(Step {
             seconds: v["seconds"].as_f64().context("seconds")?,
-            wire: proxy.read().since(before),
+            wire,
         }))
     }
 
