@@ -72,18 +72,22 @@ fn check_one(relay: &AppState, unchecked: &Unchecked) -> Result<(), StoreError> 
         return Ok(());
     }
     let worked_out = work_out(&unchecked.doc, &stored.bytes, stored.seq);
-    let committed = relay.with_store(|store| settle(store, unchecked, worked_out))?;
-    if let Some((seq, docs)) = committed {
-        relay.hub.publish(
-            unchecked.team,
-            TeamChange {
-                seq,
-                docs: Arc::new(docs),
-                forwards: Arc::default(),
-                origin: relay.connection_id(),
-            },
-        );
-    }
+    relay.with_store(|store| {
+        let committed = settle(store, unchecked, worked_out)?;
+        if let Some((seq, docs)) = committed {
+            // Told while the store is held, so in the order committed.
+            relay.hub.publish(
+                unchecked.team,
+                TeamChange {
+                    seq,
+                    docs: Arc::new(docs),
+                    forwards: Arc::default(),
+                    origin: relay.connection_id(),
+                },
+            );
+        }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(())
 }
 
@@ -142,6 +146,14 @@ pub fn settle(
     unchecked: &Unchecked,
     worked_out: Result<WorkedOut, String>,
 ) -> Result<Option<Commit>, StoreError> {
+    // Written since it was read (the store was let go meanwhile): the projection stored now is
+    // that write's, checked in its turn; compared with this one it would differ for nothing.
+    if store
+        .doc_version(unchecked.team, &unchecked.doc)?
+        .is_none_or(|v| v.seq != unchecked.seq)
+    {
+        return Ok(None);
+    }
     let w = match worked_out {
         Ok(w) => w,
         Err(reason) => {
@@ -166,9 +178,25 @@ pub fn settle(
         store.settle(unchecked, Some(&rewrite))?;
         return Ok(None);
     }
+    let relays = w.projection.board_row();
+    let differs = match &vouched {
+        None => "missing or unreadable".to_string(),
+        Some(v) => [
+            ("summary", v.summary != relays.summary),
+            ("deals", v.deals != relays.deals),
+            ("follow-ups", v.follow_ups != relays.follow_ups),
+            ("board facts", v.board != relays.board),
+        ]
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", "),
+    };
     tracing::warn!(
         team = unchecked.team,
         doc = %unchecked.doc,
+        %differs,
         "a device's projection of a dossier differs from the relay's: the relay's is written"
     );
     let write = doc_write(
@@ -177,13 +205,6 @@ pub fn settle(
         w.heads,
         &w.projection,
     );
-    // Only if nothing was written since (a newer write is checked in its turn).
-    if store
-        .doc_version(unchecked.team, &unchecked.doc)?
-        .is_none_or(|v| v.seq != unchecked.seq)
-    {
-        return Ok(None);
-    }
     let seq = store.write_docs(unchecked.team, std::slice::from_ref(&write))?;
     Ok(Some((seq, vec![unchecked.doc.clone()])))
 }

@@ -54,6 +54,9 @@ impl Hub {
             .subscribe()
     }
 
+    /// Tell the team's live connections of a commit. Call it while holding the store, right
+    /// after the commit: a session takes announcements in sequence order and drops any at or
+    /// below one it has told (a commit told after a later one would never reach its devices).
     pub fn publish(&self, team: TeamId, change: TeamChange) {
         let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = teams.get(&team) {

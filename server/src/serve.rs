@@ -321,24 +321,26 @@ async fn session(
                 };
                 if !frames.is_empty() {
                     let handled = relay.with_docs(|store, docs| {
-                        session.receive(
+                        let h = session.receive(
                             &mut TeamReplica { store, auth, docs, now_ms: now_ms() },
                             frames,
-                        )
+                        )?;
+                        if let Some((seq, docs)) = &h.committed {
+                            // Told while the store is held, so in the order committed.
+                            relay.hub.publish(auth.team_id, TeamChange {
+                                seq: *seq,
+                                docs: Arc::new(docs.clone()),
+                                forwards: Arc::new(h.forwards.clone()),
+                                origin: id,
+                            });
+                        }
+                        Ok(h)
                     });
                     match handled {
                         Ok(h) => {
                             if !h.forwards.is_empty() {
                                 // Written with the device's projection: to be checked.
                                 relay.check.notify_one();
-                            }
-                            if let Some((seq, docs)) = h.committed {
-                                relay.hub.publish(auth.team_id, TeamChange {
-                                    seq,
-                                    docs: Arc::new(docs),
-                                    forwards: Arc::new(h.forwards),
-                                    origin: id,
-                                });
                             }
                             outbox.extend(h.replies.iter().map(wire::encode));
                         }

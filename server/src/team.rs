@@ -284,23 +284,27 @@ pub fn add_note(
             docs,
             now_ms: writer.now_ms,
         };
-        replica.edit(id, &writer, "comment", |d| {
+        let committed = replica.edit(id, &writer, "comment", |d| {
             fieldbook_shared::board::add_note(d, note, &ids, &auth.user, day)
-        })
-    });
-    match committed {
-        Ok(Some((seq, docs))) => {
-            tracing::info!(team = %auth.team, user = %auth.user, doc = %id, "manager's note");
-            // Live devices of the team pull it now; the others on their next sync.
+        })?;
+        if let Some((seq, docs)) = &committed {
+            // Live devices of the team pull it now; the others on their next sync. Told while
+            // the store is held, so in the order committed.
             relay.hub.publish(
                 auth.team_id,
                 TeamChange {
-                    seq,
-                    docs: Arc::new(docs),
+                    seq: *seq,
+                    docs: Arc::new(docs.clone()),
                     forwards: Arc::default(),
                     origin: relay.connection_id(),
                 },
             );
+        }
+        Ok(committed)
+    });
+    match committed {
+        Ok(Some(_)) => {
+            tracing::info!(team = %auth.team, user = %auth.user, doc = %id, "manager's note");
         }
         Ok(None) => {}
         Err(EditError::NotFound) => {

@@ -58,6 +58,7 @@ struct Edit {
 }
 
 const POLL: Duration = Duration::from_millis(10);
+const SLOW: Duration = Duration::from_secs(10);
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -100,6 +101,8 @@ fn main() -> Result<()> {
     let edited = Arc::new(AtomicBool::new(false));
     let pending: Arc<Mutex<Vec<Edit>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Deliveries slower than SLOW: when the edit was made, to which device, how long it took.
+    let slow: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut made = 0u64;
     let delivered = Arc::new(std::sync::atomic::AtomicU64::new(0));
 
@@ -155,6 +158,7 @@ fn main() -> Result<()> {
             let relay_db = &relay_db;
             let pending = pending.clone();
             let latencies = latencies.clone();
+            let slow = slow.clone();
             let delivered = delivered.clone();
             let edited = edited.clone();
             s.spawn(move || -> Result<()> {
@@ -187,6 +191,15 @@ fn main() -> Result<()> {
                             let seen = shown.get(&(j, edit.doc.clone())).copied().unwrap_or(0);
                             if seen >= edit.n {
                                 lat.push(now - edit.at);
+                                if now - edit.at > SLOW {
+                                    slow.lock().unwrap().push(format!(
+                                        "{} #{} made at {:.1} s reached device {j} after {:.1} s",
+                                        &edit.doc[..8],
+                                        edit.n,
+                                        (edit.at - started).as_secs_f64(),
+                                        (now - edit.at).as_secs_f64()
+                                    ));
+                                }
                                 false
                             } else {
                                 true
@@ -223,7 +236,7 @@ fn main() -> Result<()> {
                                 "{} edits never reached every device: {}\n{}",
                                 pending.len(),
                                 stuck.join("; "),
-                                where_it_stands(first, &engines, &links, &relay_db)
+                                where_it_stands(first, &engines, links, relay_db)
                             );
                         }
                     }
@@ -234,6 +247,7 @@ fn main() -> Result<()> {
         // The relay: restarted every so often; its memory sampled every 30 s.
         let mut rss: Vec<(f64, u64)> = Vec::new();
         let mut restarts = 0;
+        let mut restarted_at: Vec<f64> = Vec::new();
         let mut lifetimes: Vec<(u64, u64)> = Vec::new();
         let mut life_start_rss = None;
         let mut last_restart = Instant::now();
@@ -261,6 +275,7 @@ fn main() -> Result<()> {
                 }
                 relay.restart().context("restarting the relay")?;
                 restarts += 1;
+                restarted_at.push(started.elapsed().as_secs_f64());
                 last_restart = Instant::now();
                 last_sample = Instant::now() - Duration::from_secs(25);
             }
@@ -323,6 +338,17 @@ fn main() -> Result<()> {
             "relay RSS per process (MiB, first sample → last): {}",
             lives.join(", ")
         );
+        let slow = slow.lock().unwrap();
+        let at: Vec<String> = restarted_at.iter().map(|t| format!("{t:.0}")).collect();
+        println!(
+            "deliveries slower than {} s: {} (relay restarted at {} s)",
+            SLOW.as_secs(),
+            slow.len(),
+            at.join(", ")
+        );
+        for line in slow.iter().take(20) {
+            println!("  {line}");
+        }
         Ok(())
     })?;
 
