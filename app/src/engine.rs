@@ -100,10 +100,6 @@ impl Engine<SqliteStore> {
         let store = SqliteStore::open(&data_dir.join(STORE_FILE))?;
         Engine::with_store(store, clock)
     }
-
-    pub fn store_size_bytes(&self) -> Result<u64, EngineError> {
-        Ok(self.store.size_bytes()?)
-    }
 }
 
 impl<S: DossierStore> Engine<S> {

@@ -17,6 +17,14 @@ pub struct Assignment {
     pub value: String,
 }
 
+/// `path = value`, as code writes an edit.
+pub fn set(path: &str, value: &str) -> Assignment {
+    Assignment {
+        path: path.into(),
+        value: value.into(),
+    }
+}
+
 impl std::str::FromStr for Assignment {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

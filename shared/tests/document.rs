@@ -2,7 +2,7 @@
 
 use automerge::ActorId;
 use fieldbook_shared::document::{DossierDoc, Writer};
-use fieldbook_shared::patch::{Assignment, add_item, apply};
+use fieldbook_shared::patch::{add_item, apply, set};
 use fieldbook_shared::{Author, Dossier, conflict, history};
 
 fn writer(n: u8, user: &str, now_ms: i64) -> Writer {
@@ -13,13 +13,6 @@ fn writer(n: u8, user: &str, now_ms: i64) -> Writer {
             device: format!("{user}-laptop"),
         },
         now_ms,
-    }
-}
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
     }
 }
 

@@ -7,18 +7,11 @@ use fieldbook_app::sync::{Replica, Uploads};
 use fieldbook_relay::replica::{ReplicaError, TeamReplica, team_docs};
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
 use fieldbook_relay::store::{DeviceAuth, RelayStore, StoreError as RelayStoreError};
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_shared::sync::SessionError;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
 use fieldbook_shared::sync::relay::{Limits, RelaySession};
 use fieldbook_shared::sync::wire::{Role, ToDevice, ToRelay};
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
-}
 
 /// Run one connection between `engine` and the relay until it is idle or fails; returns the
 /// relay's error, if any.

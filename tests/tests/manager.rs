@@ -9,7 +9,7 @@ use fieldbook_app::Engine;
 use fieldbook_app::service::{AppService, Serve};
 use fieldbook_shared::api::{self, DossierView};
 use fieldbook_shared::board::Dashboard;
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_shared::{Day, Dossier, FunnelBand};
 use fieldbook_tests::relay::{RelayProcess, enrolled_device, enrolled_device_as, sync_once};
 use fieldbook_tests::web::WebClient;
@@ -18,13 +18,6 @@ use serde_json::json;
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
 /// The tests' devices all live on this day (see `fieldbook_tests::device`).
 const TODAY: &str = "2026-11-23";
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
-}
 
 /// The figures a manager needs, computed from whole dossiers with the model's own rules:
 /// nothing of the board's code is used.

@@ -5,20 +5,13 @@ use std::time::Duration;
 use fieldbook_app::Engine;
 use fieldbook_app::sync::SyncError;
 use fieldbook_shared::document::DossierDoc;
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, close};
 use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_once};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
-}
 
 /// Sync every device, in turn, until a whole pass changes nothing anywhere.
 fn sync_all(devices: &mut [&mut Engine]) {

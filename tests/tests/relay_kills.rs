@@ -14,7 +14,7 @@ use fieldbook_app::Engine;
 use fieldbook_app::store::DossierStore;
 use fieldbook_relay::store::RelayStore;
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_tests::long_dossiers;
 use fieldbook_tests::relay::{RelayProcess, enrolled_device, same_everywhere, sync_within};
 use rand::rngs::StdRng;
@@ -28,13 +28,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
 }
 
 /// Random text that does not compress away, about `bytes` long.

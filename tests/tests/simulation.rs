@@ -19,20 +19,13 @@ use fieldbook_relay::replica::{TeamDocs, TeamReplica, team_docs};
 use fieldbook_relay::store::sqlite::SqliteRelayStore;
 use fieldbook_relay::store::{DeviceAuth, RelayStore};
 use fieldbook_shared::document::DossierDoc;
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_shared::sync::device::{DeviceSession, Window};
 use fieldbook_shared::sync::flow::Outbox;
 use fieldbook_shared::sync::relay::{Limits, RelaySession};
 use fieldbook_shared::sync::wire::{self, Role, ToDevice, ToRelay};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
-}
 
 /// One direction of a connection: a byte stream with buffers of `capacity` bytes in between
 /// (the TCP send and receive buffers). A writer pushes a frame's bytes while there is room,

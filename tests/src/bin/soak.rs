@@ -22,7 +22,7 @@ use clap::Parser;
 use fieldbook_app::Engine;
 use fieldbook_app::clock::SystemClock;
 use fieldbook_app::sync::{LinkState, run_background};
-use fieldbook_shared::patch::Assignment;
+use fieldbook_shared::patch::set;
 use fieldbook_tests::relay::{RelayProcess, same_everywhere};
 use fieldbook_tests::{long_dossiers, rss_kib};
 use rand::rngs::StdRng;
@@ -330,6 +330,20 @@ fn main() -> Result<()> {
             mid.0,
             end_rss / 1024
         );
+        // What the relay's memory follows: its open dossiers (up to a fixed count) grow with
+        // their history, and so does SQLite's page cache with the file.
+        let on_disk: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|ext| {
+                let mut p = relay_db.clone().into_os_string();
+                p.push(ext);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        println!(
+            "relay store on disk at the end: {:.0} MiB",
+            on_disk as f64 / 1048576.0
+        );
         let lives: Vec<String> = lifetimes
             .iter()
             .map(|(a, b)| format!("{}→{}", a / 1024, b / 1024))
@@ -365,13 +379,6 @@ fn main() -> Result<()> {
     println!("every device and the relay hold the same {n} dossiers");
     relay.terminate()?;
     Ok(())
-}
-
-fn set(path: &str, value: &str) -> Assignment {
-    Assignment {
-        path: path.into(),
-        value: value.into(),
-    }
 }
 
 /// Where dossier `doc` stands on every device and on the relay (for a soak that failed).
