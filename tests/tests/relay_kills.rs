@@ -96,6 +96,9 @@ fn twenty_kills_under_load_lose_nothing_and_converge() {
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let started = Instant::now();
     let mut interrupted = 0;
+    // How long a round's syncs take when left alone: the kill falls at a random point within
+    // it (a round that ended before its kill teaches how long they take on this machine).
+    let mut sync_ms: u64 = 800;
     for round in 0..kills {
         // Each device records meetings in dossiers it holds (its own and its colleagues'),
         // and opens a few new dossiers.
@@ -117,14 +120,17 @@ fn twenty_kills_under_load_lose_nothing_and_converge() {
             let fresh = long_dossiers(1_000 + round as u64 * 10 + i as u64, 3, names[i], 8);
             d.create_many(&fresh).unwrap();
         }
-        let delay = Duration::from_millis(rng.random_range(20..1500));
-        let results: Vec<bool> = std::thread::scope(|s| {
+        let delay = Duration::from_millis(rng.random_range(sync_ms / 20..=sync_ms / 2));
+        let started_round = Instant::now();
+        let finished: Vec<Option<Duration>> = std::thread::scope(|s| {
             let syncs: Vec<_> = devices
                 .iter_mut()
                 .map(|d| {
                     s.spawn(move || {
                         let config = d.relay_config().unwrap().unwrap();
-                        sync_within(d, &config, Duration::from_secs(120)).is_ok()
+                        sync_within(d, &config, Duration::from_secs(120))
+                            .is_ok()
+                            .then(|| started_round.elapsed())
                     })
                 })
                 .collect();
@@ -132,6 +138,12 @@ fn twenty_kills_under_load_lose_nothing_and_converge() {
             relay.kill();
             syncs.into_iter().map(|h| h.join().unwrap()).collect()
         });
+        let results: Vec<bool> = finished.iter().map(Option::is_some).collect();
+        if let Some(longest) = finished.iter().copied().collect::<Option<Vec<_>>>()
+            && let Some(longest) = longest.into_iter().max()
+        {
+            sync_ms = (longest.as_millis() as u64).max(20);
+        }
         if results.iter().any(|ok| !ok) {
             interrupted += 1;
         }
