@@ -334,6 +334,19 @@ impl SqliteStore {
         text: &str,
         when: TextWrite,
     ) -> Result<(), rusqlite::Error> {
+        if when == TextWrite::Now {
+            // Most edits leave the text as it was (a stage, a date, a website): indexing it
+            // again would cost more than the rest of the write.
+            let indexed: Option<String> = tx
+                .prepare_cached("SELECT body FROM dossier_text WHERE rowid = ?1")?
+                .query_row([rowid], |r| r.get(0))
+                .optional()?;
+            if indexed.as_deref() == Some(text) {
+                tx.prepare_cached("DELETE FROM text_pending WHERE dossier_id = ?1")?
+                    .execute([id])?;
+                return Ok(());
+            }
+        }
         // A first write finds nothing to delete; later writes replace the dossier's text.
         tx.prepare_cached("DELETE FROM dossier_text WHERE rowid = ?1")?
             .execute([rowid])?;

@@ -22,6 +22,12 @@ use crate::store::DossierStore;
 /// Frames handled in one batch (one SQLite transaction) at most.
 const BATCH_FRAMES: usize = 256;
 
+/// Dossiers whose search text is indexed at once while the session is idle, and the pause
+/// between such slices: a slice holds the engine (the window's commands and incoming changes
+/// wait for it) for tens of milliseconds at most, not the quarter second of 200 at once.
+const INDEX_SLICE: usize = 24;
+const INDEX_PAUSE: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Sync everything there is, then disconnect.
@@ -222,6 +228,9 @@ async fn drive<H: EngineHandle>(
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let mut sent_since_read = false;
+    // Text that a sync stored for later, or left to be worked out again, may wait.
+    let mut unindexed = mode == Mode::Live;
+    let mut last_left: Option<u64> = None;
     let result = loop {
         if mode == Mode::Once && session.is_complete() && outbox.is_empty() {
             break Ok(());
@@ -271,6 +280,8 @@ async fn drive<H: EngineHandle>(
                     }
                 }
                 if !frames.is_empty() {
+                    unindexed = mode == Mode::Live;
+                    last_left = None;
                     let out = handle
                         .with(|engine| session.receive(&mut Replica { engine, uploads: &mut uploads }, frames))
                         .map_err(session_error);
@@ -286,13 +297,7 @@ async fn drive<H: EngineHandle>(
             }
             _ = local_change(&mut poll, &local_writes), if mode == Mode::Live => {
                 // Edits made by this app or another process on this device.
-                let idle = session.is_idle();
                 let out = handle.with(|engine| -> Result<Vec<ToRelay>, SyncError> {
-                    if idle {
-                        // Received text waiting for the search index: a slice at a time, so
-                        // the UI and incoming changes never wait long.
-                        engine.index_pending(200)?;
-                    }
                     let unsynced = engine.store().unsynced()?;
                     let mut out = Vec::new();
                     let mut replica = Replica { engine, uploads: &mut uploads };
@@ -308,6 +313,18 @@ async fn drive<H: EngineHandle>(
                 match out {
                     Ok(out) => queue(&mut outbox, &out, &mut report),
                     Err(e) => break Err(e),
+                }
+            }
+            _ = tokio::time::sleep(INDEX_PAUSE), if unindexed && session.is_idle() => {
+                // Received text waiting for the search index, a slice at a time.
+                match handle.with(|engine| engine.index_pending(INDEX_SLICE)) {
+                    // Stop when a slice made no headway too (text that cannot be worked out
+                    // now is tried again after the next frames).
+                    Ok(left) => {
+                        unindexed = left > 0 && last_left.is_none_or(|before| left < before);
+                        last_left = Some(left);
+                    }
+                    Err(e) => break Err(e.into()),
                 }
             }
             _ = stop.changed() => break Ok(()),
