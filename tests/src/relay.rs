@@ -276,3 +276,48 @@ pub fn same_everywhere(
     }
     Ok(ids.len())
 }
+
+/// A device's background sync loop (the app's and `fieldbook sync --watch`'s), on a thread
+/// of its own, with its link state to watch.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    pub states: tokio::sync::watch::Receiver<fieldbook_app::sync::LinkState>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Background {
+    pub fn start(engine: std::sync::Arc<std::sync::Mutex<Engine>>) -> Background {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (state_tx, states) =
+            tokio::sync::watch::channel(fieldbook_app::sync::LinkState::Connecting);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the background loop");
+            rt.block_on(fieldbook_app::sync::run_background(
+                engine, state_tx, stopped,
+            ));
+        });
+        Background {
+            stop,
+            states,
+            thread,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            *self.states.borrow(),
+            fieldbook_app::sync::LinkState::Connected { .. }
+        )
+    }
+
+    /// Stop the loop and wait for its thread.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        self.thread
+            .join()
+            .expect("the background loop ended cleanly");
+    }
+}

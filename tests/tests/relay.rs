@@ -7,7 +7,7 @@ use fieldbook_app::sync::SyncError;
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::set;
 use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, close};
-use fieldbook_tests::relay::{RelayProcess, enrolled_device, sync_once};
+use fieldbook_tests::relay::{Background, RelayProcess, enrolled_device, sync_once};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -601,21 +601,7 @@ fn the_background_loop_reconnects_and_sends_offline_edits() {
     let mut phone =
         enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
     let laptop = Arc::new(Mutex::new(laptop));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (state_tx, states) =
-        tokio::sync::watch::channel(fieldbook_app::sync::LinkState::Connecting);
-    let background = {
-        let handle = laptop.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(fieldbook_app::sync::run_background(
-                handle, state_tx, stop_rx,
-            ));
-        })
-    };
+    let background = Background::start(laptop.clone());
     let wait_for = |what: &str, f: &dyn Fn() -> bool| {
         let started = std::time::Instant::now();
         while !f() {
@@ -626,12 +612,7 @@ fn the_background_loop_reconnects_and_sends_offline_edits() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    let online = || {
-        matches!(
-            *states.borrow(),
-            fieldbook_app::sync::LinkState::Connected { .. }
-        )
-    };
+    let online = || background.is_connected();
     wait_for("the first connection", &online);
 
     // Online: an edit goes out by itself.
@@ -684,8 +665,7 @@ fn the_background_loop_reconnects_and_sends_offline_edits() {
         phone.dossier(&id).unwrap().dossier.profile.industry,
         "offline edit"
     );
-    let _ = stop_tx.send(true);
-    background.join().unwrap();
+    background.stop();
 }
 
 #[test]
@@ -766,26 +746,9 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
     sync_once(&mut wang.lock().unwrap()).unwrap();
 
     // Wang's device stays connected; an observer's raw connection watches what is passed on.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (state_tx, states) =
-        tokio::sync::watch::channel(fieldbook_app::sync::LinkState::Connecting);
-    let background = {
-        let handle = wang.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(fieldbook_app::sync::run_background(
-                handle, state_tx, stop_rx,
-            ));
-        })
-    };
+    let background = Background::start(wang.clone());
     let started = std::time::Instant::now();
-    while !matches!(
-        *states.borrow(),
-        fieldbook_app::sync::LinkState::Connected { .. }
-    ) {
+    while !background.is_connected() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "wang never connected"
@@ -829,8 +792,7 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = stop_tx.send(true);
-    background.join().unwrap();
+    background.stop();
     let mut wang = Arc::try_unwrap(wang).ok().unwrap().into_inner().unwrap();
     assert_eq!(wang.summary(&id).unwrap().interactions, 1);
     while wang.index_pending(100).unwrap() > 0 {}

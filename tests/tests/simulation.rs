@@ -364,6 +364,11 @@ impl Sim {
             }
         };
         self.log.push(format!("edit d{d} kind {kind} {doc}"));
+        self.tell_local_change(d, &doc);
+    }
+
+    /// Device `d`'s session hears of a local edit to `doc`, if it is connected.
+    fn tell_local_change(&mut self, d: usize, doc: &str) {
         let dev = &mut self.devices[d];
         if let Some(conn) = &mut dev.conn {
             let out = conn
@@ -373,7 +378,7 @@ impl Sim {
                         engine: &mut dev.engine,
                         uploads: &mut conn.uploads,
                     },
-                    &doc,
+                    doc,
                 )
                 .unwrap();
             conn.device_out.extend(out.iter().map(wire::encode));
@@ -1041,23 +1046,12 @@ fn a_change_told_while_a_dossier_is_fetched_is_not_lost() {
     };
     assert!(copy_on_its_way(&sim), "{}", sim.log.join("\n"));
     // The colleague's edit reaches the relay, which tells the fetching device.
-    let dev = &mut sim.devices[0];
-    let id = dev.engine.ids().unwrap()[0].clone();
-    dev.engine
+    let engine = &mut sim.devices[0].engine;
+    let id = engine.ids().unwrap()[0].clone();
+    engine
         .set(&id, &[set("profile.industry", "制造业")])
         .unwrap();
-    let conn = dev.conn.as_mut().unwrap();
-    let out = conn
-        .device
-        .local_change(
-            &mut Replica {
-                engine: &mut dev.engine,
-                uploads: &mut conn.uploads,
-            },
-            &id,
-        )
-        .unwrap();
-    conn.device_out.extend(out.iter().map(wire::encode));
+    sim.tell_local_change(0, &id);
     sim.write(0);
     sim.deliver_up_in_order(0, usize::MAX);
     sim.write(1);

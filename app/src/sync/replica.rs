@@ -137,8 +137,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         let mut unfinished = Vec::new();
         for s in stored {
             check_id(&s.doc)?;
-            let sent_at = self.uploads.sent.remove(&s.doc);
-            let unchanged = sent_at.is_some() && self.engine.store().version(&s.doc)? == sent_at;
+            let unchanged = self.unchanged_since_sent(&s.doc)?;
             let mut state = State::new();
             if !s.merged {
                 // The relay holds exactly what was sent: those heads are shared.
@@ -229,8 +228,7 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         let mut unfinished = Vec::new();
         for a in answers {
             check_id(&a.doc)?;
-            let sent_at = self.uploads.sent.remove(&a.doc);
-            let unchanged = sent_at.is_some() && self.engine.store().version(&a.doc)? == sent_at;
+            let unchanged = self.unchanged_since_sent(&a.doc)?;
             if !(a.taken && unchanged) {
                 unfinished.push(a.doc.clone());
             }
@@ -277,6 +275,13 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
 }
 
 impl<S: DossierStore> Replica<'_, S> {
+    /// Whether `doc` is as it was when this session sent it whole or pushed it (an edit made
+    /// since needs another exchange); it is no longer awaited either way.
+    fn unchanged_since_sent(&mut self, doc: &str) -> Result<bool, EngineError> {
+        let sent_at = self.uploads.sent.remove(doc);
+        Ok(sent_at.is_some() && self.engine.store().version(doc)? == sent_at)
+    }
+
     /// Apply received messages to the open documents; the ids that changed and what to
     /// store for each.
     fn apply(

@@ -278,10 +278,7 @@ impl DeviceSession {
                 if let Some(size) = self.uploading.remove(&s.doc) {
                     self.upload_bytes -= size;
                 }
-                // Announced as changed while it travelled: exchange it again.
-                if self.again.remove(&s.doc) {
-                    self.enqueue(&s.doc);
-                }
+                self.arrived(&s.doc);
             }
             for doc in &unfinished {
                 self.enqueue(doc);
@@ -296,9 +293,7 @@ impl DeviceSession {
                 if !p.taken {
                     self.exchange_only.insert(p.doc.clone());
                 }
-                if self.again.remove(&p.doc) {
-                    self.enqueue(&p.doc);
-                }
+                self.arrived(&p.doc);
             }
             for doc in &unfinished {
                 self.enqueue(doc);
@@ -323,10 +318,7 @@ impl DeviceSession {
                 .map_err(SessionError::Replica)?;
         }
         for doc in &fetched {
-            // Announced as changed while it travelled: exchange it now that it is here.
-            if self.again.remove(doc) {
-                self.enqueue(doc);
-            }
+            self.arrived(doc);
         }
         self.apply(r, &mut incoming)?;
         let mut out = Vec::new();
@@ -374,10 +366,16 @@ impl DeviceSession {
     }
 
     fn finish(&mut self, doc: String, state: State) {
-        if self.again.remove(&doc) {
-            self.enqueue(&doc);
-        }
+        self.arrived(&doc);
         self.finished.push((doc, state));
+    }
+
+    /// What was on its way for `doc` (an exchange, an upload or push, a fetch) has ended: if
+    /// the relay announced another change meanwhile, exchange it again.
+    fn arrived(&mut self, doc: &str) {
+        if self.again.remove(doc) {
+            self.enqueue(doc);
+        }
     }
 
     fn flush<R: DeviceReplica>(&mut self, r: &mut R) -> SessionResult<(), R::Error> {

@@ -109,6 +109,25 @@ fn violation<T, E>(why: impl Into<String>) -> SessionResult<T, E> {
     Err(SessionError::Protocol(why.into()))
 }
 
+/// An upload or push frame names at most [`MAX_UPLOAD_DOCS`] dossiers, each by a valid id.
+fn check_batch<'a, E>(
+    what: &str,
+    docs: impl ExactSizeIterator<Item = &'a str>,
+) -> SessionResult<(), E> {
+    if docs.len() > MAX_UPLOAD_DOCS {
+        return violation(format!(
+            "{what} of {} dossiers (at most {MAX_UPLOAD_DOCS})",
+            docs.len()
+        ));
+    }
+    for doc in docs {
+        if !valid_id(doc) {
+            return violation(format!("`{}` is not a dossier id", clip(doc)));
+        }
+    }
+    Ok(())
+}
+
 impl RelaySession {
     pub fn new(limits: Limits) -> RelaySession {
         RelaySession {
@@ -183,15 +202,7 @@ impl RelaySession {
                     self.fetches.extend(docs);
                 }
                 ToRelay::Upload(uploads) => {
-                    if uploads.len() > MAX_UPLOAD_DOCS {
-                        return violation(format!(
-                            "upload of {} dossiers (at most {MAX_UPLOAD_DOCS})",
-                            uploads.len()
-                        ));
-                    }
-                    if let Some(bad) = uploads.iter().find(|u| !valid_id(&u.doc)) {
-                        return violation(format!("`{}` is not a dossier id", clip(&bad.doc)));
-                    }
+                    check_batch("upload", uploads.iter().map(|u| u.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
                     let (stored, committed) =
@@ -200,15 +211,7 @@ impl RelaySession {
                     out.replies.push(ToDevice::Stored(stored));
                 }
                 ToRelay::Push(pushes) => {
-                    if pushes.len() > MAX_UPLOAD_DOCS {
-                        return violation(format!(
-                            "push of {} dossiers (at most {MAX_UPLOAD_DOCS})",
-                            pushes.len()
-                        ));
-                    }
-                    if let Some(bad) = pushes.iter().find(|p| !valid_id(&p.doc)) {
-                        return violation(format!("`{}` is not a dossier id", clip(&bad.doc)));
-                    }
+                    check_batch("push", pushes.iter().map(|p| p.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
                     let stored = r.store_pushes(pushes).map_err(SessionError::Replica)?;

@@ -133,19 +133,24 @@ fn main() -> Result<()> {
             sqlite_rows_per_s: bounds::sqlite_rows_per_s(dir.path(), &docs)?,
             doc_bytes: docs.iter().map(|d| d.len() as u64).sum(),
         };
-        let theirs = match &reference {
+        // A reference that failed (rather than ran out of time) says nothing of its speed:
+        // its rows read "not run", the error is printed above them.
+        let (theirs, timeout_s) = match &reference {
             Some(r) => {
                 eprintln!("{n} dossiers: reference");
                 let js = dir.path().join("reference");
                 std::fs::create_dir_all(&js)?;
-                r.run(&js, &docs).unwrap_or_else(|e| {
-                    eprintln!("reference, {n} dossiers: {e:#}");
-                    Run::default()
-                })
+                match r.run(&js, &docs) {
+                    Ok(run) => (run, timeout_s),
+                    Err(e) => {
+                        eprintln!("reference, {n} dossiers, failed: {e:#}");
+                        (Run::default(), None)
+                    }
+                }
             }
-            None => Run::default(),
+            None => (Run::default(), None),
         };
-        incomplete |= unfinished(&theirs);
+        incomplete |= reference.is_some() && unfinished(&theirs);
         // Each size's rows as soon as they are measured: a long run keeps what it found.
         print!(
             "{}",
@@ -202,7 +207,7 @@ fn size_rows(
     size: &SizeBounds,
     mine: &Run,
     theirs: &Run,
-    // None: the reference was not run.
+    // None: the reference was not run, or failed.
     timeout_s: Option<f64>,
 ) -> String {
     let mut t = Rows::default();
