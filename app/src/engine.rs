@@ -93,11 +93,10 @@ impl Engine<SqliteStore> {
     /// Open the device's store in `data_dir`, creating the folder, the file and this device's
     /// identity on first use.
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            path: data_dir.display().to_string(),
-            source,
-        })?;
-        let store = SqliteStore::open(&data_dir.join(STORE_FILE))?;
+        let path = data_dir.join(STORE_FILE);
+        crate::store::private::private_dir(data_dir)?;
+        crate::store::private::private_store_files(&path)?;
+        let store = SqliteStore::open(&path)?;
         Engine::with_store(store, clock)
     }
 }

@@ -190,7 +190,12 @@ impl Serve<api::Enroll> for AppService {
                 "give the relay's address and the invite code",
             ));
         }
-        self.with(|e| sync::enroll(e, call.relay_url.trim(), &call.invite))
+        // A team with a private CA points the app at its certificate, as it does the CLI.
+        let mut trust = sync::Trust::default();
+        if let Some(path) = std::env::var_os("FIELDBOOK_CA_FILE") {
+            trust = trust.with_ca_file(Path::new(&path)).map_err(sync_error)?;
+        }
+        self.with(|e| sync::enroll(e, call.relay_url.trim(), &call.invite, &trust))
             .map_err(sync_error)?;
         self.with(|e| e.store_mut().set_setting(ONBOARDED, "true"))
             .map_err(EngineError::from)?;

@@ -555,3 +555,34 @@ fn truncated_or_mangled_documents_are_refused_without_touching_the_store() {
     );
     assert_eq!(e.dossier(&id).unwrap().dossier, before);
 }
+
+/// Another account on the laptop cannot read the store: the folder is 0700 and every file in
+/// it 0600 whatever the umask (the test process runs with the usual 022).
+#[cfg(unix)]
+#[test]
+fn the_data_folder_and_its_files_are_the_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fieldbook");
+    {
+        let mut e = engine_at(&data, "2026-11-23");
+        e.create_dossier(&sets(&["profile.name=杭州东兴精密机械"]))
+            .unwrap();
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 1);
+    // A folder left open by an older version is closed on the next start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let store = data.join(fieldbook_app::engine::STORE_FILE);
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(engine_at(&data, "2026-11-23"));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&store), 0o600);
+}

@@ -13,6 +13,7 @@ use crate::accounts;
 use crate::http::{Relay, WebOptions, now_ms};
 use crate::serve::{ServeOptions, serve};
 use crate::store;
+use crate::tls::ServerTls;
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +62,14 @@ enum Command {
         /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
         #[arg(long, env = "FIELDBOOK_RELAY_UI")]
         ui: Option<std::path::PathBuf>,
-        /// Mark the web session cookie Secure (when served behind HTTPS).
+        /// Serve HTTPS and WSS with this certificate chain (PEM); with --tls-key. Read again
+        /// on SIGHUP.
+        #[arg(long, env = "FIELDBOOK_RELAY_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "FIELDBOOK_RELAY_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+        /// Mark the web session cookie Secure (behind a TLS proxy; on with --tls-cert).
         #[arg(long)]
         secure_cookie: bool,
         /// Pin the date the web view counts from (YYYY-MM-DD; for tests and demos).
@@ -132,9 +140,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_stall,
             outbox_kib,
             ui,
+            tls_cert,
+            tls_key,
             secure_cookie,
             today,
         } => {
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(Arc::new(ServerTls::load(cert, key)?)),
+                _ => None,
+            };
             if let Some(dir) = &ui {
                 anyhow::ensure!(
                     dir.join("index.html").is_file(),
@@ -144,7 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let web = WebOptions {
                 ui_dir: ui,
-                secure_cookie,
+                secure_cookie: secure_cookie || tls.is_some(),
                 today,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -159,9 +173,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 relay.socket.outbox_bytes = (outbox_kib.max(16) * 1024) as usize;
                 let relay = Arc::new(relay);
                 // Tests and scripts read this line for the port.
-                println!("listening on http://{addr}");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                println!("listening on {scheme}://{addr}");
+                if tls.is_none() && !addr.ip().is_loopback() {
+                    tracing::warn!(
+                        "serving plain http:// on {addr}: devices refuse it unless enrolled with --insecure; \
+                         give --tls-cert/--tls-key or put a TLS proxy in front (docs/deploy.md)"
+                    );
+                }
+                if let Some(tls) = &tls {
+                    tokio::spawn(crate::tls::reload_on_hangup(tls.clone()));
+                }
                 let options = ServeOptions {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
+                    tls,
                     ..Default::default()
                 };
                 serve(listener, relay, options, async move {

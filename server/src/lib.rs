@@ -11,4 +11,5 @@ pub mod serve;
 pub mod store;
 pub mod team;
 pub mod throttle;
+pub mod tls;
 pub mod web;

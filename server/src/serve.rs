@@ -23,16 +23,20 @@ use tokio::sync::mpsc;
 use crate::http::{AppState, TeamChange, now_ms, router};
 use crate::replica::{ReplicaError, TeamReplica};
 use crate::store::DeviceAuth;
+use crate::tls::ServerTls;
 
 /// Frames handled in one batch (one commit) at most.
 const BATCH_FRAMES: usize = 256;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServeOptions {
-    /// A client must send its request headers within this time.
+    /// A client must finish its TLS handshake, then send its request headers, each within
+    /// this time.
     pub header_timeout: Duration,
     /// How often the revocation list is checked (admin commands run in another process).
     pub revocation_poll: Duration,
+    /// Serve HTTPS and WSS with this; None: plain HTTP (on loopback, or behind a TLS proxy).
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 impl Default for ServeOptions {
@@ -40,6 +44,7 @@ impl Default for ServeOptions {
         ServeOptions {
             header_timeout: Duration::from_secs(10),
             revocation_poll: Duration::from_millis(500),
+            tls: None,
         }
     }
 }
@@ -76,16 +81,20 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let service = TowerToHyperService::new(app.clone());
-                let conn = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-                let mut stop = stop.clone();
+                let http = http.clone();
+                let stop = stop.clone();
+                let tls = options.tls.as_ref().map(|t| t.acceptor());
+                let handshake = options.header_timeout;
                 tokio::spawn(async move {
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => log_conn(peer, r),
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            log_conn(peer, conn.await);
-                        }
+                    let Some(acceptor) = tls else {
+                        return serve_connection(&http, TokioIo::new(stream), service, peer, stop).await;
+                    };
+                    // A failed handshake is the client's problem (a wrong CA, a port scan):
+                    // logged quietly, so that nobody can flood the log with them.
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(&http, TokioIo::new(tls), service, peer, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 });
             }
@@ -102,6 +111,27 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// One client connection's HTTP, until it ends or the relay shuts down.
+async fn serve_connection<I>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: TowerToHyperService<axum::Router>,
+    peer: SocketAddr,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => log_conn(peer, r),
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            log_conn(peer, conn.await);
+        }
+    }
 }
 
 fn log_conn(peer: SocketAddr, r: Result<(), hyper::Error>) {

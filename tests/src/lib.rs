@@ -3,6 +3,7 @@
 
 pub mod link;
 pub mod relay;
+pub mod tls;
 pub mod web;
 pub mod window;
 

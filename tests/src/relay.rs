@@ -94,7 +94,11 @@ impl RelayProcess {
     /// Start again on the same port, on the same database.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
-        let addr = self.url.trim_start_matches("http://").to_string();
+        let addr = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, a)| a)
+            .to_string();
         // The port was just freed; retry briefly in case the OS holds it.
         for _ in 0..50 {
             if self.spawn(&addr).is_ok() {
@@ -233,7 +237,7 @@ pub fn enrolled_device_as(
 ) -> anyhow::Result<Engine> {
     let mut engine = crate::device(dir, user, name)?;
     let code = relay.invite(team, user, role)?;
-    fieldbook_app::sync::enroll(&mut engine, &relay.url, &code)?;
+    fieldbook_app::sync::enroll(&mut engine, &relay.url, &code, &Default::default())?;
     Ok(engine)
 }
 

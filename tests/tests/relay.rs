@@ -476,6 +476,7 @@ fn sync_once_with_token(engine: &mut Engine, url: &str, token: &str) -> Result<(
     let relay = fieldbook_app::sync::RelayConfig {
         url: url.into(),
         token: token.into(),
+        trust: Default::default(),
     };
     fieldbook_tests::relay::sync_to(engine, &relay).map(|_| ())
 }

@@ -195,10 +195,18 @@ enum Command {
     Import { path: PathBuf },
     /// Join a team: enrol this device with its relay using a one-time invite code.
     Enroll {
-        /// The relay's address, e.g. http://relay.example.com:7878
+        /// The relay's address, e.g. https://relay.example.com (http:// only to this machine,
+        /// or with --insecure)
         relay: String,
         /// The invite code from the team's admin (XXXX-XXXX-XXXX).
         invite: String,
+        /// Trust this private CA's certificate (PEM) at the relay, besides the platform's.
+        #[arg(long, env = "FIELDBOOK_CA_FILE")]
+        ca_file: Option<PathBuf>,
+        /// Allow plain http:// to another machine: the token and dossiers cross the network
+        /// unencrypted.
+        #[arg(long)]
+        insecure: bool,
     },
     /// Sync with the relay: send this device's changes, receive the team's.
     Sync {
@@ -611,8 +619,25 @@ fn run(cli: Cli) -> Result<()> {
                 format!("{changed} dossiers created or changed")
             })
         }
-        Command::Enroll { relay, invite } => {
-            let enrolled = crate::sync::enroll(&mut engine, &relay, &invite)?;
+        Command::Enroll {
+            relay,
+            invite,
+            ca_file,
+            insecure,
+        } => {
+            let mut trust = crate::sync::Trust {
+                ca_pem: None,
+                insecure,
+            };
+            if let Some(path) = &ca_file {
+                trust = trust.with_ca_file(path)?;
+            }
+            if insecure && !relay.trim().starts_with("https://") {
+                eprintln!(
+                    "warning: syncing over plain http://: the device token and dossiers cross the network unencrypted"
+                );
+            }
+            let enrolled = crate::sync::enroll(&mut engine, &relay, &invite, &trust)?;
             out.emit(&enrolled_view(&enrolled), || {
                 format!(
                     "enrolled as {} ({}) in team {}; run `fieldbook sync` to sync",

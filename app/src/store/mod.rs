@@ -2,6 +2,7 @@
 //! suite ([`conformance`]). SQLite ([`sqlite::SqliteStore`]) is the default.
 
 pub mod conformance;
+pub mod private;
 pub mod sqlite;
 
 use fieldbook_shared::Day;

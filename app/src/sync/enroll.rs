@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, Enrolled};
 
-use super::{RELAY_ROLE, RELAY_TEAM, RELAY_TOKEN, RELAY_URL, SyncError};
+use super::link::{self, RelayUrl, Trust};
+use super::{RELAY_CA, RELAY_INSECURE, RELAY_ROLE, RELAY_TEAM, RELAY_TOKEN, RELAY_URL, SyncError};
 use crate::engine::Engine;
 use crate::store::DossierStore;
 
@@ -19,37 +20,37 @@ pub(super) fn refused(response: &mut ureq::http::Response<ureq::Body>) -> SyncEr
     SyncError::Refused(reason)
 }
 
-/// Enrol this device with the relay at `relay_url` (`http://host:port`) using a one-time
-/// invite code. On success the device writes as the invited user from now on.
+/// Enrol this device with the relay at `relay_url` (`https://host:port`, or `http://` to this
+/// machine or with `trust.insecure`) using a one-time invite code. On success the device
+/// writes as the invited user from now on, and keeps what it trusts there for every sync.
 pub fn enroll<S: DossierStore>(
     engine: &mut Engine<S>,
     relay_url: &str,
     invite: &str,
+    trust: &Trust,
 ) -> Result<Enrolled, SyncError> {
-    let base = relay_url.trim_end_matches('/').to_string();
-    if !base.starts_with("http://") && !base.starts_with("https://") {
-        return Err(SyncError::Unreachable {
-            url: base,
-            reason: "the relay URL must start with http:// or https://".into(),
-        });
+    let url = RelayUrl::parse(relay_url, trust)?;
+    if !url.tls && trust.insecure {
+        tracing::warn!(
+            "enrolling over plain http:// with {}: the token and dossiers cross the network unencrypted",
+            url.base
+        );
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let unreachable = |e: ureq::Error| SyncError::Unreachable {
-        url: base.clone(),
-        reason: e.to_string(),
+    let agent = link::agent(trust, Duration::from_secs(30))?;
+    let failed = |e: ureq::Error| {
+        link::tls_failure(&url.host, &e).unwrap_or_else(|| SyncError::Unreachable {
+            url: url.base.clone(),
+            reason: e.to_string(),
+        })
     };
     let request = EnrollRequest {
         invite: invite.trim().to_string(),
         device_name: engine.identity().device.clone(),
     };
     let mut response = agent
-        .post(format!("{base}/v1/enroll"))
+        .post(format!("{}/v1/enroll", url.base))
         .send_json(&request)
-        .map_err(unreachable)?;
+        .map_err(failed)?;
     if !response.status().is_success() {
         return Err(refused(&mut response));
     }
@@ -60,9 +61,12 @@ pub fn enroll<S: DossierStore>(
     let device = engine.identity().device.clone();
     engine.set_identity(&enrolled.user, &device)?;
     let store = engine.store_mut();
-    store.set_setting(RELAY_URL, &base)?;
+    store.set_setting(RELAY_URL, &url.base)?;
     store.set_setting(RELAY_TOKEN, &enrolled.token)?;
     store.set_setting(RELAY_TEAM, &enrolled.team)?;
     store.set_setting(RELAY_ROLE, enrolled.role.as_str())?;
+    // Empty: none (a new enrolment replaces the CA of an old one).
+    store.set_setting(RELAY_CA, trust.ca_pem.as_deref().unwrap_or(""))?;
+    store.set_setting(RELAY_INSECURE, if trust.insecure { "1" } else { "0" })?;
     Ok(enrolled)
 }

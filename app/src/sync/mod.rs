@@ -3,6 +3,7 @@
 //! as the app runs, reconnecting with backoff.
 
 mod enroll;
+mod link;
 mod net;
 mod replica;
 mod team;
@@ -10,6 +11,7 @@ mod team;
 use std::sync::{Arc, Mutex};
 
 pub use enroll::enroll;
+pub use link::{RelayUrl, Trust};
 pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
 pub use replica::{Replica, Uploads};
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,10 @@ pub(crate) const RELAY_URL: &str = "relay.url";
 pub(crate) const RELAY_TOKEN: &str = "relay.token";
 pub(crate) const RELAY_TEAM: &str = "relay.team";
 pub(crate) const RELAY_ROLE: &str = "relay.role";
+/// A private CA's certificate (PEM) the device trusts at its relay.
+pub(crate) const RELAY_CA: &str = "relay.ca_pem";
+/// "1": plain http:// to another host was allowed at enrolment (`--insecure`).
+pub(crate) const RELAY_INSECURE: &str = "relay.insecure";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,6 +39,16 @@ pub enum SyncError {
     NotEnrolled,
     #[error("cannot reach the relay at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    #[error("cannot use the CA certificate {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("the relay at {host} cannot be trusted: {reason}")]
+    Certificate { host: String, reason: String },
+    #[error(
+        "{url} is plain http:// to another machine: the device token and every dossier would \
+         cross the network unencrypted; use https://, or enrol with --insecure on a network you \
+         trust"
+    )]
+    Insecure { url: String },
     #[error("the relay refused: {0}")]
     Refused(String),
     #[error("the relay closed the connection ({code}): {reason}")]
@@ -56,6 +72,22 @@ impl From<crate::store::StoreError> for SyncError {
 pub struct RelayConfig {
     pub url: String,
     pub token: String,
+    #[serde(default)]
+    pub trust: Trust,
+}
+
+impl SyncError {
+    /// Trying again will not help until someone changes something (the relay's certificate,
+    /// this device's enrolment): retry rarely, and say so.
+    pub fn needs_a_fix(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Certificate { .. }
+                | SyncError::CaFile { .. }
+                | SyncError::Insecure { .. }
+                | SyncError::Refused(_)
+        )
+    }
 }
 
 pub use fieldbook_shared::api::SyncStatus;
@@ -68,7 +100,14 @@ impl<S: DossierStore> Engine<S> {
                 store.get_setting(RELAY_URL)?,
                 store.get_setting(RELAY_TOKEN)?,
             ) {
-                (Some(url), Some(token)) => Some(RelayConfig { url, token }),
+                (Some(url), Some(token)) => Some(RelayConfig {
+                    url,
+                    token,
+                    trust: Trust {
+                        ca_pem: store.get_setting(RELAY_CA)?.filter(|pem| !pem.is_empty()),
+                        insecure: store.get_setting(RELAY_INSECURE)?.as_deref() == Some("1"),
+                    },
+                }),
                 _ => None,
             },
         )

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
+use super::link::{self, RelayUrl};
 use super::replica::{Replica, Uploads};
 use super::{EngineHandle, RelayConfig, SyncError};
 use crate::engine::EngineError;
@@ -51,25 +52,6 @@ pub struct SyncReport {
 
 pub use fieldbook_shared::api::LinkState;
 
-fn ws_url(base: &str) -> Result<String, SyncError> {
-    let base = base.trim_end_matches('/');
-    if let Some(rest) = base.strip_prefix("http://") {
-        Ok(format!("ws://{rest}/v1/sync"))
-    } else if base.starts_with("https://") {
-        Err(SyncError::Unreachable {
-            url: base.into(),
-            reason: "this build speaks plain ws:// only; put the relay behind a local TLS \
-                     terminator or use http:// on a trusted network"
-                .into(),
-        })
-    } else {
-        Err(SyncError::Unreachable {
-            url: base.into(),
-            reason: "the relay URL must start with http://".into(),
-        })
-    }
-}
-
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
@@ -94,9 +76,14 @@ pub async fn sync_with_relay<H: EngineHandle>(
     mut on_state: impl FnMut(LinkState),
 ) -> Result<SyncReport, SyncError> {
     let started = Instant::now();
-    let url = ws_url(&relay.url)?;
+    let url = RelayUrl::parse(&relay.url, &relay.trust)?;
+    let connector = if url.tls {
+        tokio_tungstenite::Connector::Rustls(link::client_config(&relay.trust)?)
+    } else {
+        tokio_tungstenite::Connector::Plain
+    };
     let mut request = url
-        .as_str()
+        .sync_url()
         .into_client_request()
         .map_err(|e| SyncError::Unreachable {
             url: relay.url.clone(),
@@ -106,18 +93,23 @@ pub async fn sync_with_relay<H: EngineHandle>(
         .parse()
         .map_err(|_| SyncError::Refused("the stored device token is not valid text".into()))?;
     request.headers_mut().insert("authorization", bearer);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
-        .await
-        .map_err(|e| match e {
-            tungstenite::Error::Http(r) if r.status().as_u16() == 401 => SyncError::Refused(
-                "this device's token is not accepted (revoked, or enrolled elsewhere); enrol again"
-                    .into(),
-            ),
-            other => SyncError::Unreachable {
-                url: relay.url.clone(),
-                reason: other.to_string(),
-            },
-        })?;
+    let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(ws_config()),
+        true,
+        Some(connector),
+    )
+    .await
+    .map_err(|e| match e {
+        tungstenite::Error::Http(r) if r.status().as_u16() == 401 => SyncError::Refused(
+            "this device's token is not accepted (revoked, or enrolled elsewhere); enrol again"
+                .into(),
+        ),
+        other => link::tls_failure(&url.host, &other).unwrap_or_else(|| SyncError::Unreachable {
+            url: url.base.clone(),
+            reason: other.to_string(),
+        }),
+    })?;
     let (sink, stream) = ws.split();
     let (to_writer, queued) = mpsc::channel(WRITER_QUEUE);
     let writer = write_frames(sink, queued);
@@ -440,12 +432,17 @@ pub async fn run_background<H: EngineHandle>(
         if connected_at.elapsed() > Duration::from_secs(30) {
             backoff = Duration::from_secs(1);
         }
+        let needs_a_fix = result.as_ref().is_err_and(SyncError::needs_a_fix);
         let error = result.err().map(|e| e.to_string());
         if let Some(e) = &error {
             tracing::warn!("sync: {e}");
         }
         let jitter = rand::random_range(0..=backoff.as_millis() as u64 / 4);
-        let delay = backoff + Duration::from_millis(jitter);
+        let delay = if needs_a_fix {
+            RETRY_AFTER_FIX
+        } else {
+            backoff + Duration::from_millis(jitter)
+        };
         publish(
             &states,
             LinkState::Offline {
@@ -453,11 +450,39 @@ pub async fn run_background<H: EngineHandle>(
                 retry_in_ms: delay.as_millis() as u64,
             },
         );
-        if wait(&mut stop, delay).await {
+        let stopped = if needs_a_fix {
+            wait_for_new_settings(&mut handle, &relay, &mut stop, delay).await
+        } else {
+            wait(&mut stop, delay).await
+        };
+        if stopped {
             return;
         }
         backoff = (backoff * 2).min(Duration::from_secs(60));
     }
+}
+
+/// After a failure that retrying cannot mend (an untrusted certificate, a refused token), the
+/// next attempt waits this long, or until the device is enrolled again.
+const RETRY_AFTER_FIX: Duration = Duration::from_secs(15 * 60);
+
+/// Sleep for up to `d`, ending early when the relay settings change; true if told to stop.
+async fn wait_for_new_settings<H: EngineHandle>(
+    handle: &mut H,
+    relay: &RelayConfig,
+    stop: &mut watch::Receiver<bool>,
+    d: Duration,
+) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if wait(stop, Duration::from_secs(2).min(until - Instant::now())).await {
+            return true;
+        }
+        if handle.with(|e| e.relay_config()).ok().flatten().as_ref() != Some(relay) {
+            return false;
+        }
+    }
+    false
 }
 
 /// Tell watchers of a new state, only when it differs from the last.

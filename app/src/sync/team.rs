@@ -7,6 +7,7 @@ use std::time::Duration;
 use fieldbook_shared::board::DeviceFreshness;
 use serde::{Deserialize, Serialize};
 
+use super::link::{self, RelayUrl};
 use super::{RelayConfig, SyncError};
 
 /// The relay's last answer about the team's devices, and when it was fetched.
@@ -20,19 +21,17 @@ pub(crate) const TEAM_FRESHNESS: &str = "board.freshness";
 
 /// Ask the relay (a manager's token only) for the team's device reports.
 pub fn fetch_team_freshness(relay: &RelayConfig) -> Result<Vec<DeviceFreshness>, SyncError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(3)))
-        .build()
-        .into();
-    let base = relay.url.trim_end_matches('/');
+    let url = RelayUrl::parse(&relay.url, &relay.trust)?;
+    let agent = link::agent(&relay.trust, Duration::from_secs(3))?;
     let mut response = agent
-        .get(format!("{base}/v1/team/devices"))
+        .get(format!("{}/v1/team/devices", url.base))
         .header("authorization", &format!("Bearer {}", relay.token))
         .call()
-        .map_err(|e| SyncError::Unreachable {
-            url: base.to_string(),
-            reason: e.to_string(),
+        .map_err(|e| {
+            link::tls_failure(&url.host, &e).unwrap_or_else(|| SyncError::Unreachable {
+                url: url.base.clone(),
+                reason: e.to_string(),
+            })
         })?;
     if !response.status().is_success() {
         return Err(super::enroll::refused(&mut response));

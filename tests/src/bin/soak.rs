@@ -73,7 +73,7 @@ fn main() -> Result<()> {
         let mut engine = Engine::open(&path, Arc::new(SystemClock))?;
         engine.set_identity(&user, "laptop")?;
         let code = relay.invite("north", &user, "rep")?;
-        fieldbook_app::sync::enroll(&mut engine, &relay.url, &code)?;
+        fieldbook_app::sync::enroll(&mut engine, &relay.url, &code, &Default::default())?;
         let dossiers = long_dossiers(args.seed * 100 + d as u64, args.dossiers, &user, 4);
         engine.create_many(&dossiers)?;
         own.push(dossiers.into_iter().map(|(id, _)| id).collect());
