@@ -257,10 +257,9 @@ impl DeviceSession {
                 }
                 ToDevice::Stored(list) => stored.extend(list),
                 ToDevice::Pushed(list) => pushed.extend(list),
-                ToDevice::Forward { seq, changes } => {
-                    self.seen = self.seen.max(seq);
-                    forwards.push(*changes);
-                }
+                // Not seen yet: the `Changed` that ends the relay's announcement carries its
+                // `seq`; a drop before it must leave the commit to be offered again.
+                ToDevice::Forward { changes, .. } => forwards.push(*changes),
                 ToDevice::Recorded { last_sync_ms } => {
                     // Reports are answered in order: this one and any before it are durable.
                     if let Some(at) = last_sync_ms

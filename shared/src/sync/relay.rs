@@ -417,9 +417,10 @@ impl RelaySession {
             .filter(|d| !forwards.iter().any(|c| &c.doc == *d))
             .cloned()
             .collect();
-        if !rest.is_empty() || out.is_empty() {
-            out.push(ToDevice::Changed { seq, docs: rest });
-        }
+        // Always the last frame, even with no dossier left to name: the device takes `seq` as
+        // seen only from it, once every forward before it has reached it (a connection cut
+        // after some forwards must not skip the rest of the commit).
+        out.push(ToDevice::Changed { seq, docs: rest });
         out
     }
 }

@@ -157,7 +157,9 @@ pub enum ToDevice {
     Pushed(Vec<Pushed>),
     /// A colleague's edit, as pushed, now durable on the relay, which stands at team sequence
     /// `seq`: a device holding what it was made on stores it as it is; any other exchanges
-    /// the dossier as for [`ToDevice::Changed`].
+    /// the dossier as for [`ToDevice::Changed`]. The relay's announcement of a commit always
+    /// ends with a [`ToDevice::Changed`] of the same `seq`, which is when the device takes the
+    /// commit as seen.
     Forward {
         seq: u64,
         changes: Box<Changes>,
