@@ -24,12 +24,14 @@ step() { printf '\n--- %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Tauri's webview and its build, a display for tests and screenshots, the WebDriver for the
-# window, and Chromium for the browser tests. (Debian 12 has no libappindicator3-dev.)
+# window, Chromium for the browser tests, and a real Secret Service (gnome-keyring on a private
+# D-Bus session) for the device's secrets. (Debian 12 has no libappindicator3-dev.)
 packages=(build-essential pkg-config libssl-dev file curl
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
   libayatana-appindicator3-dev libxdo-dev
   xvfb xauth xdotool imagemagick webkit2gtk-driver fonts-noto-cjk
-  chromium chromium-driver)
+  chromium chromium-driver
+  dbus gnome-keyring libsecret-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -2,7 +2,8 @@
 # Every test, from a fresh Debian 12 machine: sets up and builds the app window
 # (scripts/setup-app.sh --debug: system packages, wasm target, pinned tools, UI, app), runs the
 # workspace's tests, then the end-to-end tests that drive the real window under Xvfb and the
-# manager's web view (served by a relay process) in headless Chromium.
+# manager's web view (served by a relay process) in headless Chromium, and the device's secrets
+# in a real Secret Service.
 #
 # Usage: scripts/test.sh [--no-window]
 #   --no-window  only `cargo test --workspace` (no system packages, no display needed)
@@ -50,4 +51,6 @@ if [ -n "$window" ]; then
   rm -f "$log"
   printf '\n--- the web view in Chromium, end to end (%s)\n' "$(date -u +%H:%M:%S)"
   cargo test --workspace --locked --test web_view -- --ignored
+  printf '\n--- the device secrets in a real Secret Service (gnome-keyring) (%s)\n' "$(date -u +%H:%M:%S)"
+  cargo test --workspace --locked --test keystore -- --ignored
 fi

@@ -72,7 +72,10 @@ pub fn run() {
     let app = tauri::Builder::default()
         .setup(|app| {
             let clock = crate::clock::from_env()?;
-            let service = AppService::open(&data_dir(app)?, clock)?;
+            let dir = data_dir(app)?;
+            // The OS keystore keeps the store's key, or the file FIELDBOOK_KEY_FILE names.
+            let secrets = crate::secrets::Secrets::from_env(&dir)?;
+            let service = AppService::open(&dir, &secrets, clock)?;
             if let Some(sync) = service.background_sync() {
                 tauri::async_runtime::spawn(sync);
             }

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use fieldbook_shared::api::{DossierView, Meeting, MeetingRecorded};
 
 use crate::clock::Clock;
+use crate::secrets::{Secrets, SecretsError};
+use crate::store::encrypted::{StoreFile, store_file};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     BoardEntry, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, SearchHit, StoreError,
@@ -42,6 +44,8 @@ pub enum EngineError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     #[error("a dossier id must be 1–64 letters, digits, '-' or '_': `{0}`")]
     BadId(String),
 }
@@ -50,6 +54,13 @@ impl From<validate::Invalid> for EngineError {
     fn from(e: validate::Invalid) -> Self {
         EngineError::Domain(e.into())
     }
+}
+
+/// Local changes the relay had not acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsent {
+    pub changes: u64,
+    pub dossiers: u64,
 }
 
 /// Who this device writes as.
@@ -66,6 +77,8 @@ pub struct Engine<S: DossierStore = SqliteStore> {
     identity: Identity,
     actor: ActorId,
     clock: Arc<dyn Clock>,
+    /// Where the relay token is kept (the store key too, for a store on disk).
+    secrets: Secrets,
     /// Where new dossier and item ids come from: random, or a seeded sequence so that a
     /// simulation replays exactly.
     ids: Option<rand::rngs::StdRng>,
@@ -91,13 +104,34 @@ pub(crate) fn check_id(id: &str) -> Result<(), EngineError> {
 
 impl Engine<SqliteStore> {
     /// Open the device's store in `data_dir`, creating the folder, the file and this device's
-    /// identity on first use.
-    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
+    /// identity on first use. The store is encrypted under a key kept by `secrets` (created
+    /// and kept on first use; a plain store from an older version is encrypted in place).
+    pub fn open(
+        data_dir: &Path,
+        secrets: &Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, EngineError> {
         let path = data_dir.join(STORE_FILE);
         crate::store::private::private_dir(data_dir)?;
+        let key = match secrets.store_key()? {
+            Some(key) => key,
+            None => match store_file(&path)? {
+                StoreFile::Encrypted => {
+                    return Err(StoreError::KeyMissing {
+                        path: path.display().to_string(),
+                        keeper: secrets.describe(),
+                    }
+                    .into());
+                }
+                StoreFile::New | StoreFile::Plain => secrets.new_store_key()?,
+            },
+        };
         crate::store::private::private_store_files(&path)?;
-        let store = SqliteStore::open(&path)?;
-        Engine::with_store(store, clock)
+        let store = SqliteStore::open_encrypted(&path, &key)?;
+        let mut engine = Engine::with_store(store, clock)?;
+        engine.secrets = secrets.clone();
+        engine.keep_token_with_secrets()?;
+        Ok(engine)
     }
 }
 
@@ -123,6 +157,7 @@ impl<S: DossierStore> Engine<S> {
             .unwrap_or_else(|| format!("device-{}", &device_id[..8]));
         Ok(Engine {
             ids: None,
+            secrets: Secrets::in_memory(),
             local_writes: Arc::default(),
             docs: RefCell::new(DocCache::new(OPEN_DOSSIERS)),
             store,
@@ -134,6 +169,40 @@ impl<S: DossierStore> Engine<S> {
             },
             clock,
         })
+    }
+
+    /// Local changes the relay has not acknowledged.
+    pub fn unsent(&self) -> Result<Unsent, EngineError> {
+        Ok(Unsent {
+            changes: self.store.unsynced_changes()?,
+            dossiers: self.store.unsynced()?.len() as u64,
+        })
+    }
+
+    /// Wipe this device's replica and its key after the relay said it was revoked: every
+    /// dossier and setting gone from the store (its files removed), the token and the store
+    /// key gone from the secrets. Returns what had not reached the relay, counted first.
+    pub fn wipe(&mut self) -> Result<Unsent, EngineError> {
+        let unsent = self.unsent()?;
+        tracing::warn!(
+            unsent_changes = unsent.changes,
+            unsent_dossiers = unsent.dossiers,
+            "this device was revoked: wiping its replica and its key"
+        );
+        self.store.wipe()?;
+        *self.docs.borrow_mut() = DocCache::new(OPEN_DOSSIERS);
+        self.secrets.delete(crate::secrets::RELAY_TOKEN)?;
+        // Where the file is gone (Unix), so is its key; elsewhere the emptied file stays and
+        // needs its key to open.
+        if cfg!(unix) {
+            self.secrets.delete(crate::secrets::STORE_KEY)?;
+        }
+        Ok(unsent)
+    }
+
+    /// Where this device's secrets are kept.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Notified after every local write (see [`Engine::store_writes`]).

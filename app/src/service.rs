@@ -55,9 +55,13 @@ fn sync_error(e: SyncError) -> AppError {
 }
 
 impl AppService {
-    /// Open the device's store in `data_dir` (created on first use).
-    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<AppService, AppError> {
-        Ok(AppService::new(Engine::open(data_dir, clock)?))
+    /// Open the device's store in `data_dir` (created on first use), its key kept by `secrets`.
+    pub fn open(
+        data_dir: &Path,
+        secrets: &crate::secrets::Secrets,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppService, AppError> {
+        Ok(AppService::new(Engine::open(data_dir, secrets, clock)?))
     }
 
     pub fn new(engine: Engine) -> AppService {

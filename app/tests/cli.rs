@@ -9,6 +9,10 @@ fn fieldbook(dir: &Path, args: &[&str]) -> Output {
         .arg(dir)
         .args(args)
         .env("FIELDBOOK_TODAY", "2026-11-23")
+        .env(
+            "FIELDBOOK_KEY_FILE",
+            fieldbook_app::secrets::key_file_beside(dir),
+        )
         .output()
         .unwrap()
 }
@@ -126,6 +130,10 @@ fn a_reader_that_goes_away_early_loses_nothing_and_is_no_error() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--json", "new", "--name", "Closed Pipe Ltd"])
+        .env(
+            "FIELDBOOK_KEY_FILE",
+            fieldbook_app::secrets::key_file_beside(dir.path()),
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

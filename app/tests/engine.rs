@@ -22,7 +22,12 @@ fn sets(list: &[&str]) -> Vec<Assignment> {
 }
 
 fn engine_at(dir: &std::path::Path, today: &str) -> Engine {
-    let mut e = Engine::open(dir, Arc::new(FixedClock::at(day(today)))).unwrap();
+    let mut e = Engine::open(
+        dir,
+        &fieldbook_app::secrets::Secrets::key_file_beside(dir),
+        Arc::new(FixedClock::at(day(today))),
+    )
+    .unwrap();
     e.set_identity("li", "laptop").unwrap();
     e
 }
@@ -334,8 +339,16 @@ fn a_corrupt_document_is_reported_and_the_rest_of_the_store_still_works() {
     assert_eq!(e.dossier(&good).unwrap().dossier.profile.name, "Good");
 }
 
+/// The store's file opened directly, with its key (what a tool that damages it needs).
 fn rusqlite_conn(dir: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join(fieldbook_app::engine::STORE_FILE)).unwrap()
+    let key = fieldbook_app::secrets::Secrets::key_file_beside(dir)
+        .store_key()
+        .unwrap()
+        .unwrap();
+    let conn = rusqlite::Connection::open(dir.join(fieldbook_app::engine::STORE_FILE)).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.hex()))
+        .unwrap();
+    conn
 }
 
 #[test]

@@ -21,7 +21,12 @@ fn day(s: &str) -> Day {
 }
 
 fn open(dir: &std::path::Path, today: &str) -> AppService {
-    AppService::open(dir, Arc::new(FixedClock::at(day(today)))).unwrap()
+    AppService::open(
+        dir,
+        &fieldbook_app::secrets::Secrets::key_file_beside(dir),
+        Arc::new(FixedClock::at(day(today))),
+    )
+    .unwrap()
 }
 
 #[test]

@@ -106,11 +106,34 @@ enum Command {
     },
     /// Revoke a device: its token stops working and its live connection is closed.
     Revoke { device: i64 },
+    /// Make the team's own certificate authority (once, in --out) and a certificate for the
+    /// relay signed by it; run again to renew the relay's certificate under the same CA.
+    /// Devices trust it with `fieldbook enroll … --ca-file OUT/ca.pem`.
+    TlsCa {
+        /// Folder for ca.pem (give to devices), ca-key.pem, relay.pem and relay-key.pem.
+        #[arg(long, default_value = "relay-tls")]
+        out: std::path::PathBuf,
+        /// A host name or IP address devices reach the relay by (repeat for several).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Days the relay's certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
 enum TeamCommand {
-    Create { name: String },
+    Create {
+        name: String,
+    },
+    /// Set the team's policy.
+    Policy {
+        name: String,
+        /// A revoked device wipes its replica and its key on its next contact (default true).
+        #[arg(long, action = clap::ArgAction::Set)]
+        wipe_on_revoke: bool,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -132,6 +155,23 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Nothing to do with the database.
+    if let Command::TlsCa { out, hosts, days } = &cli.command {
+        let issued = crate::private_ca::issue(out, hosts, *days)?;
+        let made = if issued.new_ca {
+            "made a new CA"
+        } else {
+            "renewed under the existing CA"
+        };
+        println!(
+            "{made}\n  devices trust:   {}  (fieldbook enroll https://{}:PORT CODE --ca-file …)\n  relay serves:    --tls-cert {} --tls-key {}",
+            issued.ca.display(),
+            hosts[0],
+            issued.cert.display(),
+            issued.key.display()
+        );
+        return Ok(());
+    }
     let mut db = store::open(&cli.db)?;
     match cli.command {
         Command::Serve {
@@ -203,6 +243,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let id = accounts::create_team(db.as_mut(), &name, now_ms())?;
             println!("team {name} created (id {id})");
         }
+        Command::Team {
+            command:
+                TeamCommand::Policy {
+                    name,
+                    wipe_on_revoke,
+                },
+        } => {
+            let team = db
+                .team_id(&name)?
+                .ok_or_else(|| store::StoreError::NoTeam(name.clone()))?;
+            db.set_wipe_on_revoke(team, wipe_on_revoke)?;
+            let does = if wipe_on_revoke { "wipes" } else { "keeps" };
+            println!("team {name}: a revoked device {does} its replica and key");
+        }
         Command::Invite {
             team,
             user,
@@ -262,6 +316,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("no active device {device}");
             }
         }
+        // Handled before the database is opened.
+        Command::TlsCa { .. } => {}
     }
     Ok(())
 }

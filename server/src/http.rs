@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldbook_shared::sync::flow::RELAY_OUTBOX_BYTES;
 use fieldbook_shared::sync::relay::Limits;
-use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, MAX_FRAME_BYTES};
+use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, MAX_FRAME_BYTES, WIPE_HEADER};
 use tokio::sync::{broadcast, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -252,9 +252,27 @@ async fn sync(
         return error(StatusCode::UNAUTHORIZED, "a device token is required");
     };
     let hash = hash_secret(token);
-    let auth = match relay.with_store(|store| store.device_by_token(&hash)) {
-        Ok(Some(auth)) => auth,
-        Ok(None) => return error(StatusCode::UNAUTHORIZED, "unknown or revoked device token"),
+    let found = relay.with_store(|store| {
+        Ok::<_, crate::store::StoreError>(match store.device_by_token(&hash)? {
+            Some(auth) => Ok(auth),
+            None => Err(store.revoked_token(&hash)?),
+        })
+    });
+    let auth = match found {
+        Ok(Ok(auth)) => auth,
+        // The device learns it was revoked, and what the team wants it to do about it.
+        Ok(Err(Some(wipe))) => {
+            let mut answer = error(
+                StatusCode::GONE,
+                "this device was revoked by the team's admin",
+            );
+            answer.headers_mut().insert(
+                WIPE_HEADER,
+                axum::http::HeaderValue::from_static(if wipe { "true" } else { "false" }),
+            );
+            return answer;
+        }
+        Ok(Err(None)) => return error(StatusCode::UNAUTHORIZED, "unknown device token"),
         Err(e) => {
             tracing::error!("token lookup failed: {e}");
             return error(StatusCode::SERVICE_UNAVAILABLE, "try again");

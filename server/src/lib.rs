@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod check;
 pub mod cli;
 pub mod http;
+pub mod private_ca;
 pub mod replica;
 pub mod serve;
 pub mod store;

@@ -101,6 +101,32 @@ pub fn warm_boards(relay: &AppState) {
     tracing::info!("team boards loaded in {} ms", started.elapsed().as_millis());
 }
 
+/// A manager revokes one of the team's devices. Another team's device and a made-up id get the
+/// same answer (no existence oracle); the relay's revocation watch closes its open socket.
+pub fn revoke(relay: &AppState, auth: &WebAuth, device: i64) -> Result<(), AppError> {
+    let revoked = relay
+        .with_store(|s| {
+            let ours = s
+                .devices(Some(auth.team_id))?
+                .iter()
+                .any(|d| d.device_id == device && d.revoked_ms.is_none());
+            if ours {
+                s.revoke_device(device, now_ms())
+            } else {
+                Ok(false)
+            }
+        })
+        .map_err(storage)?;
+    if !revoked {
+        return Err(AppError::new(
+            ErrorKind::NotFound,
+            format!("no active device {device} in this team"),
+        ));
+    }
+    tracing::info!(team = auth.team_id, device, "device revoked on the web");
+    Ok(())
+}
+
 pub fn freshness(relay: &AppState, team: TeamId) -> Result<Vec<DeviceFreshness>, AppError> {
     let devices = relay
         .with_store(|s| s.devices(Some(team)))
@@ -109,6 +135,7 @@ pub fn freshness(relay: &AppState, team: TeamId) -> Result<Vec<DeviceFreshness>,
         .into_iter()
         .filter(|d| d.revoked_ms.is_none())
         .map(|d| DeviceFreshness {
+            id: d.device_id,
             user: d.user,
             device: d.name,
             role: d.role.as_str().to_string(),

@@ -271,6 +271,9 @@ fn answer(
         api::AddNote::NAME => {
             serve::<api::AddNote>(body, |c| team::add_note(relay, &auth, &c.id, &c.note))
         }
+        api::RevokeDevice::NAME => {
+            serve::<api::RevokeDevice>(body, |c| team::revoke(relay, &auth, c.device))
+        }
         other if api::CALL_NAMES.contains(&other) => Err(refuse(
             ErrorKind::Forbidden,
             "the web view reads the team's dossiers; edit them in the Fieldbook app",

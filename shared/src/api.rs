@@ -244,6 +244,20 @@ impl Call for Login {
     type Reply = Status;
 }
 
+/// Revoke one of the team's devices (the manager's web view only): its token stops working,
+/// its open connection closes, and on its next contact it learns so (and wipes its replica
+/// when the team's policy says so).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokeDevice {
+    /// [`crate::board::DeviceFreshness::id`].
+    pub device: i64,
+}
+
+impl Call for RevokeDevice {
+    const NAME: &'static str = "revoke_device";
+    type Reply = ();
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logout {}
 

@@ -17,7 +17,11 @@ use fieldbook_shared::Day;
 /// A device: an engine on its own SQLite file, writing as `user` on `device`.
 pub fn device(dir: &Path, user: &str, device: &str) -> anyhow::Result<Engine> {
     let today: Day = "2026-11-23".parse()?;
-    let mut e = Engine::open(dir, Arc::new(FixedClock::at(today)))?;
+    let mut e = Engine::open(
+        dir,
+        &fieldbook_app::secrets::Secrets::key_file_beside(dir),
+        Arc::new(FixedClock::at(today)),
+    )?;
     e.set_identity(user, device)?;
     Ok(e)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fieldbook_app::Engine;
-use fieldbook_app::sync::{Mode, RelayConfig, SyncError, SyncReport, sync_with_relay};
+use fieldbook_app::sync::{Mode, RelayConfig, SyncError, SyncReport, Trust, sync_with_relay};
 
 /// A relay process serving a SQLite file in `dir`. Killed (SIGKILL) when dropped.
 pub struct RelayProcess {
@@ -16,6 +16,8 @@ pub struct RelayProcess {
     serve_args: Vec<String>,
     child: Option<Child>,
     pub url: String,
+    /// The test CA the relay's certificate comes from, when it serves TLS.
+    pub ca_pem: Option<String>,
 }
 
 impl RelayProcess {
@@ -32,9 +34,45 @@ impl RelayProcess {
             serve_args: serve_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             url: String::new(),
+            ca_pem: None,
         };
         relay.spawn("127.0.0.1:0")?;
         Ok(relay)
+    }
+
+    /// Start serving HTTPS/WSS, as a team would run it, with a certificate for 127.0.0.1 from
+    /// a test CA of its own (kept across restarts); devices enrolled with
+    /// [`enrolled_device`] trust that CA.
+    pub fn start_tls(bin: &Path, dir: &Path) -> anyhow::Result<RelayProcess> {
+        Self::start_tls_with(bin, dir, &[])
+    }
+
+    /// [`RelayProcess::start_tls`] with extra `serve` options.
+    pub fn start_tls_with(
+        bin: &Path,
+        dir: &Path,
+        serve_args: &[&str],
+    ) -> anyhow::Result<RelayProcess> {
+        let ca = crate::tls::TestCa::new("Fieldbook test CA")?;
+        let (cert, key) = ca.issue(
+            &dir.join("pki"),
+            &["127.0.0.1", "localhost"],
+            crate::tls::Validity::Current,
+        )?;
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+        args.extend_from_slice(serve_args);
+        let mut relay = Self::start_with(bin, dir, &args)?;
+        relay.ca_pem = Some(ca.pem());
+        Ok(relay)
+    }
+
+    /// What a device must trust to reach this relay.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            ca_pem: self.ca_pem.clone(),
+            insecure: false,
+        }
     }
 
     pub fn db_url(&self) -> String {
@@ -237,7 +275,7 @@ pub fn enrolled_device_as(
 ) -> anyhow::Result<Engine> {
     let mut engine = crate::device(dir, user, name)?;
     let code = relay.invite(team, user, role)?;
-    fieldbook_app::sync::enroll(&mut engine, &relay.url, &code, &Default::default())?;
+    fieldbook_app::sync::enroll(&mut engine, &relay.url, &code, &relay.trust())?;
     Ok(engine)
 }
 

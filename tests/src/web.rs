@@ -24,6 +24,13 @@ impl WebClient {
         }
     }
 
+    /// A browser of `relay`'s web view, trusting its test CA when it serves TLS.
+    pub fn of(relay: &crate::relay::RelayProcess) -> anyhow::Result<WebClient> {
+        let mut web = WebClient::new(&relay.url);
+        web.agent = fieldbook_app::sync::agent(&relay.trust(), std::time::Duration::from_secs(60))?;
+        Ok(web)
+    }
+
     /// POST `/api/<name>` with `body`; the HTTP status and the JSON answer. `extra` headers
     /// are added as given (e.g. a foreign `Origin`).
     pub fn call_with(

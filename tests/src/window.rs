@@ -60,6 +60,11 @@ impl AppWindow {
             .args(["--port", &port.to_string()])
             .args(["--native-port", &native_port.to_string()])
             .env("FIELDBOOK_DATA_DIR", data_dir)
+            // No keystore under Xvfb: the store's key in a file (as the benches and tests).
+            .env(
+                "FIELDBOOK_KEY_FILE",
+                fieldbook_app::secrets::key_file_beside(data_dir),
+            )
             .env("FIELDBOOK_TODAY", today)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -125,8 +125,8 @@ fn a_full_disk_fails_the_sync_cleanly_and_loses_nothing() {
     let own = phone
         .create_dossier(&[set("profile.name", "Mine")])
         .unwrap();
-    let phone_pages = rusqlite_pages(&dir.path().join("phone").join("fieldbook.sqlite"));
-    phone.store().set_max_pages(phone_pages as u64 + 4).unwrap();
+    let phone_pages = phone.store().size_bytes().unwrap() / 4096;
+    phone.store().set_max_pages(phone_pages + 4).unwrap();
     let err = sync(&mut phone, &mut relay, &auth(2)).unwrap_err();
     assert!(err.contains("disk is full"), "{err}");
     assert_eq!(phone.dossier(&own).unwrap().dossier.profile.name, "Mine");
@@ -136,6 +136,7 @@ fn a_full_disk_fails_the_sync_cleanly_and_loses_nothing() {
     assert_eq!(phone.sync_status().unwrap().unsynced_changes, 0);
 }
 
+/// Pages of the relay's (plain) SQLite file.
 fn rusqlite_pages(path: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.query_row("PRAGMA page_count", [], |r| r.get(0))

@@ -162,7 +162,8 @@ fn dashboard_of(web: &WebClient) -> Dashboard {
 #[test]
 fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_teams() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--today", TODAY]).unwrap();
+    let relay =
+        RelayProcess::start_tls_with(RELAY.as_ref(), dir.path(), &["--today", TODAY]).unwrap();
     let today: Day = TODAY.parse().unwrap();
 
     // Two reps fill their dossiers offline, then sync.
@@ -242,7 +243,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     relay
         .set_password("north", "chen", "manager-password-1")
         .unwrap();
-    let mut web = WebClient::new(&relay.url);
+    let mut web = WebClient::of(&relay).unwrap();
     let (status, _) = web.call("dashboard", &json!({})).unwrap();
     assert_eq!(status, 401, "no session, no data");
     let (status, body) = web.login("north", "chen", "wrong password!").unwrap();
@@ -367,7 +368,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     relay
         .set_password("north", "li", "rep-password-12")
         .unwrap();
-    let mut rep = WebClient::new(&relay.url);
+    let mut rep = WebClient::of(&relay).unwrap();
     let (status, body) = rep.login("north", "li", "rep-password-12").unwrap();
     assert_eq!((status, body["kind"].as_str()), (403, Some("forbidden")));
 
@@ -376,7 +377,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     relay
         .set_password("south", "sun", "south-password-1")
         .unwrap();
-    let mut south = WebClient::new(&relay.url);
+    let mut south = WebClient::of(&relay).unwrap();
     assert_eq!(
         south.login("south", "sun", "south-password-1").unwrap().0,
         200
@@ -400,7 +401,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     let (status, _) = south.call("add_note", &note).unwrap();
     assert_eq!(status, 404);
     // Nor with north's session id guessed wrong.
-    let mut forged = WebClient::new(&relay.url);
+    let mut forged = WebClient::of(&relay).unwrap();
     forged.cookie = Some("fieldbook_session=0000".into());
     assert_eq!(forged.call("dashboard", &json!({})).unwrap().0, 401);
 
@@ -410,7 +411,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     relay
         .set_password("north", "wu", "wu-password-123")
         .unwrap();
-    let mut guesser = WebClient::new(&relay.url);
+    let mut guesser = WebClient::of(&relay).unwrap();
     for guess in ["password1", "12345678", "wu", "north", "fieldbook"] {
         assert_eq!(guesser.login("north", "wu", guess).unwrap().0, 401);
     }
@@ -423,7 +424,7 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     let wait = guesser.retry_after.expect("Retry-After on a closed login");
     assert!((1..=5).contains(&wait), "{wait}");
     assert!(guesser.cookie.is_none());
-    let mut chen_again = WebClient::new(&relay.url);
+    let mut chen_again = WebClient::of(&relay).unwrap();
     assert_eq!(
         chen_again
             .login("north", "chen", "manager-password-1")
@@ -444,7 +445,8 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
 #[test]
 fn a_managers_device_offline_still_shows_the_board_from_its_replica() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--today", TODAY]).unwrap();
+    let relay =
+        RelayProcess::start_tls_with(RELAY.as_ref(), dir.path(), &["--today", TODAY]).unwrap();
     let mut li =
         enrolled_device(&relay, &dir.path().join("li"), "north", "li", "li-laptop").unwrap();
     seed(&mut li, 7, 12, "li");

@@ -534,7 +534,10 @@ fn a_revoked_device_is_disconnected_and_refused() {
         "closed promptly: {elapsed:?}"
     );
     let again = sync_once(&mut phone);
-    assert!(matches!(again, Err(SyncError::Refused(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(SyncError::Revoked { wiped: true, .. })),
+        "{again:?}"
+    );
 }
 
 #[test]

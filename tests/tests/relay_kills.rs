@@ -77,7 +77,7 @@ fn twenty_kills_under_load_lose_nothing_and_converge() {
     let seed = env_or("KILL_SEED", 14) as u64;
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
-    let mut relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let names = ["li", "wang", "zhao"];
     let mut devices: Vec<Engine> = names
         .iter()

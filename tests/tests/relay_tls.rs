@@ -19,6 +19,10 @@ fn fieldbook(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("FIELDBOOK_TODAY", "2026-11-23")
         .env_remove("FIELDBOOK_CA_FILE")
+        .env(
+            "FIELDBOOK_KEY_FILE",
+            fieldbook_app::secrets::key_file_beside(dir),
+        )
         .output()
         .expect("run fieldbook")
 }

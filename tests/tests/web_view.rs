@@ -1,6 +1,7 @@
 //! The manager's web view end to end in headless Chromium: the relay process serves the built
 //! UI and its API; a manager logs in, reads the team board, opens a dossier, assigns a
-//! follow-up that reaches the rep's device; a manager of another team sees none of it.
+//! follow-up that reaches the rep's device, revokes the rep's lost laptop (which wipes itself);
+//! a manager of another team sees none of it.
 //!
 //! Needs Debian's chromium + chromium-driver and the UI built (`scripts/setup-app.sh`), so a
 //! plain `cargo test` leaves it out (ignored); `scripts/test.sh` runs it:
@@ -212,6 +213,27 @@ async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::
         (f.assignee_name.as_str(), f.due),
         (owner.as_str(), Some("2026-11-27".parse()?))
     );
+
+    // li's laptop is lost: the manager revokes it from its line on the board (asked, then
+    // done); on its next contact the laptop learns it and wipes its replica.
+    page.click("#team-view").await?;
+    let laptop = "#freshness tr.device[data-device='li-laptop']";
+    page.wait_for(&format!("{laptop} button.revoke-device"))
+        .await?;
+    page.click(&format!("{laptop} button.revoke-device"))
+        .await?;
+    page.click(&format!("{laptop} button.confirm-revoke"))
+        .await?;
+    page.eventually("the laptop's line gone from the board", || async {
+        Ok((page.count(laptop).await? == 0).then_some(()))
+    })
+    .await?;
+    let told = sync_off_runtime(&mut li).expect_err("a revoked device cannot sync");
+    assert!(
+        told.to_string().contains("revoked") && told.to_string().contains("wiped"),
+        "{told}"
+    );
+    assert!(li.ids()?.is_empty(), "the laptop's replica is wiped");
 
     page.close().await?;
 

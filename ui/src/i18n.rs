@@ -205,6 +205,10 @@ texts! {
     UserName => "User", "用户名";
     Password => "Password", "密码";
     LogOut => "Log out", "退出";
+    Revoke => "Revoke", "吊销";
+    RevokeAsk => "Revoke this device? Its token stops working and, as the team's policy says, it wipes its copy.",
+        "吊销此设备？其令牌立即失效，并按团队策略清除设备上的数据。";
+    RevokeYes => "Yes, revoke", "确认吊销";
     Language => "中文", "English";
 }
 

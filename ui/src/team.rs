@@ -67,7 +67,7 @@ pub fn TeamBoard() -> impl IntoView {
                 board.get()
             }.map(|d| view! {
                 <Summary d=d.clone() />
-                <Freshness d=d.clone() />
+                <Freshness d=d.clone() reload=load />
                 <Pipeline d=d.clone() />
                 <WorkOrder d=d.clone() />
                 <Activity d=d.clone() />
@@ -125,9 +125,44 @@ fn Summary(d: Dashboard) -> impl IntoView {
     }
 }
 
+/// In the web view, a manager revokes a lost or stolen device from its line: a first click
+/// asks, a second one revokes (the relay closes its connection; on its next contact the device
+/// wipes its replica when the team's policy says so).
+fn revoke_cell(
+    c: Ctx,
+    id: i64,
+    asking: RwSignal<Option<i64>>,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    // A relay older than device ids (0) cannot be asked.
+    (c.web && id > 0).then(|| {
+        view! {
+            <td class="revoke">
+                {move || if asking.get() == Some(id) {
+                    view! {
+                        <span class="hint">{c.t(T::RevokeAsk)}</span> " "
+                        <button class="danger confirm-revoke" on:click=move |_| {
+                            c.run(api::RevokeDevice { device: id }, move |()| {
+                                asking.set(None);
+                                reload();
+                            });
+                        }>{c.t(T::RevokeYes)}</button> " "
+                        <button class="cancel-revoke" on:click=move |_| asking.set(None)>{c.t(T::Cancel)}</button>
+                    }.into_any()
+                } else {
+                    view! {
+                        <button class="revoke-device" on:click=move |_| asking.set(Some(id))>{c.t(T::Revoke)}</button>
+                    }.into_any()
+                }}
+            </td>
+        }
+    })
+}
+
 #[component]
-fn Freshness(d: Dashboard) -> impl IntoView {
+fn Freshness(d: Dashboard, reload: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let c = ctx();
+    let asking = RwSignal::new(None::<i64>);
     let as_of = d.freshness_as_of_ms.map(clock_time);
     view! {
         <section class="card" id="freshness">
@@ -142,12 +177,13 @@ fn Freshness(d: Dashboard) -> impl IntoView {
                     // Each device on a line of its own: one rep's laptop may be current while
                     // the phone still holds the week's edits.
                     let devices = f.devices.iter().map(|d| view! {
-                        <tr class="device" data-device=d.device.clone()>
+                        <tr class="device" data-device=d.device.clone() data-device-id=d.id>
                             <td></td>
                             <td>{d.last_sync_ms.map(clock_time).unwrap_or_else(never)}</td>
                             <td class="num">{d.waiting}</td>
                             <td></td>
                             <td>{d.device.clone()}</td>
+                            {revoke_cell(c, d.id, asking, reload)}
                         </tr>
                     }).collect_view();
                     view! {

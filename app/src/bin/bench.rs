@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use clap::Parser;
 use fieldbook_app::clock::FixedClock;
-use fieldbook_app::engine::{Engine, Meeting};
+use fieldbook_app::engine::{Engine, Meeting, STORE_FILE};
+use fieldbook_app::secrets::Secrets;
 use fieldbook_app::store::ListQuery;
+use fieldbook_app::store::sqlite::SqliteStore;
 use fieldbook_app::synth;
 use fieldbook_shared::Day;
 
@@ -28,6 +30,36 @@ struct Args {
     /// Where to put the stores (a temp folder by default).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// The stores to measure, side by side: the app's (SQLCipher, encrypted at rest) and a
+    /// plain SQLite one as the reference for what the encryption costs.
+    #[arg(long, value_delimiter = ',', default_value = "encrypted,plain")]
+    stores: Vec<StoreKind>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Encrypted,
+    Plain,
+}
+
+impl StoreKind {
+    fn label(self) -> &'static str {
+        match self {
+            StoreKind::Encrypted => "SQLCipher",
+            StoreKind::Plain => "plain",
+        }
+    }
+
+    /// The device engine over this kind of store in `dir` (the key beside it when encrypted).
+    fn open(self, dir: &Path, clock: Arc<FixedClock>) -> Result<Engine> {
+        Ok(match self {
+            StoreKind::Encrypted => Engine::open(dir, &Secrets::key_file_beside(dir), clock)?,
+            StoreKind::Plain => {
+                std::fs::create_dir_all(dir)?;
+                Engine::with_store(SqliteStore::open(&dir.join(STORE_FILE))?, clock)?
+            }
+        })
+    }
 }
 
 const QUERIES: &[&str] = &[
@@ -67,113 +99,116 @@ fn main() -> Result<()> {
     let clock = Arc::new(FixedClock::at(today));
     let tmp = tempfile_dir(args.dir.as_deref())?;
     println!(
-        "| dossiers | create | per dossier | cold open + first page (50) | list page p50 | search p50 | search p95 | open dossier p50 | open p95 | record meeting p50 | store size | import into empty device |"
+        "| dossiers | store | create | per dossier | cold open + first page (50) | list page p50 | search p50 | search p95 | open dossier p50 | open p95 | record meeting p50 | store size | import into empty device |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
-        let dir = tmp.join(format!("n{n}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut engine = Engine::open(&dir, clock.clone())?;
-        let data = synth::dossiers(args.seed, n, &["li", "wang", "zhao"], today);
-        let started = Instant::now();
-        for batch in data.chunks(500) {
-            engine.create_many(batch)?;
-        }
-        let create = started.elapsed();
-        drop(engine);
-
-        // Cold: a fresh process would open the file and show the first page.
-        let started = Instant::now();
-        let engine = Engine::open(&dir, clock.clone())?;
-        let page = engine.list(&ListQuery {
-            limit: Some(50),
-            ..Default::default()
-        })?;
-        let cold_first_page = started.elapsed();
-        assert_eq!(page.len(), 50.min(n));
-
-        let mut list_samples = Vec::new();
-        for i in 0..50 {
-            let q = ListQuery {
-                limit: Some(50),
-                overdue_on: (i % 2 == 0).then_some(today),
-                ..Default::default()
-            };
-            let t = Instant::now();
-            engine.list(&q)?;
-            list_samples.push(t.elapsed());
-        }
-
-        let mut search_samples = Vec::new();
-        let mut hits = 0;
-        for _ in 0..10 {
-            for q in QUERIES {
-                let t = Instant::now();
-                hits += engine.search(q, 20)?.len();
-                search_samples.push(t.elapsed());
+        for &kind in &args.stores {
+            let dir = tmp.join(format!("n{n}-{}", kind.label()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut engine = kind.open(&dir, clock.clone())?;
+            let data = synth::dossiers(args.seed, n, &["li", "wang", "zhao"], today);
+            let started = Instant::now();
+            for batch in data.chunks(500) {
+                engine.create_many(batch)?;
             }
-        }
-        assert!(hits > 0, "the synthetic text must be findable");
+            let create = started.elapsed();
+            drop(engine);
 
-        let ids: Vec<&String> = data
-            .iter()
-            .map(|(id, _)| id)
-            .step_by((n / 100).max(1))
-            .collect();
-        let mut open_samples = Vec::new();
-        for id in &ids {
-            let t = Instant::now();
-            engine.dossier(id)?;
-            open_samples.push(t.elapsed());
-        }
+            // Cold: a fresh process would open the file and show the first page.
+            let started = Instant::now();
+            let engine = kind.open(&dir, clock.clone())?;
+            let page = engine.list(&ListQuery {
+                limit: Some(50),
+                ..Default::default()
+            })?;
+            let cold_first_page = started.elapsed();
+            assert_eq!(page.len(), 50.min(n));
 
-        let mut engine = engine;
-        let mut edit_samples = Vec::new();
-        for id in ids.iter().take(30) {
-            let t = Instant::now();
-            engine.record_meeting(
-                id,
-                &Meeting {
-                    notes: "再次拜访，客户确认了预算 / budget confirmed".into(),
-                    next_step: "send the revised proposal".into(),
-                    next_step_due: Some(today.plus_days(3)),
+            let mut list_samples = Vec::new();
+            for i in 0..50 {
+                let q = ListQuery {
+                    limit: Some(50),
+                    overdue_on: (i % 2 == 0).then_some(today),
                     ..Default::default()
-                },
-            )?;
-            edit_samples.push(t.elapsed());
-        }
-        // Another device receiving every document with its history (what a first sync carries),
-        // merged in batches of 500 per transaction.
-        let docs: Vec<(String, Vec<u8>)> = data
-            .iter()
-            .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
-            .collect::<Result<_>>()?;
-        drop(engine);
-        let other = tmp.join(format!("n{n}-import"));
-        let _ = std::fs::remove_dir_all(&other);
-        let mut receiver = Engine::open(&other, clock.clone())?;
-        let started = Instant::now();
-        for batch in docs.chunks(500) {
-            receiver.merge_documents(batch)?;
-        }
-        let import = started.elapsed();
-        drop(receiver);
-        let _ = std::fs::remove_dir_all(&other);
+                };
+                let t = Instant::now();
+                engine.list(&q)?;
+                list_samples.push(t.elapsed());
+            }
 
-        println!(
-            "| {n} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.0} dossiers/s |",
-            create.as_secs_f64(),
-            ms(create / n as u32),
-            ms(cold_first_page),
-            ms(percentile(&mut list_samples, 0.5)),
-            ms(percentile(&mut search_samples, 0.5)),
-            ms(percentile(&mut search_samples, 0.95)),
-            ms(percentile(&mut open_samples, 0.5)),
-            ms(percentile(&mut open_samples, 0.95)),
-            ms(percentile(&mut edit_samples, 0.5)),
-            dir_size(&dir) as f64 / 1e6,
-            n as f64 / import.as_secs_f64(),
-        );
+            let mut search_samples = Vec::new();
+            let mut hits = 0;
+            for _ in 0..10 {
+                for q in QUERIES {
+                    let t = Instant::now();
+                    hits += engine.search(q, 20)?.len();
+                    search_samples.push(t.elapsed());
+                }
+            }
+            assert!(hits > 0, "the synthetic text must be findable");
+
+            let ids: Vec<&String> = data
+                .iter()
+                .map(|(id, _)| id)
+                .step_by((n / 100).max(1))
+                .collect();
+            let mut open_samples = Vec::new();
+            for id in &ids {
+                let t = Instant::now();
+                engine.dossier(id)?;
+                open_samples.push(t.elapsed());
+            }
+
+            let mut engine = engine;
+            let mut edit_samples = Vec::new();
+            for id in ids.iter().take(30) {
+                let t = Instant::now();
+                engine.record_meeting(
+                    id,
+                    &Meeting {
+                        notes: "再次拜访，客户确认了预算 / budget confirmed".into(),
+                        next_step: "send the revised proposal".into(),
+                        next_step_due: Some(today.plus_days(3)),
+                        ..Default::default()
+                    },
+                )?;
+                edit_samples.push(t.elapsed());
+            }
+            // Another device receiving every document with its history (what a first sync carries),
+            // merged in batches of 500 per transaction.
+            let docs: Vec<(String, Vec<u8>)> = data
+                .iter()
+                .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
+                .collect::<Result<_>>()?;
+            drop(engine);
+            let other = tmp.join(format!("n{n}-{}-import", kind.label()));
+            let _ = std::fs::remove_dir_all(&other);
+            let mut receiver = kind.open(&other, clock.clone())?;
+            let started = Instant::now();
+            for batch in docs.chunks(500) {
+                receiver.merge_documents(batch)?;
+            }
+            let import = started.elapsed();
+            drop(receiver);
+            let _ = std::fs::remove_dir_all(&other);
+
+            println!(
+                "| {n} | {} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.0} dossiers/s |",
+                kind.label(),
+                create.as_secs_f64(),
+                ms(create / n as u32),
+                ms(cold_first_page),
+                ms(percentile(&mut list_samples, 0.5)),
+                ms(percentile(&mut search_samples, 0.5)),
+                ms(percentile(&mut search_samples, 0.95)),
+                ms(percentile(&mut open_samples, 0.5)),
+                ms(percentile(&mut open_samples, 0.95)),
+                ms(percentile(&mut edit_samples, 0.5)),
+                dir_size(&dir) as f64 / 1e6,
+                n as f64 / import.as_secs_f64(),
+            );
+        }
     }
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&tmp);

@@ -4,6 +4,8 @@
 mod render;
 
 use std::path::PathBuf;
+
+use crate::secrets::Secrets;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -39,6 +41,10 @@ struct Cli {
     /// ~/.local/share/fieldbook].
     #[arg(long, global = true, env = "FIELDBOOK_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the store's key (and the device token) in this file, created owner-only when
+    /// missing, instead of the OS keystore: for machines without one (a server, a headless box).
+    #[arg(long, global = true, env = "FIELDBOOK_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -378,7 +384,8 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Fields { collection } = &cli.command {
         return fields(&out, collection.as_deref());
     }
-    let mut engine = Engine::open(&data_dir, clock)
+    let secrets = Secrets::for_device(&data_dir, cli.key_file.as_deref())?;
+    let mut engine = Engine::open(&data_dir, &secrets, clock)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let today = engine.today();
     match cli.command {
@@ -650,7 +657,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sync { watch, timeout } => sync_command(&mut engine, &out, watch, timeout),
         Command::Status => {
             let status = engine.sync_status()?;
-            out.emit(&status, || render::sync_status(&status))
+            let kept = engine.secrets().describe();
+            let view = serde_json::json!({
+                "sync": status,
+                "store": { "encrypted": true, "secrets_kept_in": kept },
+            });
+            out.emit(&view, || {
+                format!(
+                    "{}\nstore encrypted (SQLCipher); its key and the device token are kept in {kept}",
+                    render::sync_status(&status)
+                )
+            })
         }
         Command::Fields { .. } => unreachable!("handled before the store is opened"),
     }

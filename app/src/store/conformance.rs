@@ -370,6 +370,22 @@ pub fn settings(store: &mut dyn DossierStore) {
     assert_eq!(store.get_setting("actor").unwrap().as_deref(), Some("two"));
 }
 
+pub fn wipe_leaves_nothing(store: &mut dyn DossierStore) {
+    store.write(&[sample("a", "Acme", "secret plans")]).unwrap();
+    store.set_setting("relay.url", "https://relay").unwrap();
+    store.wipe().unwrap();
+    assert_eq!(store.ids().unwrap(), Vec::<String>::new());
+    assert!(
+        store.load("a").unwrap().is_none(),
+        "no document after a wipe"
+    );
+    assert_eq!(store.get_setting("relay.url").unwrap(), None);
+    assert_eq!(store.unsynced_changes().unwrap(), 0);
+    // Still usable, empty.
+    store.write(&[sample("b", "Beta", "")]).unwrap();
+    assert_eq!(store.ids().unwrap(), ["b"]);
+}
+
 pub fn sync_bookkeeping(store: &mut dyn DossierStore) {
     assert_eq!(store.unsynced().unwrap(), Vec::<String>::new());
     store.write(&[sample("a", "Acme", "")]).unwrap();
@@ -571,6 +587,7 @@ macro_rules! store_conformance_suite {
             follow_ups_across_dossiers,
             settings,
             sync_bookkeeping,
+            wipe_leaves_nothing,
             text_indexed_later_is_searchable_meanwhile,
             unknown_text_keeps_the_old_until_worked_out_again,
             board_rows_follow_writes

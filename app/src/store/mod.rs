@@ -2,6 +2,7 @@
 //! suite ([`conformance`]). SQLite ([`sqlite::SqliteStore`]) is the default.
 
 pub mod conformance;
+pub mod encrypted;
 pub mod private;
 pub mod sqlite;
 
@@ -22,6 +23,17 @@ pub enum StoreError {
     Full,
     #[error("the store is being used by another process; try again")]
     Busy,
+    #[error(
+        "the store {path} cannot be opened with the key kept for it: it was encrypted under \
+         another key, or it is damaged; the file was left as it is"
+    )]
+    WrongKey { path: String },
+    #[error(
+        "the store {path} cannot be read: {keeper} holds no key for it, so it was encrypted \
+         under another keystore or key file, or it is damaged or not a Fieldbook store; the \
+         file was left as it is"
+    )]
+    KeyMissing { path: String, keeper: String },
     #[error("the store file is damaged or not a Fieldbook store: {0}")]
     NotAStore(String),
     #[error("a stored row cannot be read ({0}); the store was written by another version?")]
@@ -194,6 +206,10 @@ pub trait DossierStore {
     /// saved before heads were kept).
     fn heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Remove every dossier, setting and sync record, leaving nothing of them readable in the
+    /// store's files (and the files themselves removed where the platform allows it while
+    /// open). The store stays usable, empty.
+    fn wipe(&mut self) -> Result<(), StoreError>;
     /// The board rows written after board sequence `since`, and the sequence now.
     fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError>;
 }

@@ -161,7 +161,7 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+    pub(super) fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL: readers never wait for the writer. FULL: a commit is on disk before the call
         // returns, so "saved" means saved even if the power goes.
@@ -194,7 +194,15 @@ impl SqliteStore {
     /// Bytes the store occupies (pages in use × page size), excluding the WAL.
     pub fn size_bytes(&self) -> Result<u64, StoreError> {
         let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        // SQLCipher answers this pragma as text (its `cipher_page_size`).
+        let size = match self
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, Value>(0))?
+        {
+            Value::Integer(n) => n,
+            Value::Text(t) => t.trim().parse().unwrap_or(0),
+            _ => 0,
+        };
         Ok(u64::try_from(pages * size).unwrap_or(0))
     }
 
@@ -670,6 +678,10 @@ impl DossierStore for SqliteStore {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
         rows.map(|json| parse_row(&json?)).collect()
+    }
+
+    fn wipe(&mut self) -> Result<(), StoreError> {
+        crate::store::encrypted::wipe(&mut self.conn)
     }
 
     fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {

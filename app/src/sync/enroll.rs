@@ -5,8 +5,8 @@ use std::time::Duration;
 use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, Enrolled};
 
 use super::link::{self, RelayUrl, Trust};
-use super::{RELAY_CA, RELAY_INSECURE, RELAY_ROLE, RELAY_TEAM, RELAY_TOKEN, RELAY_URL, SyncError};
-use crate::engine::Engine;
+use super::{RELAY_CA, RELAY_INSECURE, RELAY_ROLE, RELAY_TEAM, RELAY_URL, SyncError};
+use crate::engine::{Engine, EngineError};
 use crate::store::DossierStore;
 
 /// The relay's reason for refusing, from its JSON error (or the HTTP status).
@@ -60,9 +60,12 @@ pub fn enroll<S: DossierStore>(
         .map_err(|e| SyncError::Protocol(format!("enrolment answer: {e}")))?;
     let device = engine.identity().device.clone();
     engine.set_identity(&enrolled.user, &device)?;
+    engine
+        .secrets()
+        .set(crate::secrets::RELAY_TOKEN, &enrolled.token)
+        .map_err(EngineError::from)?;
     let store = engine.store_mut();
     store.set_setting(RELAY_URL, &url.base)?;
-    store.set_setting(RELAY_TOKEN, &enrolled.token)?;
     store.set_setting(RELAY_TEAM, &enrolled.team)?;
     store.set_setting(RELAY_ROLE, enrolled.role.as_str())?;
     // Empty: none (a new enrolment replaces the CA of an old one).

@@ -11,7 +11,7 @@ mod team;
 use std::sync::{Arc, Mutex};
 
 pub use enroll::enroll;
-pub use link::{RelayUrl, Trust};
+pub use link::{RelayUrl, Trust, agent};
 pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
 pub use replica::{Replica, Uploads};
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,13 @@ pub(crate) use team::TEAM_FRESHNESS;
 pub use team::{TeamFreshness, fetch_team_freshness};
 
 use crate::engine::{Engine, EngineError};
+use crate::secrets;
 use crate::store::DossierStore;
 
 pub(crate) const RELAY_URL: &str = "relay.url";
-pub(crate) const RELAY_TOKEN: &str = "relay.token";
+/// Where older versions kept the device token (now with the secrets: see
+/// [`Engine::keep_token_with_secrets`]).
+const OLD_RELAY_TOKEN: &str = "relay.token";
 pub(crate) const RELAY_TEAM: &str = "relay.team";
 pub(crate) const RELAY_ROLE: &str = "relay.role";
 /// A private CA's certificate (PEM) the device trusts at its relay.
@@ -49,6 +52,13 @@ pub enum SyncError {
          trust"
     )]
     Insecure { url: String },
+    #[error("{}", revoked_message(*.wiped, .unsent))]
+    Revoked {
+        /// The replica and key were wiped (the team's policy).
+        wiped: bool,
+        /// What had not reached the relay (lost when wiped).
+        unsent: crate::engine::Unsent,
+    },
     #[error("the relay refused: {0}")]
     Refused(String),
     #[error("the relay closed the connection ({code}): {reason}")]
@@ -64,6 +74,27 @@ pub enum SyncError {
 impl From<crate::store::StoreError> for SyncError {
     fn from(e: crate::store::StoreError) -> Self {
         SyncError::Engine(e.into())
+    }
+}
+
+fn revoked_message(wiped: bool, unsent: &crate::engine::Unsent) -> String {
+    let lost = match unsent.changes {
+        0 => "every change made here had reached the relay".to_string(),
+        n => format!(
+            "{n} changes in {} dossiers made here had not reached the relay",
+            unsent.dossiers
+        ),
+    };
+    if wiped {
+        format!(
+            "this device was revoked by the team's admin: {lost}; as the team's policy asks, \
+             its copy of the team's dossiers and its key were wiped"
+        )
+    } else {
+        format!(
+            "this device was revoked by the team's admin ({lost}); its dossiers stay on it, \
+             but it can no longer sync: enrol again with a new invite"
+        )
     }
 }
 
@@ -85,6 +116,7 @@ impl SyncError {
             SyncError::Certificate { .. }
                 | SyncError::CaFile { .. }
                 | SyncError::Insecure { .. }
+                | SyncError::Revoked { .. }
                 | SyncError::Refused(_)
         )
     }
@@ -95,22 +127,34 @@ pub use fieldbook_shared::api::SyncStatus;
 impl<S: DossierStore> Engine<S> {
     pub fn relay_config(&self) -> Result<Option<RelayConfig>, EngineError> {
         let store = self.store();
-        Ok(
-            match (
-                store.get_setting(RELAY_URL)?,
-                store.get_setting(RELAY_TOKEN)?,
-            ) {
-                (Some(url), Some(token)) => Some(RelayConfig {
-                    url,
-                    token,
-                    trust: Trust {
-                        ca_pem: store.get_setting(RELAY_CA)?.filter(|pem| !pem.is_empty()),
-                        insecure: store.get_setting(RELAY_INSECURE)?.as_deref() == Some("1"),
-                    },
-                }),
-                _ => None,
+        let (Some(url), Some(token)) = (
+            store.get_setting(RELAY_URL)?,
+            self.secrets().get(secrets::RELAY_TOKEN)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(RelayConfig {
+            url,
+            token,
+            trust: Trust {
+                ca_pem: store.get_setting(RELAY_CA)?.filter(|pem| !pem.is_empty()),
+                insecure: store.get_setting(RELAY_INSECURE)?.as_deref() == Some("1"),
             },
-        )
+        }))
+    }
+
+    /// Move a device token an older version kept in the store's settings to the secrets.
+    pub(crate) fn keep_token_with_secrets(&mut self) -> Result<(), EngineError> {
+        let Some(token) = self
+            .store()
+            .get_setting(OLD_RELAY_TOKEN)?
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(());
+        };
+        self.secrets().set(secrets::RELAY_TOKEN, &token)?;
+        self.store_mut().set_setting(OLD_RELAY_TOKEN, "")?;
+        Ok(())
     }
 
     /// Index up to `max` dossiers whose search text a sync stored for later, or left to be

@@ -52,6 +52,21 @@ pub struct SyncReport {
 
 pub use fieldbook_shared::api::LinkState;
 
+/// The relay said this device was revoked: count what never reached it, then wipe if the
+/// team's policy asks.
+fn revoked<H: EngineHandle>(handle: &mut H, wipe: bool) -> SyncError {
+    handle.with(|engine| {
+        let result = if wipe { engine.wipe() } else { engine.unsent() };
+        match result {
+            Ok(unsent) => SyncError::Revoked {
+                wiped: wipe,
+                unsent,
+            },
+            Err(e) => SyncError::Engine(e),
+        }
+    })
+}
+
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
@@ -101,6 +116,14 @@ pub async fn sync_with_relay<H: EngineHandle>(
     )
     .await
     .map_err(|e| match e {
+        tungstenite::Error::Http(r) if r.status().as_u16() == 410 => {
+            let wipe = r
+                .headers()
+                .get(wire::WIPE_HEADER)
+                .and_then(|v| v.to_str().ok())
+                != Some("false");
+            revoked(handle, wipe)
+        }
         tungstenite::Error::Http(r) if r.status().as_u16() == 401 => SyncError::Refused(
             "this device's token is not accepted (revoked, or enrolled elsewhere); enrol again"
                 .into(),
@@ -478,7 +501,11 @@ async fn wait_for_new_settings<H: EngineHandle>(
         if wait(stop, Duration::from_secs(2).min(until - Instant::now())).await {
             return true;
         }
-        if handle.with(|e| e.relay_config()).ok().flatten().as_ref() != Some(relay) {
+        // A new enrolment ends the wait; none at all (a revoked device wiped its token) does
+        // not: the reason stays shown instead of "not enrolled".
+        if let Ok(Some(now)) = handle.with(|e| e.relay_config())
+            && now != *relay
+        {
             return false;
         }
     }

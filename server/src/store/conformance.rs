@@ -131,6 +131,11 @@ pub fn revoked_devices_lose_access(store: &mut dyn RelayStore) {
     );
     assert!(!store.revoke_device(999, 4).unwrap());
     assert_eq!(store.device_by_token(&[7; 32]).unwrap(), None);
+    // The revoked token is told apart from one never issued, with the team's policy.
+    assert_eq!(store.revoked_token(&[7; 32]).unwrap(), Some(true));
+    assert_eq!(store.revoked_token(&[6; 32]).unwrap(), None);
+    store.set_wipe_on_revoke(team, false).unwrap();
+    assert_eq!(store.revoked_token(&[7; 32]).unwrap(), Some(false));
     let revs = store.revocations_after(0).unwrap();
     assert_eq!(revs.len(), 1);
     assert_eq!(revs[0].1, auth.device_id);

@@ -155,6 +155,11 @@ pub trait RelayStore: Send {
     /// The device holding this token, unless unknown or revoked.
     fn device_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<DeviceAuth>, StoreError>;
     fn devices(&self, team: Option<TeamId>) -> Result<Vec<DeviceRow>, StoreError>;
+    /// For a token of a revoked device: whether its team wants revoked devices to wipe what
+    /// they hold (`Some(wipe)`); None for a token that is live or was never issued.
+    fn revoked_token(&self, token_hash: &[u8; 32]) -> Result<Option<bool>, StoreError>;
+    /// Set whether a team's revoked devices wipe their replica and key (on by default).
+    fn set_wipe_on_revoke(&mut self, team: TeamId, wipe: bool) -> Result<(), StoreError>;
     /// Revoke a device; false if there is no such (unrevoked) device.
     fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError>;
     /// Revocations recorded after revocation number `after`: (number, device).

@@ -120,6 +120,8 @@ fn migrations() -> Migrations<'static> {
         M::up(BOARD_SCHEMA),
         M::up(SYNCED_SCHEMA),
         M::up(UNCHECKED_SCHEMA),
+        // Whether a revoked device wipes its replica and key (team policy, on by default).
+        M::up("ALTER TABLE team ADD COLUMN wipe_on_revoke INTEGER NOT NULL DEFAULT 1;"),
     ])
 }
 
@@ -328,6 +330,26 @@ impl RelayStore for SqliteRelayStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoked_token(&self, token_hash: &[u8; 32]) -> Result<Option<bool>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.wipe_on_revoke FROM device d JOIN user u ON u.id = d.user_id \
+                 JOIN team t ON t.id = u.team_id \
+                 WHERE d.token_hash = ?1 AND d.revoked_ms IS NOT NULL",
+            )?
+            .query_row([token_hash.as_slice()], |r| r.get::<_, bool>(0))
+            .optional()?)
+    }
+
+    fn set_wipe_on_revoke(&mut self, team: TeamId, wipe: bool) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE team SET wipe_on_revoke = ?2 WHERE id = ?1",
+            params![team, wipe],
+        )?;
+        Ok(())
     }
 
     fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError> {

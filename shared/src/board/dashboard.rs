@@ -245,6 +245,10 @@ pub struct Cell<K> {
 /// A device's last report to the relay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceFreshness {
+    /// The relay's id of the device: what a manager revokes (the web view, or
+    /// `fieldbook-relay revoke ID`). Absent (0) from a relay older than this field.
+    #[serde(default)]
+    pub id: i64,
     pub user: String,
     pub device: String,
     pub role: String,

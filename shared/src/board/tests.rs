@@ -173,6 +173,7 @@ fn freshness_marks_never_synced_old_and_waiting_as_stale() {
     let c = dossier("Gamma", "zhao");
     let now = input().now_ms;
     let device = |user: &str, last: Option<i64>, waiting: u64| DeviceFreshness {
+        id: 0,
         user: user.into(),
         device: format!("{user}-laptop"),
         role: "rep".into(),

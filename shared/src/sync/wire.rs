@@ -218,6 +218,10 @@ pub struct ApiError {
     pub error: String,
 }
 
+/// A revoked device's token is answered `410 Gone` with this header: "true" when the team's
+/// policy is that the device wipes its replica and key, "false" when it keeps them.
+pub const WIPE_HEADER: &str = "fieldbook-wipe";
+
 /// WebSocket close codes the relay uses, with a reason in words.
 pub mod close {
     /// The frame could not be read or broke the protocol.

@@ -43,11 +43,19 @@ async fn main() -> anyhow::Result<()> {
     let store = tempfile::tempdir()?;
     let clock = Arc::new(FixedClock::at(today));
     {
-        let mut engine = Engine::open(store.path(), clock.clone())?;
+        let mut engine = Engine::open(
+            store.path(),
+            &fieldbook_app::secrets::Secrets::key_file_beside(store.path()),
+            clock.clone(),
+        )?;
         engine.create_many(&synth::dossiers(11, 60, &["li"], today))?;
         while engine.index_pending(1000)? > 0 {}
     }
-    let service = AppService::open(store.path(), clock)?;
+    let service = AppService::open(
+        store.path(),
+        &fieldbook_app::secrets::Secrets::key_file_beside(store.path()),
+        clock,
+    )?;
     for (lang, tag) in [(Lang::Zh, "zh"), (Lang::En, "en")] {
         service.serve(SaveSettings {
             settings: Settings {

@@ -17,7 +17,11 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("usage: burst_writer DIR FIRST"))?,
     );
     let first: u64 = args.next().unwrap_or_else(|| "0".into()).parse()?;
-    let mut engine = Engine::open(&dir, Arc::new(SystemClock))?;
+    let mut engine = Engine::open(
+        &dir,
+        &fieldbook_app::secrets::Secrets::key_file_beside(&dir),
+        Arc::new(SystemClock),
+    )?;
     let id = "burst";
     if engine.ids()?.is_empty() {
         engine.create_dossier_with_id(id, &["profile.name=Burst Co".parse()?])?;

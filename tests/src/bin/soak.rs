@@ -70,7 +70,11 @@ fn main() -> Result<()> {
     for d in 0..args.devices {
         let user = format!("rep{d}");
         let path = dir.path().join(&user);
-        let mut engine = Engine::open(&path, Arc::new(SystemClock))?;
+        let mut engine = Engine::open(
+            &path,
+            &fieldbook_app::secrets::Secrets::key_file_beside(&path),
+            Arc::new(SystemClock),
+        )?;
         engine.set_identity(&user, "laptop")?;
         let code = relay.invite("north", &user, "rep")?;
         fieldbook_app::sync::enroll(&mut engine, &relay.url, &code, &Default::default())?;

@@ -44,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
     let store = tempfile::tempdir()?;
     let clock = Arc::new(FixedClock::at(today));
     {
-        let mut engine = Engine::open(store.path(), clock.clone())?;
+        let mut engine = Engine::open(
+            store.path(),
+            &fieldbook_app::secrets::Secrets::key_file_beside(store.path()),
+            clock.clone(),
+        )?;
         let data = synth::dossiers(7, args.dossiers, &["li", "wang", "zhao"], today);
         for batch in data.chunks(500) {
             engine.create_many(batch)?;
@@ -52,7 +56,12 @@ async fn main() -> anyhow::Result<()> {
         while engine.index_pending(1000)? > 0 {}
     }
     // Past the first-run screen, so the list is what opens.
-    AppService::open(store.path(), clock)?.serve(SaveSettings {
+    AppService::open(
+        store.path(),
+        &fieldbook_app::secrets::Secrets::key_file_beside(store.path()),
+        clock,
+    )?
+    .serve(SaveSettings {
         settings: Settings {
             language: Some(Lang::Zh),
             onboarded: true,
