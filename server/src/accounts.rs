@@ -153,22 +153,128 @@ fn hash_password(password: &str) -> String {
         .expect("argon2 with default parameters hashes any password")
 }
 
-/// Whether `password` matches the stored PHC hash (an unreadable hash matches nothing).
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+/// argon2 checks that may run at once: each holds about 19 MiB and a core for tens of
+/// milliseconds, so a flood of logins (each under a new name, which the per-account throttle
+/// does not see) must queue rather than take the relay's memory and every core.
+pub const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+
+/// The relay's password checks: a few slots, each with argon2's working memory allocated once
+/// and reused. (Allocated and freed per login, the allocator kept dozens of those 19 MiB
+/// buffers: 128 logins left the relay at 800 MiB even two at a time.)
+pub struct PasswordChecks {
+    slots: tokio::sync::Semaphore,
+    memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
 }
 
-/// Spend the time a real check takes, for a user who does not exist: how long a login takes
-/// must not tell who does.
-pub fn verify_nobody(password: &str) {
+impl Default for PasswordChecks {
+    fn default() -> Self {
+        PasswordChecks {
+            slots: tokio::sync::Semaphore::new(PASSWORD_CHECKS_AT_ONCE),
+            memory: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A turn to check one password, with its working memory (given back when dropped).
+pub struct CheckSlot<'a> {
+    checks: &'a PasswordChecks,
+    _turn: tokio::sync::SemaphorePermit<'a>,
+    memory: Vec<argon2::Block>,
+}
+
+impl PasswordChecks {
+    /// Wait up to `wait` for a free slot; None when none came free.
+    pub async fn slot(&self, wait: std::time::Duration) -> Option<CheckSlot<'_>> {
+        let turn = tokio::time::timeout(wait, self.slots.acquire())
+            .await
+            .ok()?
+            .ok()?;
+        let memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        Some(CheckSlot {
+            checks: self,
+            _turn: turn,
+            memory,
+        })
+    }
+}
+
+impl Drop for CheckSlot<'_> {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        self.checks
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(memory);
+    }
+}
+
+impl CheckSlot<'_> {
+    /// Whether `password` matches the stored PHC hash (an unreadable hash matches nothing).
+    pub fn verify(&mut self, password: &str, hash: &str) -> bool {
+        verify_in(password, hash, &mut self.memory)
+    }
+
+    /// Spend the time (and memory) a real check takes, for a user who does not exist.
+    pub fn verify_nobody(&mut self, password: &str) {
+        let _ = self.verify(password, nobody());
+    }
+}
+
+/// [`verify_password`] in `memory` (grown to what the hash's parameters ask, then kept).
+fn verify_in(password: &str, hash: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    use argon2::password_hash::{Output, PasswordHash};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    // A stored hash asking for more than a default one is refused rather than allocated.
+    let blocks = params.block_count();
+    if blocks > Params::DEFAULT_M_COST as usize * 4 {
+        return false;
+    }
+    memory.resize(blocks, argon2::Block::default());
+    let argon2 = Argon2::new(algorithm, version, params);
+    Output::init_with(expected.len(), |out| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..blocks])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    // Output's equality is constant-time.
+    .is_ok_and(|computed| computed == expected)
+}
+
+fn nobody() -> &'static str {
     static NOBODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = NOBODY.get_or_init(|| hash_password("nobody's password"));
-    let _ = verify_password(password, hash);
+    NOBODY.get_or_init(|| hash_password("nobody's password"))
+}
+
+/// Whether `password` matches the stored PHC hash (an unreadable hash matches nothing).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    verify_in(password, hash, &mut Vec::new())
 }
 
 #[cfg(test)]

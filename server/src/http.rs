@@ -107,6 +107,8 @@ pub struct Relay {
     pub web: WebOptions,
     /// Failed web logins per account (see [`crate::throttle`]).
     pub logins: crate::throttle::LoginThrottle,
+    /// Password checks running at once (see [`crate::web::login`]).
+    pub password_checks: crate::accounts::PasswordChecks,
     /// Woken when dossiers were written with a device's projection (see [`crate::check`]).
     pub check: tokio::sync::Notify,
 }
@@ -139,6 +141,7 @@ impl Relay {
             boards: Mutex::default(),
             web: WebOptions::default(),
             logins: Default::default(),
+            password_checks: Default::default(),
             check: tokio::sync::Notify::new(),
         }
     }

@@ -142,11 +142,30 @@ fn closed(wait: Duration) -> Response {
     response
 }
 
+/// How long a login waits for a password check to be free before it is told to come back.
+const CHECK_WAIT: Duration = Duration::from_secs(10);
+
 pub async fn login(State(relay): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    log_in(&relay, &headers, &body).unwrap_or_else(app_error)
+    // One login at a time per slot (see `accounts::PASSWORD_CHECKS_AT_ONCE`), whoever it is for.
+    let Some(mut slot) = relay.password_checks.slot(CHECK_WAIT).await else {
+        let mut response = app_error(refuse(
+            ErrorKind::Transport,
+            "the relay is checking many logins at once; try again in a few seconds",
+        ));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+        return response;
+    };
+    log_in(&relay, &mut slot, &headers, &body).unwrap_or_else(app_error)
 }
 
-fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
+fn log_in(
+    relay: &AppState,
+    slot: &mut crate::accounts::CheckSlot<'_>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, AppError> {
     same_site(headers)?;
     let request: api::Login = parse(body)?;
     let (team, user) = (request.team.trim(), request.user.trim());
@@ -156,7 +175,12 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
     }
     let wrong = || {
         if let Some(wait) = relay.logins.failed(team, user, Instant::now()) {
-            tracing::warn!(%team, %user, "web login closed for {} s after wrong passwords", wait.as_secs());
+            tracing::warn!(
+                ?team,
+                ?user,
+                "web login closed for {} s after wrong passwords",
+                wait.as_secs()
+            );
         }
         refuse(ErrorKind::Unauthorized, "wrong team, user or password")
     };
@@ -170,7 +194,7 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
         Ok(Some(f)) => f,
         Ok(None) => {
             // Spend the time a real check takes, so timing does not tell who exists.
-            tokio::task::block_in_place(|| crate::accounts::verify_nobody(&request.password));
+            tokio::task::block_in_place(|| slot.verify_nobody(&request.password));
             return Err(wrong());
         }
         Err(e) => {
@@ -178,10 +202,10 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
             return Err(busy());
         }
     };
-    let ok =
-        tokio::task::block_in_place(|| crate::accounts::verify_password(&request.password, &hash));
+    let ok = tokio::task::block_in_place(|| slot.verify(&request.password, &hash));
     if !ok {
-        tracing::info!(%team, %user, "web login refused");
+        // Debug-quoted: a name with a newline in it cannot forge a line of the log.
+        tracing::info!(?team, ?user, "web login refused");
         return Err(wrong());
     }
     relay.logins.succeeded(team, user);
@@ -198,7 +222,7 @@ fn log_in(relay: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Respons
             tracing::error!("session: {e}");
             busy()
         })?;
-    tracing::info!(%team, %user, "manager logged in on the web");
+    tracing::info!(?team, ?user, "manager logged in on the web");
     let auth = WebAuth {
         team_id,
         team: team.to_string(),

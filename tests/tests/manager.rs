@@ -473,3 +473,61 @@ fn a_managers_device_offline_still_shows_the_board_from_its_replica() {
     );
     assert_eq!(offline.freshness, online.freshness);
 }
+
+/// The relay's peak resident memory (VmHWM), in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/PID/status")
+        / 1024
+}
+
+/// A flood of logins, each under a new name (which the per-account throttle does not see):
+/// the password checks queue, so the relay's memory stays bounded (each argon2 check holds
+/// about 19 MiB; 32 at once took it to gigabytes), and every login is answered.
+#[test]
+fn a_flood_of_logins_under_new_names_queues_instead_of_taking_the_relays_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
+    relay.invite("north", "chen", "manager").unwrap();
+    let pid = relay.pid().unwrap();
+    let before = peak_mib(pid);
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..32)
+            .map(|w| {
+                let relay = &relay;
+                s.spawn(move || {
+                    let mut web = WebClient::of(relay).unwrap();
+                    (0..4)
+                        .map(|i| {
+                            web.login("north", &format!("guess-{w}-{i}"), "a wrong password")
+                                .unwrap()
+                                .0
+                        })
+                        .collect::<Vec<u16>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let peak = peak_mib(pid);
+    eprintln!(
+        "128 logins, 32 at a time: peak {peak} MiB (before {before} MiB); {} refused, {} told to come back",
+        answers.iter().filter(|s| **s == 401).count(),
+        answers.iter().filter(|s| **s == 503).count()
+    );
+    assert!(
+        answers.iter().all(|s| *s == 401 || *s == 503),
+        "{answers:?}"
+    );
+    assert!(
+        peak < before + 200,
+        "the relay grew from {before} to {peak} MiB"
+    );
+}
