@@ -194,9 +194,19 @@ impl Serve<api::Enroll> for AppService {
                 "give the relay's address and the invite code",
             ));
         }
-        // A team with a private CA points the app at its certificate, as it does the CLI.
+        // A team with a private CA gives its certificate in the join form, or points the app at
+        // its file as it does the CLI.
         let mut trust = sync::Trust::default();
-        if let Some(path) = std::env::var_os("FIELDBOOK_CA_FILE") {
+        let pasted = call
+            .ca_pem
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        if let Some(pem) = pasted {
+            trust = trust
+                .with_ca_pem(pem, "given in the join form")
+                .map_err(sync_error)?;
+        } else if let Some(path) = std::env::var_os("FIELDBOOK_CA_FILE") {
             trust = trust.with_ca_file(Path::new(&path)).map_err(sync_error)?;
         }
         self.with(|e| sync::enroll(e, call.relay_url.trim(), &call.invite, &trust))

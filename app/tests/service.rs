@@ -214,7 +214,20 @@ fn edits_in_place_are_saved_rejected_when_invalid_and_kept_in_history() {
         .serve(api::Enroll {
             relay_url: "http://127.0.0.1:9".into(),
             invite: "x".into(),
+            ca_pem: None,
         })
         .unwrap_err();
     assert_eq!(enroll.kind, ErrorKind::Sync, "{enroll}");
+    // A CA pasted in the join form that holds no certificate: said before any connection.
+    let junk_ca = app
+        .serve(api::Enroll {
+            relay_url: "https://127.0.0.1:9".into(),
+            invite: "x".into(),
+            ca_pem: Some("not a certificate".into()),
+        })
+        .unwrap_err();
+    assert!(
+        junk_ca.message.contains("join form") && junk_ca.message.contains("no PEM certificate"),
+        "{junk_ca}"
+    );
 }

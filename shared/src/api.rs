@@ -209,8 +209,14 @@ calls! {
     Start { pub query: ListQuery } => Started, "start";
     GetStatus {} => Status, "status";
     SaveSettings { pub settings: Settings } => Settings, "save_settings";
-    /// Join a team with the relay's address and an invite code.
-    Enroll { pub relay_url: String, pub invite: String } => Status, "enroll";
+    /// Join a team with the relay's address and an invite code, trusting the team's own CA
+    /// certificate (PEM) when its relay's certificate is not from a public one.
+    Enroll {
+        pub relay_url: String,
+        pub invite: String,
+        #[serde(default)]
+        pub ca_pem: Option<String>,
+    } => Status, "enroll";
     ListDossiers { pub query: ListQuery } => DossierPage, "list_dossiers";
     OpenDossier { pub id: String } => DossierView, "open_dossier";
     /// Create a dossier from field assignments (`profile.name` at least); replies its id.

@@ -19,11 +19,33 @@ async fn first_run_offline(app: &AppWindow) -> anyhow::Result<()> {
     app.wait_for("#new-client").await
 }
 
-/// First run in English, joining the team with an invite code.
-async fn first_run_enrolled(app: &AppWindow, relay_url: &str, invite: &str) -> anyhow::Result<()> {
+/// First run in English, joining the team with an invite code, trusting the relay's CA.
+async fn first_run_enrolled(
+    app: &AppWindow,
+    relay: &RelayProcess,
+    invite: &str,
+) -> anyhow::Result<()> {
     app.click("#lang-en").await?;
-    app.type_into("#relay-url", relay_url).await?;
+    app.type_into("#relay-url", &relay.url).await?;
     app.type_into("#invite", invite).await?;
+    if let Some(pem) = &relay.ca_pem {
+        // The team's own CA, pasted into the form's optional part.
+        app.click("#team-ca summary").await?;
+        // Something that is not a certificate first: one sentence, and nothing joined.
+        app.type_into("#ca-pem", "ca.pem").await?;
+        app.click("#enroll").await?;
+        app.wait_text(".error", "the CA refused", |t| {
+            t.contains("CA certificate given in the join form")
+        })
+        .await?;
+        app.click(".error .dismiss").await?;
+        app.client
+            .find(fantoccini::Locator::Css("#ca-pem"))
+            .await?
+            .clear()
+            .await?;
+        app.type_into("#ca-pem", pem).await?;
+    }
     app.click("#enroll").await?;
     app.wait_for("#new-client").await?;
     app.wait_text("#sync-status", "synced", |t| t.contains("Synced"))
@@ -156,15 +178,16 @@ async fn a_rep_records_a_meeting_and_finds_the_follow_up_overdue_two_days_later(
 async fn an_edit_made_with_no_signal_reaches_the_other_device_through_the_relay()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut relay = RelayProcess::start(RELAY.as_ref(), dir.path())?;
+    // Over TLS, with a certificate from the team's own CA, as a team would run it.
+    let mut relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path())?;
     let laptop_invite = relay.invite("east", "li", "rep")?;
     let phone_invite = relay.invite("east", "li", "rep")?;
     let (laptop_store, phone_store) = (tempfile::tempdir()?, tempfile::tempdir()?);
 
     let laptop = AppWindow::launch(laptop_store.path(), "2026-11-23").await?;
-    first_run_enrolled(&laptop, &relay.url, &laptop_invite).await?;
+    first_run_enrolled(&laptop, &relay, &laptop_invite).await?;
     let phone = AppWindow::launch(phone_store.path(), "2026-11-23").await?;
-    first_run_enrolled(&phone, &relay.url, &phone_invite).await?;
+    first_run_enrolled(&phone, &relay, &phone_invite).await?;
 
     // No signal: the relay is gone. The laptop says so, and keeps working.
     relay.kill();
@@ -202,7 +225,7 @@ async fn an_edit_made_with_no_signal_reaches_the_other_device_through_the_relay(
     let manager_invite = relay.invite("east", "chen", "manager")?;
     let manager_store = tempfile::tempdir()?;
     let manager = AppWindow::launch(manager_store.path(), "2026-11-23").await?;
-    first_run_enrolled(&manager, &relay.url, &manager_invite).await?;
+    first_run_enrolled(&manager, &relay, &manager_invite).await?;
     manager.wait_for(".dossier-row").await?;
     manager.click("#team-view").await?;
     manager

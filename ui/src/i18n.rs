@@ -206,6 +206,9 @@ texts! {
     Password => "Password", "密码";
     LogOut => "Log out", "退出";
     Revoke => "Revoke", "吊销";
+    TeamCa => "The team's own certificate authority (optional)", "团队自建的证书颁发机构（可选）";
+    TeamCaHint => "If your admin gave you a CA certificate (ca.pem), paste it here.",
+        "如果管理员给了你 CA 证书（ca.pem），请粘贴在这里。";
     RevokeAsk => "Revoke this device? Its token stops working and, as the team's policy says, it wipes its copy.",
         "吊销此设备？其令牌立即失效，并按团队策略清除设备上的数据。";
     RevokeYes => "Yes, revoke", "确认吊销";

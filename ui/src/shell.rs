@@ -93,6 +93,7 @@ fn FirstRun(settings: RwSignal<Option<Settings>>) -> impl IntoView {
     let c = ctx();
     let relay = RwSignal::new(String::new());
     let invite = RwSignal::new(String::new());
+    let ca_pem = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let finish = move || {
         settings.update(|s| {
@@ -107,6 +108,7 @@ fn FirstRun(settings: RwSignal<Option<Settings>>) -> impl IntoView {
             api::Enroll {
                 relay_url: relay.get_untracked(),
                 invite: invite.get_untracked(),
+                ca_pem: Some(ca_pem.get_untracked()).filter(|p| !p.trim().is_empty()),
             },
             move |status| {
                 busy.set(false);
@@ -137,13 +139,21 @@ fn FirstRun(settings: RwSignal<Option<Settings>>) -> impl IntoView {
             <section>
                 <h2>{c.t(T::JoinTeam)}</h2>
                 <label>{c.t(T::RelayUrl)}
-                    <input id="relay-url" type="url" placeholder="http://relay.example:8080"
+                    <input id="relay-url" type="url" placeholder="https://relay.example.com"
                         prop:value=relay on:input=move |ev| relay.set(event_target_value(&ev)) />
                 </label>
                 <label>{c.t(T::InviteCode)}
                     <input id="invite" type="text" autocomplete="off"
                         prop:value=invite on:input=move |ev| invite.set(event_target_value(&ev)) />
                 </label>
+                <details id="team-ca">
+                    <summary>{c.t(T::TeamCa)}</summary>
+                    <label>{c.t(T::TeamCaHint)}
+                        <textarea id="ca-pem" rows="4" spellcheck="false"
+                            placeholder="-----BEGIN CERTIFICATE-----"
+                            prop:value=ca_pem on:input=move |ev| ca_pem.set(event_target_value(&ev))></textarea>
+                    </label>
+                </details>
                 <div class="actions">
                     <button id="enroll" class="primary" disabled=busy on:click=join>{c.t(T::Join)}</button>
                     <button id="skip" on:click=skip>{c.t(T::WorkOffline)}</button>

@@ -28,12 +28,22 @@ pub struct Trust {
 
 impl Trust {
     /// Read a private CA's certificate file (PEM): it must hold at least one certificate.
-    pub fn with_ca_file(mut self, path: &std::path::Path) -> Result<Trust, SyncError> {
+    pub fn with_ca_file(self, path: &std::path::Path) -> Result<Trust, SyncError> {
+        let source = path.display().to_string();
+        let pem = std::fs::read_to_string(path).map_err(|e| SyncError::CaFile {
+            path: source.clone(),
+            reason: format!("cannot read it: {e}"),
+        })?;
+        self.with_ca_pem(&pem, &source)
+    }
+
+    /// Trust a private CA given as PEM text; `source` says where it came from, for errors.
+    pub fn with_ca_pem(mut self, pem: &str, source: &str) -> Result<Trust, SyncError> {
         let bad = |reason: String| SyncError::CaFile {
-            path: path.display().to_string(),
+            path: source.to_string(),
             reason,
         };
-        let pem = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let pem = tidy_pem(pem);
         let certs = pem_certificates(&pem).map_err(bad)?;
         if certs.is_empty() {
             return Err(bad("it holds no PEM certificate".into()));
@@ -115,9 +125,50 @@ fn is_loopback(host: &str) -> bool {
 }
 
 fn pem_certificates(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::Error;
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate ({e})"))
+        .map_err(|e| {
+            match e {
+                Error::MissingSectionEnd { .. } => "a certificate's BEGIN line has no END line",
+                Error::IllegalSectionStart { .. } => "a BEGIN line is malformed",
+                Error::Base64Decode(_) => "a certificate's text is not valid base64",
+                _ => "it is not a PEM certificate",
+            }
+            .to_string()
+        })
+}
+
+/// PEM as a person may paste it: copied through a chat or a web form, its line breaks are
+/// often lost or doubled. Each BEGIN…END block is rewritten with its base64 on lines of 64,
+/// which is what a PEM reader expects; text outside the blocks is dropped.
+pub(crate) fn tidy_pem(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(begin) = rest.find("-----BEGIN ") {
+        let after = &rest[begin + "-----BEGIN ".len()..];
+        let Some(label_end) = after.find("-----") else {
+            break;
+        };
+        let label = &after[..label_end];
+        let body = &after[label_end + 5..];
+        let end_marker = format!("-----END {label}-----");
+        let Some(end) = body.find(&end_marker) else {
+            // Kept, on lines of its own, for the reader to say what is missing.
+            out.push_str(&format!("-----BEGIN {label}-----\n{}\n", body.trim()));
+            return out;
+        };
+        let base64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
+        for line in base64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str(&end_marker);
+        out.push('\n');
+        rest = &body[end + end_marker.len()..];
+    }
+    out
 }
 
 /// The platform's trusted roots, read once per process (reading them takes milliseconds).
@@ -236,6 +287,32 @@ fn describe(error: &rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_pasted_without_its_line_breaks_is_tidied_and_junk_is_a_sentence() {
+        let long = "QUJD".repeat(20);
+        let pasted = format!(
+            "from the admin: -----BEGIN CERTIFICATE-----{long}\r\n\r\n==-----END CERTIFICATE----- thanks"
+        );
+        let tidy = tidy_pem(&pasted);
+        let body = format!("{long}==");
+        assert_eq!(
+            tidy,
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n{}\n-----END CERTIFICATE-----\n",
+                &body[..64],
+                &body[64..]
+            )
+        );
+        let unended = Trust::default()
+            .with_ca_pem("-----BEGIN CERTIFICATE-----QUJD", "the form")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            unended,
+            "cannot use the CA certificate the form: a certificate's BEGIN line has no END line"
+        );
+    }
 
     fn parse(url: &str, insecure: bool) -> Result<RelayUrl, SyncError> {
         RelayUrl::parse(
