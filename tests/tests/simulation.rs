@@ -919,6 +919,23 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// The frames on their way down to device `d`, not yet read.
+    fn waiting_down(&self, d: usize) -> Vec<ToDevice> {
+        self.devices[d]
+            .conn
+            .as_ref()
+            .map(|c| {
+                c.down
+                    .complete
+                    .iter()
+                    .map(|f| wire::decode(f).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Two devices on a transport with room to spare: the test makes the schedule.
 fn two_devices(seed: u64, dir: &Path) -> Sim {
     let transport = Transport {
@@ -1042,14 +1059,9 @@ fn a_change_told_while_a_dossier_is_fetched_is_not_lost() {
     sim.deliver_up_in_order(1, usize::MAX);
     sim.write(1);
     let copy_on_its_way = |sim: &Sim| {
-        sim.devices[1]
-            .conn
-            .as_ref()
-            .unwrap()
-            .down
-            .complete
+        sim.waiting_down(1)
             .iter()
-            .any(|f| matches!(wire::decode::<ToDevice>(f), Ok(ToDevice::Snapshots(_))))
+            .any(|f| matches!(f, ToDevice::Snapshots(_)))
     };
     assert!(copy_on_its_way(&sim), "{}", sim.log.join("\n"));
     // The colleague's edit reaches the relay, which tells the fetching device.
@@ -1113,15 +1125,7 @@ fn a_commit_read_only_in_part_before_a_drop_is_offered_again() {
         sim.deliver_down_in_order(0, usize::MAX);
     }
     sim.write(1);
-    let down: Vec<ToDevice> = sim.devices[1]
-        .conn
-        .as_ref()
-        .unwrap()
-        .down
-        .complete
-        .iter()
-        .map(|f| wire::decode(f).unwrap())
-        .collect();
+    let down = sim.waiting_down(1);
     assert!(
         matches!(down.first(), Some(ToDevice::Forward { .. })),
         "the edit is forwarded first: {:?}\n{}",
