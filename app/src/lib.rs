@@ -8,6 +8,7 @@ pub mod clock;
 pub mod desktop;
 pub mod engine;
 pub mod exchange;
+mod files;
 pub mod secrets;
 pub mod service;
 pub mod store;

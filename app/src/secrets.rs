@@ -125,9 +125,7 @@ impl Secrets {
 
 /// `<folder>.key` beside the data folder `data_dir`.
 pub fn key_file_beside(data_dir: &Path) -> PathBuf {
-    let mut name = data_dir.as_os_str().to_owned();
-    name.push(".key");
-    PathBuf::from(name)
+    crate::files::with_suffix(data_dir, ".key")
 }
 
 /// The 256-bit key of an encrypted store.
@@ -237,18 +235,14 @@ impl KeyFile {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(|e| self.error(e))?;
-        let mut tmp = self.path.as_os_str().to_owned();
-        tmp.push(".new");
-        let tmp = PathBuf::from(tmp);
+        let tmp = crate::files::with_suffix(&self.path, ".new");
         let mut file = owner_only_file(&tmp).map_err(|e| self.error(e))?;
         file.write_all(&json)
             .and_then(|()| file.sync_all())
             .map_err(|e| self.error(e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| self.error(e))?;
         // The rename itself on disk before a store is encrypted under the key in it.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
+        crate::files::sync_parent_dir(&self.path);
         Ok(())
     }
 }

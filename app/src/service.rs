@@ -309,11 +309,13 @@ impl AppService {
                 .and_then(|j| serde_json::from_str::<TeamFreshness>(&j).ok())
                 .unwrap_or_default();
             let manager = e.store().get_setting(sync::RELAY_ROLE)?.as_deref() == Some("manager");
-            Ok((
-                cached,
-                e.relay_config()?.filter(|_| manager && connected),
-                e.now_ms(),
-            ))
+            // The token is read (from the keystore) only when it is to be used.
+            let relay = if manager && connected {
+                e.relay_config()?
+            } else {
+                None
+            };
+            Ok((cached, relay, e.now_ms()))
         });
         let Ok((cached, Some(relay), now_ms)) = known else {
             return known.map(|k| k.0).unwrap_or_default();

@@ -51,6 +51,7 @@ pub fn issue(dir: &Path, hosts: &[String], days: u32) -> Result<Issued, CaError>
         }
     };
     std::fs::create_dir_all(dir).map_err(file_error(dir))?;
+    let now = time::OffsetDateTime::now_utc();
     let (ca_cert, ca_key) = (dir.join(CA_CERT), dir.join(CA_KEY));
     let new_ca = !ca_key.exists();
     let (issuer, ca_pem) = if new_ca {
@@ -61,7 +62,6 @@ pub fn issue(dir: &Path, hosts: &[String], days: u32) -> Result<Issued, CaError>
             .distinguished_name
             .push(DnType::CommonName, "Fieldbook relay CA");
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let now = time_now();
         params.not_before = now;
         params.not_after = now + time::Duration::days(3650);
         let cert = params.self_signed(&key)?;
@@ -79,7 +79,6 @@ pub fn issue(dir: &Path, hosts: &[String], days: u32) -> Result<Issued, CaError>
         .distinguished_name
         .push(DnType::CommonName, hosts[0].as_str());
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let now = time_now();
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(i64::from(days.max(1)));
     let key = KeyPair::generate()?;
@@ -97,10 +96,6 @@ pub fn issue(dir: &Path, hosts: &[String], days: u32) -> Result<Issued, CaError>
     })
 }
 
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
-
 /// Write `text` to `path` readable by its owner only.
 fn write_private(path: &Path, text: &str) -> Result<(), CaError> {
     use std::io::Write;
@@ -116,6 +111,13 @@ fn write_private(path: &Path, text: &str) -> Result<(), CaError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(error)?;
+    // A key file left from an earlier run keeps its mode when reopened: set it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(error)?;
+    }
     file.write_all(text.as_bytes()).map_err(error)
 }
 

@@ -103,117 +103,130 @@ fn main() -> Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &args.sizes {
+        let data = synth::dossiers(args.seed, n, &["li", "wang", "zhao"], today);
         for &kind in &args.stores {
-            let dir = tmp.join(format!("n{n}-{}", kind.label()));
-            let _ = std::fs::remove_dir_all(&dir);
-            let mut engine = kind.open(&dir, clock.clone())?;
-            let data = synth::dossiers(args.seed, n, &["li", "wang", "zhao"], today);
-            let started = Instant::now();
-            for batch in data.chunks(500) {
-                engine.create_many(batch)?;
-            }
-            let create = started.elapsed();
-            drop(engine);
-
-            // Cold: a fresh process would open the file and show the first page.
-            let started = Instant::now();
-            let engine = kind.open(&dir, clock.clone())?;
-            let page = engine.list(&ListQuery {
-                limit: Some(50),
-                ..Default::default()
-            })?;
-            let cold_first_page = started.elapsed();
-            assert_eq!(page.len(), 50.min(n));
-
-            let mut list_samples = Vec::new();
-            for i in 0..50 {
-                let q = ListQuery {
-                    limit: Some(50),
-                    overdue_on: (i % 2 == 0).then_some(today),
-                    ..Default::default()
-                };
-                let t = Instant::now();
-                engine.list(&q)?;
-                list_samples.push(t.elapsed());
-            }
-
-            let mut search_samples = Vec::new();
-            let mut hits = 0;
-            for _ in 0..10 {
-                for q in QUERIES {
-                    let t = Instant::now();
-                    hits += engine.search(q, 20)?.len();
-                    search_samples.push(t.elapsed());
-                }
-            }
-            assert!(hits > 0, "the synthetic text must be findable");
-
-            let ids: Vec<&String> = data
-                .iter()
-                .map(|(id, _)| id)
-                .step_by((n / 100).max(1))
-                .collect();
-            let mut open_samples = Vec::new();
-            for id in &ids {
-                let t = Instant::now();
-                engine.dossier(id)?;
-                open_samples.push(t.elapsed());
-            }
-
-            let mut engine = engine;
-            let mut edit_samples = Vec::new();
-            for id in ids.iter().take(30) {
-                let t = Instant::now();
-                engine.record_meeting(
-                    id,
-                    &Meeting {
-                        notes: "再次拜访，客户确认了预算 / budget confirmed".into(),
-                        next_step: "send the revised proposal".into(),
-                        next_step_due: Some(today.plus_days(3)),
-                        ..Default::default()
-                    },
-                )?;
-                edit_samples.push(t.elapsed());
-            }
-            // Another device receiving every document with its history (what a first sync carries),
-            // merged in batches of 500 per transaction.
-            let docs: Vec<(String, Vec<u8>)> = data
-                .iter()
-                .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
-                .collect::<Result<_>>()?;
-            drop(engine);
-            let other = tmp.join(format!("n{n}-{}-import", kind.label()));
-            let _ = std::fs::remove_dir_all(&other);
-            let mut receiver = kind.open(&other, clock.clone())?;
-            let started = Instant::now();
-            for batch in docs.chunks(500) {
-                receiver.merge_documents(batch)?;
-            }
-            let import = started.elapsed();
-            drop(receiver);
-            let _ = std::fs::remove_dir_all(&other);
-
-            println!(
-                "| {n} | {} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.0} dossiers/s |",
-                kind.label(),
-                create.as_secs_f64(),
-                ms(create / n as u32),
-                ms(cold_first_page),
-                ms(percentile(&mut list_samples, 0.5)),
-                ms(percentile(&mut search_samples, 0.5)),
-                ms(percentile(&mut search_samples, 0.95)),
-                ms(percentile(&mut open_samples, 0.5)),
-                ms(percentile(&mut open_samples, 0.95)),
-                ms(percentile(&mut edit_samples, 0.5)),
-                dir_size(&dir) as f64 / 1e6,
-                n as f64 / import.as_secs_f64(),
-            );
+            println!("{}", measure(kind, &data, &tmp, &clock, today)?);
         }
     }
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
+}
+
+/// One row of the table: `data` created in a new store of `kind` under `tmp`, then read,
+/// searched, edited and imported into another.
+fn measure(
+    kind: StoreKind,
+    data: &[(String, fieldbook_shared::Dossier)],
+    tmp: &Path,
+    clock: &Arc<FixedClock>,
+    today: Day,
+) -> Result<String> {
+    let n = data.len();
+    let dir = tmp.join(format!("n{n}-{}", kind.label()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut engine = kind.open(&dir, clock.clone())?;
+    let started = Instant::now();
+    for batch in data.chunks(500) {
+        engine.create_many(batch)?;
+    }
+    let create = started.elapsed();
+    drop(engine);
+
+    // Cold: a fresh process would open the file and show the first page.
+    let started = Instant::now();
+    let engine = kind.open(&dir, clock.clone())?;
+    let page = engine.list(&ListQuery {
+        limit: Some(50),
+        ..Default::default()
+    })?;
+    let cold_first_page = started.elapsed();
+    assert_eq!(page.len(), 50.min(n));
+
+    let mut list_samples = Vec::new();
+    for i in 0..50 {
+        let q = ListQuery {
+            limit: Some(50),
+            overdue_on: (i % 2 == 0).then_some(today),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        engine.list(&q)?;
+        list_samples.push(t.elapsed());
+    }
+
+    let mut search_samples = Vec::new();
+    let mut hits = 0;
+    for _ in 0..10 {
+        for q in QUERIES {
+            let t = Instant::now();
+            hits += engine.search(q, 20)?.len();
+            search_samples.push(t.elapsed());
+        }
+    }
+    assert!(hits > 0, "the synthetic text must be findable");
+
+    let ids: Vec<&String> = data
+        .iter()
+        .map(|(id, _)| id)
+        .step_by((n / 100).max(1))
+        .collect();
+    let mut open_samples = Vec::new();
+    for id in &ids {
+        let t = Instant::now();
+        engine.dossier(id)?;
+        open_samples.push(t.elapsed());
+    }
+
+    let mut engine = engine;
+    let mut edit_samples = Vec::new();
+    for id in ids.iter().take(30) {
+        let t = Instant::now();
+        engine.record_meeting(
+            id,
+            &Meeting {
+                notes: "再次拜访，客户确认了预算 / budget confirmed".into(),
+                next_step: "send the revised proposal".into(),
+                next_step_due: Some(today.plus_days(3)),
+                ..Default::default()
+            },
+        )?;
+        edit_samples.push(t.elapsed());
+    }
+    // Another device receiving every document with its history (what a first sync carries),
+    // merged in batches of 500 per transaction.
+    let docs: Vec<(String, Vec<u8>)> = data
+        .iter()
+        .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
+        .collect::<Result<_>>()?;
+    drop(engine);
+    let other = tmp.join(format!("n{n}-{}-import", kind.label()));
+    let _ = std::fs::remove_dir_all(&other);
+    let mut receiver = kind.open(&other, clock.clone())?;
+    let started = Instant::now();
+    for batch in docs.chunks(500) {
+        receiver.merge_documents(batch)?;
+    }
+    let import = started.elapsed();
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&other);
+
+    Ok(format!(
+        "| {n} | {} | {:.2} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} MB | {:.0} dossiers/s |",
+        kind.label(),
+        create.as_secs_f64(),
+        ms(create / n as u32),
+        ms(cold_first_page),
+        ms(percentile(&mut list_samples, 0.5)),
+        ms(percentile(&mut search_samples, 0.5)),
+        ms(percentile(&mut search_samples, 0.95)),
+        ms(percentile(&mut open_samples, 0.5)),
+        ms(percentile(&mut open_samples, 0.95)),
+        ms(percentile(&mut edit_samples, 0.5)),
+        dir_size(&dir) as f64 / 1e6,
+        n as f64 / import.as_secs_f64(),
+    ))
 }
 
 fn tempfile_dir(given: Option<&Path>) -> Result<std::path::PathBuf> {

@@ -7,6 +7,7 @@ use rusqlite::{Connection, ErrorCode};
 
 use super::StoreError;
 use super::sqlite::SqliteStore;
+use crate::files::{sync_parent_dir, with_suffix};
 use crate::secrets::StoreKey;
 
 /// What is on disk at a store's path.
@@ -70,12 +71,6 @@ impl SqliteStore {
     }
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// Replace the plain store at `path` with an encrypted copy. The copy is written beside it and
 /// renamed over it only when complete and on disk, so a process killed at any moment leaves
 /// either the whole plain store or the whole encrypted one (and a leftover copy, removed on
@@ -85,8 +80,8 @@ fn encrypt_in_place(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
         let p = p.display().to_string();
         move |source| StoreError::Io { path: p, source }
     };
-    let copy = sibling(path, ".encrypting");
-    for leftover in [copy.clone(), sibling(&copy, "-journal")] {
+    let copy = with_suffix(path, ".encrypting");
+    for leftover in [copy.clone(), with_suffix(&copy, "-journal")] {
         match std::fs::remove_file(&leftover) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&leftover)(e)),
             _ => {}
@@ -112,11 +107,7 @@ fn encrypt_in_place(path: &Path, key: &StoreKey) -> Result<(), StoreError> {
         .and_then(|f| f.sync_all())
         .map_err(io(&copy))?;
     std::fs::rename(&copy, path).map_err(io(path))?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
+    sync_parent_dir(path);
     tracing::info!(store = %path.display(), "the store is now encrypted");
     Ok(())
 }
@@ -156,7 +147,7 @@ pub(super) fn wipe(conn: &mut Connection) -> Result<(), StoreError> {
     #[cfg(unix)]
     if let Some(path) = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from) {
         for suffix in ["", "-wal", "-shm"] {
-            let file = sibling(&path, suffix);
+            let file = with_suffix(&path, suffix);
             match std::fs::remove_file(&file) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(StoreError::Io {

@@ -28,11 +28,9 @@ pub fn private_store_files(db: &Path) -> Result<(), StoreError> {
         create_owner_only(db).map_err(io(db))?;
     }
     for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        let path = Path::new(&name);
+        let path = crate::files::with_suffix(db, suffix);
         if path.exists() {
-            restrict(path, 0o600).map_err(io(path))?;
+            restrict(&path, 0o600).map_err(io(&path))?;
         }
     }
     Ok(())
