@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use fieldbook_shared::pipeline::{Chunk, OpenDoc};
 use fieldbook_shared::summary::Projection;
-use fieldbook_shared::sync::Commit;
+use fieldbook_shared::sync::{Commit, heads_to_bytes};
 
 use crate::http::{AppState, TeamChange};
 use crate::replica::doc_write;
@@ -45,50 +45,54 @@ pub async fn run(relay: AppState) {
     }
 }
 
-/// Check everything unchecked now.
+/// Check everything unchecked now, a batch at a time: the store is held only to read a
+/// batch and to settle each dossier, never while documents are loaded and read (which runs
+/// on every core).
 pub fn check_pending(relay: &AppState) -> Result<(), StoreError> {
     loop {
-        let batch = relay.with_store(|s| s.unchecked(BATCH))?;
+        let batch = relay.with_store(|s| {
+            let unchecked = s.unchecked(BATCH)?;
+            let mut read = Vec::with_capacity(unchecked.len());
+            for u in unchecked {
+                // Gone or written since: that write is checked in its turn.
+                if let Some(stored) = s.load_doc(u.team, &u.doc)?
+                    && stored.seq == u.seq
+                {
+                    read.push((u, stored.bytes));
+                }
+            }
+            Ok::<_, StoreError>(read)
+        })?;
         if batch.is_empty() {
             return Ok(());
         }
-        for unchecked in &batch {
+        let worked_out = crate::cores::on_every_core(
+            &batch,
+            |(u, bytes)| work_out(&u.doc, bytes, u.seq),
+            |_| Err("reading it panicked".to_string()),
+        );
+        for ((unchecked, _), worked_out) in batch.iter().zip(worked_out) {
             if *relay.shutdown.borrow() {
                 return Ok(());
             }
-            check_one(relay, unchecked)?;
+            relay.with_store(|store| {
+                let committed = settle(store, unchecked, worked_out)?;
+                if let Some((seq, docs)) = committed {
+                    // Told while the store is held, so in the order committed.
+                    relay.hub.publish(
+                        unchecked.team,
+                        TeamChange {
+                            seq,
+                            docs: Arc::new(docs),
+                            forwards: Arc::default(),
+                            origin: relay.connection_id(),
+                        },
+                    );
+                }
+                Ok::<_, StoreError>(())
+            })?;
         }
     }
-}
-
-/// Check one dossier: the store is held only to read it and to settle it, never while its
-/// document is loaded and read.
-fn check_one(relay: &AppState, unchecked: &Unchecked) -> Result<(), StoreError> {
-    let Some(stored) = relay.with_store(|s| s.load_doc(unchecked.team, &unchecked.doc))? else {
-        return Ok(());
-    };
-    if stored.seq != unchecked.seq {
-        // Written since: that write is checked in its turn.
-        return Ok(());
-    }
-    let worked_out = work_out(&unchecked.doc, &stored.bytes, stored.seq);
-    relay.with_store(|store| {
-        let committed = settle(store, unchecked, worked_out)?;
-        if let Some((seq, docs)) = committed {
-            // Told while the store is held, so in the order committed.
-            relay.hub.publish(
-                unchecked.team,
-                TeamChange {
-                    seq,
-                    docs: Arc::new(docs),
-                    forwards: Arc::default(),
-                    origin: relay.connection_id(),
-                },
-            );
-        }
-        Ok::<_, StoreError>(())
-    })?;
-    Ok(())
 }
 
 /// Check up to `limit` unchecked dossiers holding the store throughout (the simulation's
@@ -148,12 +152,12 @@ pub fn settle(
 ) -> Result<Option<Commit>, StoreError> {
     // Written since it was read (the store was let go meanwhile): the projection stored now is
     // that write's, checked in its turn; compared with this one it would differ for nothing.
-    if store
+    let Some(version) = store
         .doc_version(unchecked.team, &unchecked.doc)?
-        .is_none_or(|v| v.seq != unchecked.seq)
-    {
+        .filter(|v| v.seq == unchecked.seq)
+    else {
         return Ok(None);
-    }
+    };
     let w = match worked_out {
         Ok(w) => w,
         Err(reason) => {
@@ -170,7 +174,14 @@ pub fn settle(
     let vouched = store
         .board_row(unchecked.team, &unchecked.doc)?
         .and_then(|row| serde_json::from_str::<Projection>(&row).ok());
-    if vouched.as_ref() == Some(&w.projection.board_row()) {
+    // The heads too: a new dossier's were taken from the device that uploaded it.
+    let heads_right = {
+        let (mut stored, mut found) = (version.heads, heads_to_bytes(&w.heads));
+        stored.sort();
+        found.sort();
+        stored == found
+    };
+    if heads_right && vouched.as_ref() == Some(&w.projection.board_row()) {
         let rewrite = Rewrite {
             snapshot: w.snapshot,
             projection: json(&w.projection),
@@ -182,6 +193,7 @@ pub fn settle(
     let differs = match &vouched {
         None => "missing or unreadable".to_string(),
         Some(v) => [
+            ("heads", !heads_right),
             ("summary", v.summary != relays.summary),
             ("deals", v.deals != relays.deals),
             ("follow-ups", v.follow_ups != relays.follow_ups),
@@ -197,7 +209,7 @@ pub fn settle(
         team = unchecked.team,
         doc = %unchecked.doc,
         %differs,
-        "a device's projection of a dossier differs from the relay's: the relay's is written"
+        "what a device vouched for a dossier differs from what the relay finds: the relay's is written"
     );
     let write = doc_write(
         &unchecked.doc,

@@ -4,10 +4,14 @@
 use automerge::AutoCommit;
 use automerge::sync::{Message, State};
 use fieldbook_shared::document::{DossierDoc, Writer};
-use fieldbook_shared::pipeline::{ChangesError, Chunk, DocCache, OpenDoc, check_changes};
+use fieldbook_shared::pipeline::{
+    ChangesError, Chunk, DocCache, OpenDoc, check_changes, check_saved,
+};
 use fieldbook_shared::summary::Projection;
 use fieldbook_shared::sync::relay::{PushesStored, RelayReplica};
-use fieldbook_shared::sync::wire::{Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload};
+use fieldbook_shared::sync::wire::{
+    Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload, Vouched,
+};
 use fieldbook_shared::sync::{Commit, Incoming, generate, heads_from_bytes, heads_to_bytes};
 use fieldbook_shared::{DomainError, Dossier};
 
@@ -44,6 +48,9 @@ pub struct TeamReplica<'a> {
     pub auth: &'a DeviceAuth,
     pub docs: &'a mut TeamDocs,
     pub now_ms: i64,
+    /// Commits made while checking a dossier on its way out whole, where what its device
+    /// vouched for was wrong: for the caller to announce to the team.
+    pub corrected: Vec<Commit>,
 }
 
 impl TeamReplica<'_> {
@@ -296,10 +303,33 @@ impl RelayReplica for TeamReplica<'_> {
     ) -> Result<(Vec<Stored>, Option<Commit>), ReplicaError> {
         let mut writes = Vec::new();
         let mut stored = Vec::new();
-        let checked = check_all(&uploads);
+        // New dossiers whose device vouched for them are stored as given and checked later
+        // (see crate::check); the others are opened now, on every core.
+        let mut as_given = Vec::with_capacity(uploads.len());
+        for u in &uploads {
+            as_given.push(u.vouched.is_some() && !self.holds(&u.doc)?);
+        }
+        let to_open: Vec<&Upload> = uploads
+            .iter()
+            .zip(&as_given)
+            .filter(|(_, given)| !**given)
+            .map(|(u, _)| u)
+            .collect();
+        let mut opened = check_all(&to_open).into_iter();
         let mut result = Ok(());
-        for (Upload { doc: id, bytes }, checked) in uploads.into_iter().zip(checked) {
-            match self.store_upload(id, bytes, checked) {
+        for (upload, given) in uploads.into_iter().zip(as_given) {
+            let outcome = if given {
+                store_as_given(upload).map(|(s, w)| (s, Some(w)))
+            } else {
+                let checked = opened.next().unwrap_or_else(|| {
+                    Err(ReplicaError::Rejected {
+                        doc: upload.doc.clone(),
+                        reason: "a dossier that could not be checked".into(),
+                    })
+                });
+                self.store_upload(upload.doc, upload.bytes, checked)
+            };
+            match outcome {
                 Ok((s, w)) => {
                     stored.push(s);
                     writes.extend(w);
@@ -406,7 +436,8 @@ impl TeamReplica<'_> {
         };
         let worked_out = check::work_out(&unchecked.doc, &stored.bytes, stored.seq);
         let snapshot = worked_out.as_ref().ok().map(|w| w.snapshot(&unchecked.doc));
-        check::settle(self.store, &unchecked, worked_out)?;
+        self.corrected
+            .extend(check::settle(self.store, &unchecked, worked_out)?);
         Ok(snapshot)
     }
 
@@ -463,6 +494,48 @@ impl TeamReplica<'_> {
     }
 }
 
+/// A new dossier whose device vouched for what its bytes hold: stored as given, once its
+/// bytes are framed as saved Automerge chunks and its row is its own, and checked later.
+fn store_as_given(upload: Upload) -> Result<(Stored, DocWrite), ReplicaError> {
+    let Upload {
+        doc,
+        bytes,
+        vouched,
+    } = upload;
+    let Some(Vouched { heads, row }) = vouched else {
+        return Err(ReplicaError::Rejected {
+            doc,
+            reason: "stored as given without being vouched for".into(),
+        });
+    };
+    let refuse = |reason: String| ReplicaError::Rejected {
+        doc: doc.clone(),
+        reason,
+    };
+    check_saved(&bytes).map_err(|e| refuse(format!("not a saved Automerge document: {e}")))?;
+    if row.summary.id != doc {
+        return Err(refuse("the board row of another dossier".into()));
+    }
+    if heads.is_empty() {
+        return Err(refuse("a document without heads".into()));
+    }
+    let mut write = doc_write(
+        &doc,
+        Chunk::Snapshot(bytes),
+        heads_from_bytes(&heads),
+        &row.board_row(),
+    );
+    write.checked = false;
+    Ok((
+        Stored {
+            doc,
+            heads,
+            merged: false,
+        },
+        write,
+    ))
+}
+
 /// An uploaded dossier that loads and reads, with its projection.
 struct Checked {
     loaded: DossierDoc,
@@ -485,28 +558,16 @@ fn check(upload: &Upload) -> Result<Checked, ReplicaError> {
 }
 
 /// Check uploads on every core (loading and reading a dossier is nearly all of an upload's
-/// cost), in order: one result per upload, until the first part that could not be checked.
-fn check_all(uploads: &[Upload]) -> Vec<Result<Checked, ReplicaError>> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = uploads.len().div_ceil(workers).max(1);
-    if per >= uploads.len() {
-        return uploads.iter().map(check).collect();
-    }
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = uploads
-            .chunks(per)
-            .map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| {
-                part.join().unwrap_or_else(|_| {
-                    vec![Err(ReplicaError::Rejected {
-                        doc: "(upload)".into(),
-                        reason: "a dossier that could not be checked".into(),
-                    })]
-                })
+/// cost), in order: one result per upload.
+fn check_all(uploads: &[&Upload]) -> Vec<Result<Checked, ReplicaError>> {
+    crate::cores::on_every_core(
+        uploads,
+        |u| check(u),
+        |u| {
+            Err(ReplicaError::Rejected {
+                doc: u.doc.clone(),
+                reason: "a dossier that could not be checked".into(),
             })
-            .collect()
-    })
+        },
+    )
 }

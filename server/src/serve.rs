@@ -319,15 +319,27 @@ async fn session(
     let result = loop {
         if outbox.bulk_room() > 0 && session.has_pending() {
             let produced = relay.with_docs(|store, docs| {
-                session.produce(
-                    &mut TeamReplica {
-                        store,
-                        auth,
-                        docs,
-                        now_ms: now_ms(),
-                    },
-                    outbox.bulk_room(),
-                )
+                let mut replica = TeamReplica {
+                    store,
+                    auth,
+                    docs,
+                    now_ms: now_ms(),
+                    corrected: Vec::new(),
+                };
+                let frames = session.produce(&mut replica, outbox.bulk_room());
+                for (seq, docs) in replica.corrected {
+                    // Told while the store is held, so in the order committed.
+                    relay.hub.publish(
+                        auth.team_id,
+                        TeamChange {
+                            seq,
+                            docs: Arc::new(docs),
+                            forwards: Arc::default(),
+                            origin: relay.connection_id(),
+                        },
+                    );
+                }
+                frames
             });
             match produced {
                 Ok(frames) => outbox.extend(frames.into_iter().map(|f| wire::encode(&f))),
@@ -352,7 +364,9 @@ async fn session(
                 if !frames.is_empty() {
                     let handled = relay.with_docs(|store, docs| {
                         let h = session.receive(
-                            &mut TeamReplica { store, auth, docs, now_ms: now_ms() },
+                            &mut TeamReplica {
+                                store, auth, docs, now_ms: now_ms(), corrected: Vec::new(),
+                            },
                             frames,
                         )?;
                         if let Some((seq, docs)) = &h.committed {
@@ -368,8 +382,9 @@ async fn session(
                     });
                     match handled {
                         Ok(h) => {
-                            if !h.forwards.is_empty() {
-                                // Written with the device's projection: to be checked.
+                            if h.committed.is_some() {
+                                // Live edits and new dossiers are written with what their
+                                // device vouched for: to be checked.
                                 relay.check.notify_one();
                             }
                             outbox.extend(h.replies.iter().map(wire::encode));

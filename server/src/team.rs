@@ -310,6 +310,7 @@ pub fn add_note(
             auth: &device,
             docs,
             now_ms: writer.now_ms,
+            corrected: Vec::new(),
         };
         let committed = replica.edit(id, &writer, "comment", |d| {
             fieldbook_shared::board::add_note(d, note, &ids, &auth.user, day)

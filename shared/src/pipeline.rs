@@ -382,6 +382,98 @@ pub fn check_changes(
     Ok((decoded, heads.into_iter().collect()))
 }
 
+/// Why bytes said to be a saved dossier are not even well-formed Automerge chunks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SavedError {
+    #[error("no bytes")]
+    Empty,
+    #[error("not an Automerge chunk at byte {0}")]
+    NotAChunk(usize),
+    #[error("a chunk at byte {at} is cut short")]
+    Truncated { at: usize },
+    #[error("the chunk at byte {0} is damaged (its checksum does not match)")]
+    Damaged(usize),
+    #[error("the chunk at byte {at} is of a kind not saved by dossiers ({kind})")]
+    Kind { at: usize, kind: u8 },
+}
+
+/// Automerge's chunk header: magic bytes, then a checksum, a kind and a length.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const DOCUMENT_CHUNK: u8 = 0;
+const CHANGE_CHUNK: u8 = 1;
+const COMPRESSED_CHANGE_CHUNK: u8 = 2;
+
+/// Check that `bytes` are saved Automerge chunks (a document, maybe followed by changes), as
+/// a replica stores a dossier, without loading them: every chunk framed whole, and each
+/// uncompressed one matching its checksum. Loading costs milliseconds a dossier; this costs a
+/// hash of the bytes, so a store can take a whole document as given and load it later, and
+/// bytes damaged on the way are still refused at once. Returns the number of chunks.
+pub fn check_saved(bytes: &[u8]) -> Result<usize, SavedError> {
+    use sha2::{Digest, Sha256};
+    let spans = chunk_spans(bytes)?;
+    for span in &spans {
+        match span.kind {
+            DOCUMENT_CHUNK | CHANGE_CHUNK => {
+                // Automerge's checksum: the first bytes of SHA-256 over the kind, the length
+                // (LEB128) and the data.
+                let data = &bytes[span.data.clone()];
+                let mut header = vec![span.kind];
+                leb128::write::unsigned(&mut header, data.len() as u64)
+                    .map_err(|_| SavedError::Truncated { at: span.at })?;
+                let hash = Sha256::new()
+                    .chain_update(&header)
+                    .chain_update(data)
+                    .finalize();
+                if hash[..4] != bytes[span.at + 4..span.at + 8] {
+                    return Err(SavedError::Damaged(span.at));
+                }
+            }
+            // Its checksum is the uncompressed change's: checked when it is loaded.
+            COMPRESSED_CHANGE_CHUNK => {}
+            kind => return Err(SavedError::Kind { at: span.at, kind }),
+        }
+    }
+    Ok(spans.len())
+}
+
+/// Where one chunk lies in saved bytes.
+#[derive(Debug, Clone)]
+struct ChunkSpan {
+    /// Its first byte.
+    at: usize,
+    kind: u8,
+    data: std::ops::Range<usize>,
+}
+
+/// The chunks of saved bytes, framed (magic bytes, checksum, kind, LEB128 length, data).
+fn chunk_spans(bytes: &[u8]) -> Result<Vec<ChunkSpan>, SavedError> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        if rest.len() < 9 || rest[..4] != CHUNK_MAGIC {
+            return Err(SavedError::NotAChunk(at));
+        }
+        let mut after_len = &rest[9..];
+        let len = leb128::read::unsigned(&mut after_len)
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n <= after_len.len())
+            .ok_or(SavedError::Truncated { at })?;
+        let start = bytes.len() - after_len.len();
+        spans.push(ChunkSpan {
+            at,
+            kind: rest[8],
+            data: start..start + len,
+        });
+        at = start + len;
+    }
+    if spans.is_empty() {
+        return Err(SavedError::Empty);
+    }
+    Ok(spans)
+}
+
 /// The documents a replica keeps open, least recently used evicted first. An entry is handed
 /// out only while it matches the store's version of its dossier.
 pub struct DocCache<K: Hash + Eq> {
@@ -515,6 +607,68 @@ mod tests {
         assert!(b.merge(&mut other).unwrap().is_some());
         assert_eq!(b.dossier().unwrap().profile.name, "renamed");
         assert!(b.merge(&mut other).unwrap().is_none(), "nothing new");
+    }
+
+    /// A dossier's saved bytes as a device stores them: a snapshot, then appended changes.
+    fn saved_with_changes() -> Vec<u8> {
+        let w = writer(1);
+        let mut open = OpenDoc::create(&w, &named("华东机械")).unwrap();
+        let mut bytes = match open.to_store("d1", &[]).unwrap().chunk {
+            Chunk::Snapshot(b) => b,
+            Chunk::Append(_) => unreachable!("a new dossier saves a snapshot"),
+        };
+        for i in 0..3 {
+            let mut d = named("华东机械");
+            d.profile.business_scope = "铸造".repeat(200 * (i + 1)).into();
+            let before = open.write(&w, &d, "edit").unwrap().unwrap();
+            match open.to_store("d1", &before).unwrap().chunk {
+                Chunk::Append(b) => bytes.extend(b),
+                Chunk::Snapshot(_) => unreachable!("appended until compaction"),
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn saved_bytes_are_checked_without_loading_them() {
+        let bytes = saved_with_changes();
+        assert_eq!(check_saved(&bytes), Ok(4));
+        assert_eq!(check_saved(&[]), Err(SavedError::Empty));
+        assert_eq!(check_saved(b"{\"not\": 1}"), Err(SavedError::NotAChunk(0)));
+        let cut = &bytes[..bytes.len() - 1];
+        assert!(matches!(
+            check_saved(cut),
+            Err(SavedError::Truncated { .. })
+        ));
+        let mut flipped = bytes.clone();
+        flipped[40] ^= 1;
+        assert_eq!(check_saved(&flipped), Err(SavedError::Damaged(0)));
+        let mut tail = bytes.clone();
+        tail.push(0);
+        assert!(check_saved(&tail).is_err(), "trailing garbage");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Whatever one damaged byte does, bytes that pass the check are bytes Automerge
+        /// loads: the check lets nothing through that loading would refuse for its framing.
+        #[test]
+        fn what_the_check_passes_automerge_loads(at in 0usize..100_000, bit in 0u8..8) {
+            let mut bytes = saved_with_changes();
+            let at = at % bytes.len();
+            bytes[at] ^= 1 << bit;
+            let compressed = chunk_spans(&bytes).is_ok_and(|spans| {
+                spans.iter().any(|s| s.kind == COMPRESSED_CHANGE_CHUNK && s.data.contains(&at))
+            });
+            // Only a compressed change's data escapes the checksum (Automerge checks it when
+            // it inflates the change).
+            if check_saved(&bytes).is_ok() && !compressed {
+                proptest::prop_assert!(
+                    automerge::Automerge::load(&bytes).is_ok(),
+                    "byte {} bit {} passed the check but does not load", at, bit
+                );
+            }
+        }
     }
 
     #[test]

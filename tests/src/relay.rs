@@ -83,6 +83,22 @@ impl RelayProcess {
         self.dir.join("relay.sqlite")
     }
 
+    /// Wait until the relay has checked everything devices vouched for (their live edits and
+    /// new dossiers are stored as given and checked off the sync path: see
+    /// `fieldbook_relay::check`); returns how long that took.
+    pub fn wait_checked(&self, within: Duration) -> anyhow::Result<Duration> {
+        use fieldbook_relay::store::RelayStore;
+        let store = fieldbook_relay::store::sqlite::SqliteRelayStore::open(&self.db_path())?;
+        let started = std::time::Instant::now();
+        while !store.unchecked(1)?.is_empty() {
+            if started.elapsed() > within {
+                bail!("the relay left dossiers unchecked for {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(started.elapsed())
+    }
+
     fn spawn(&mut self, listen: &str) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
             .args(["--db", &self.db_url(), "serve", "--listen", listen])

@@ -37,6 +37,7 @@ fn sync(
                 auth,
                 docs: &mut relay_docs,
                 now_ms: 0,
+                corrected: Vec::new(),
             },
             std::mem::take(&mut up),
         );
@@ -49,6 +50,7 @@ fn sync(
                         auth,
                         docs: &mut relay_docs,
                         now_ms: 0,
+                        corrected: Vec::new(),
                     },
                     usize::MAX,
                 )?);

@@ -6,7 +6,8 @@ use fieldbook_app::Engine;
 use fieldbook_app::sync::SyncError;
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::set;
-use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, close};
+use fieldbook_shared::summary::Projection;
+use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, Vouched, close};
 use fieldbook_tests::relay::{Background, RelayProcess, enrolled_device, sync_once};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -34,6 +35,46 @@ fn relay_heads(relay: &RelayProcess, team: &str, id: &str) -> Option<Vec<automer
     let team = store.team_id(team).unwrap()?;
     let doc = store.load_doc(team, id).unwrap()?;
     Some(DossierDoc::load(&doc.bytes).unwrap().heads())
+}
+
+/// A relay with two devices of team north: li's laptop and wang's desk.
+fn li_and_wang(dir: &std::path::Path) -> (RelayProcess, Engine, Engine) {
+    let relay = RelayProcess::start(RELAY.as_ref(), dir).unwrap();
+    let li = enrolled_device(&relay, &dir.join("li"), "north", "li", "laptop").unwrap();
+    let wang = enrolled_device(&relay, &dir.join("wang"), "north", "wang", "desk").unwrap();
+    (relay, li, wang)
+}
+
+/// `upload` sent on a raw session of `device`'s: the relay's answer.
+fn upload_as(relay: &RelayProcess, device: &Engine, upload: Upload) -> Vec<wire::Stored> {
+    let token = device.relay_config().unwrap().unwrap().token;
+    let replies = raw_session(&relay.url, &token, |_| {
+        vec![hello(), ToRelay::Upload(vec![upload.clone()])]
+    });
+    replies
+        .iter()
+        .find_map(|m| match m {
+            ToDevice::Stored(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("an answer to the upload")
+}
+
+/// A session's first frames: hello, then one dossier uploaded whole.
+fn upload(doc: &str, bytes: Vec<u8>, vouched: Option<Vouched>) -> Vec<Message> {
+    vec![
+        Message::binary(wire::encode(&hello())),
+        Message::binary(wire::encode(&ToRelay::Upload(vec![Upload {
+            doc: doc.into(),
+            bytes,
+            vouched,
+        }]))),
+    ]
+}
+
+/// A board row for dossier `id` (of an empty dossier).
+fn row_of(id: &str) -> Projection {
+    fieldbook_shared::summary::project(id, &fieldbook_shared::Dossier::default(), 0).board_row()
 }
 
 #[test]
@@ -392,29 +433,50 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
         ),
         (
             "upload of bytes that are not a document",
-            vec![
-                Message::binary(wire::encode(&hello())),
-                Message::binary(wire::encode(&ToRelay::Upload(vec![Upload {
-                    doc: "d-garbage".into(),
-                    bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
-                }]))),
-            ],
+            upload("d-garbage", vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3], None),
+            close::PROTOCOL,
+        ),
+        (
+            "upload vouched for, of damaged bytes",
+            upload(
+                "d-damaged",
+                {
+                    let mut saved = automerge::AutoCommit::new().save();
+                    let last = saved.len() - 1;
+                    saved[last] ^= 0x55;
+                    saved
+                },
+                Some(Vouched {
+                    heads: vec![[7; 32]],
+                    row: row_of("d-damaged"),
+                }),
+            ),
+            close::PROTOCOL,
+        ),
+        (
+            "upload vouched for with another dossier's row",
+            upload(
+                "d-mine",
+                automerge::AutoCommit::new().save(),
+                Some(Vouched {
+                    heads: vec![[7; 32]],
+                    row: row_of("d-theirs"),
+                }),
+            ),
             close::PROTOCOL,
         ),
         (
             "upload of a document that is not a dossier",
-            vec![
-                Message::binary(wire::encode(&hello())),
-                Message::binary(wire::encode(&ToRelay::Upload(vec![Upload {
-                    doc: "d-not-a-dossier".into(),
-                    bytes: {
-                        use automerge::transaction::Transactable;
-                        let mut doc = automerge::AutoCommit::new();
-                        doc.put(automerge::ROOT, "profile", 42).unwrap();
-                        doc.save()
-                    },
-                }]))),
-            ],
+            upload(
+                "d-not-a-dossier",
+                {
+                    use automerge::transaction::Transactable;
+                    let mut doc = automerge::AutoCommit::new();
+                    doc.put(automerge::ROOT, "profile", 42).unwrap();
+                    doc.save()
+                },
+                None,
+            ),
             close::PROTOCOL,
         ),
         (
@@ -426,6 +488,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
                         .map(|i| Upload {
                             doc: format!("d{i}"),
                             bytes: Vec::new(),
+                            vouched: None,
                         })
                         .collect(),
                 ))),
@@ -675,10 +738,7 @@ fn the_background_loop_reconnects_and_sends_offline_edits() {
 #[test]
 fn a_dossier_created_offline_is_uploaded_whole_and_a_repeated_upload_merges() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
-    let mut li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
-    let mut wang =
-        enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let (relay, mut li, mut wang) = li_and_wang(dir.path());
     let id = li.create_dossier(&[set("profile.name", "Acme")]).unwrap();
     let report = sync_once(&mut li).unwrap();
     assert_eq!(relay_heads(&relay, "north", &id), Some(heads(&li, &id)));
@@ -697,23 +757,15 @@ fn a_dossier_created_offline_is_uploaded_whole_and_a_repeated_upload_merges() {
     li.set(&id, &[set("profile.website", "acme.example")])
         .unwrap();
     let bytes = li.export_document(&id).unwrap();
-    let token = wang.relay_config().unwrap().unwrap().token;
-    let replies = raw_session(&relay.url, &token, |_| {
-        vec![
-            hello(),
-            ToRelay::Upload(vec![Upload {
-                doc: id.clone(),
-                bytes: bytes.clone(),
-            }]),
-        ]
-    });
-    let stored = replies
-        .iter()
-        .find_map(|m| match m {
-            ToDevice::Stored(s) => Some(s.clone()),
-            _ => None,
-        })
-        .expect("an answer to the upload");
+    let stored = upload_as(
+        &relay,
+        &wang,
+        Upload {
+            doc: id.clone(),
+            bytes,
+            vouched: None,
+        },
+    );
     assert_eq!(stored.len(), 1);
     assert!(stored[0].merged);
     assert_eq!(relay_heads(&relay, "north", &id), Some(heads(&li, &id)));
@@ -735,8 +787,6 @@ fn a_dossier_created_offline_is_uploaded_whole_and_a_repeated_upload_merges() {
 #[test]
 fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
     use fieldbook_app::store::DossierStore;
-    use fieldbook_relay::store::RelayStore;
-    use fieldbook_relay::store::sqlite::SqliteRelayStore;
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
@@ -807,12 +857,7 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
     );
 
     // The relay checks what li vouched for, off the sync path.
-    let store = SqliteRelayStore::open(&relay.db_path()).unwrap();
-    let started = std::time::Instant::now();
-    while !store.unchecked(10).unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(20), "never checked");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    relay.wait_checked(Duration::from_secs(20)).unwrap();
     let mut late =
         enrolled_device(&relay, &dir.path().join("late"), "north", "zhao", "phone").unwrap();
     sync_once(&mut late).unwrap();
@@ -822,4 +867,63 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
         "the relay's text"
     );
     assert_eq!(heads(&late, &id), heads(&li, &id));
+}
+
+/// A new dossier uploaded with what its device vouches it holds is stored as given (the relay
+/// answers without opening it) and checked afterwards: where the device got its heads or its
+/// row wrong, the relay's are written under a new sequence number.
+#[test]
+fn an_upload_vouched_for_is_stored_as_given_and_a_wrong_row_is_put_right() {
+    use fieldbook_app::store::DossierStore;
+    use fieldbook_relay::store::RelayStore;
+    use fieldbook_relay::store::sqlite::SqliteRelayStore;
+    let dir = tempfile::tempdir().unwrap();
+    let (relay, mut li, mut wang) = li_and_wang(dir.path());
+
+    // Li's own upload vouches for the dossier as li's store wrote it.
+    let id = li
+        .create_dossier(&[set("profile.name", "华东重工")])
+        .unwrap();
+    sync_once(&mut li).unwrap();
+    let store = SqliteRelayStore::open(&relay.db_path()).unwrap();
+    let team = store.team_id("north").unwrap().unwrap();
+    assert_eq!(relay_heads(&relay, "north", &id), Some(heads(&li, &id)));
+    relay.wait_checked(Duration::from_secs(20)).unwrap();
+    let seq_after_li = store.doc_version(team, &id).unwrap().unwrap().seq;
+
+    // A device that vouches for a wrong name and wrong heads is answered with what it said...
+    let other = li.create_dossier(&[set("profile.name", "Acme")]).unwrap();
+    let bytes = li.export_document(&other).unwrap();
+    let mut row = li.store().board_row(&other).unwrap().unwrap();
+    row.summary.name = "Not Acme".into();
+    let stored = upload_as(
+        &relay,
+        &wang,
+        Upload {
+            doc: other.clone(),
+            bytes,
+            vouched: Some(Vouched {
+                heads: vec![[9; 32]],
+                row,
+            }),
+        },
+    );
+    assert_eq!(
+        stored[0].heads,
+        vec![[9; 32]],
+        "answered without opening it"
+    );
+
+    // ...and the relay's check puts both right, under a sequence number devices are told of.
+    relay.wait_checked(Duration::from_secs(20)).unwrap();
+    let version = store.doc_version(team, &other).unwrap().unwrap();
+    assert!(version.seq > seq_after_li + 1, "written again by the check");
+    let true_heads = fieldbook_shared::sync::heads_to_bytes(&heads(&li, &other));
+    assert_eq!(version.heads, true_heads);
+    let board: Projection =
+        serde_json::from_str(&store.board_row(team, &other).unwrap().unwrap()).unwrap();
+    assert_eq!(board.summary.name, "Acme");
+    sync_once(&mut wang).unwrap();
+    assert_eq!(wang.summary(&other).unwrap().name, "Acme");
+    assert_eq!(wang.summary(&id).unwrap().name, "华东重工");
 }

@@ -192,6 +192,8 @@ fn a_device_that_stops_reading_is_let_go_and_costs_the_relay_bounded_memory() {
         .create_many(&long_dossiers(9, 400, "li", 30))
         .unwrap();
     sync(&mut laptop).unwrap();
+    // The relay's check of the new dossiers, which costs memory of its own, is done.
+    relay.wait_checked(Duration::from_secs(60)).unwrap();
     let ids = laptop.ids().unwrap();
     let rss_before = fieldbook_tests::rss_kib(relay.pid().unwrap()).unwrap();
 

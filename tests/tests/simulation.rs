@@ -422,6 +422,7 @@ impl Sim {
                 auth: &auth,
                 docs: &mut self.relay_docs,
                 now_ms: 0,
+                corrected: Vec::new(),
             },
             decoded,
         );
@@ -455,6 +456,7 @@ impl Sim {
             return false;
         };
         let mut moved = false;
+        let mut corrected = Vec::new();
         while conn.relay.has_pending()
             && (conn.relay_out.has_room() || reading == Reading::OnlyAfterWriting)
         {
@@ -462,20 +464,26 @@ impl Sim {
                 Reading::WhileWriting => conn.relay_out.room(),
                 Reading::OnlyAfterWriting => usize::MAX,
             };
-            let frames = conn
-                .relay
-                .produce(
-                    &mut TeamReplica {
-                        store: &mut self.relay,
-                        auth: &auth,
-                        docs: &mut self.relay_docs,
-                        now_ms: 0,
-                    },
-                    budget,
-                )
-                .unwrap();
+            let mut replica = TeamReplica {
+                store: &mut self.relay,
+                auth: &auth,
+                docs: &mut self.relay_docs,
+                now_ms: 0,
+                corrected: Vec::new(),
+            };
+            let frames = conn.relay.produce(&mut replica, budget).unwrap();
+            corrected.extend(replica.corrected);
             conn.relay_out.extend(frames.iter().map(wire::encode));
             moved = true;
+        }
+        // What checking a dossier on its way out put right is told to every connection.
+        for (seq, docs) in corrected {
+            for other in &mut self.devices {
+                if let Some(c) = &mut other.conn {
+                    let told = c.relay.announce(seq, &docs, false, &[]);
+                    c.relay_out.extend(told.iter().map(wire::encode));
+                }
+            }
         }
         moved
     }

@@ -541,6 +541,12 @@ pub fn board_rows_follow_writes(store: &mut dyn DossierStore) {
     assert!(row.search_text.is_empty(), "the board keeps no search text");
     assert_eq!(row.follow_ups.len(), 1, "done follow-ups are left out");
     assert_eq!(row.board, Some(BoardFacts::default()));
+    assert_eq!(
+        store.board_row("a").unwrap().as_ref(),
+        Some(&**row),
+        "one dossier's row"
+    );
+    assert_eq!(store.board_row("zz").unwrap(), None, "no such dossier");
 
     let mut renamed = sample("b", "Beta Two", "");
     renamed.chunk = Chunk::Append(b"+1".to_vec());
@@ -551,6 +557,8 @@ pub fn board_rows_follow_writes(store: &mut dyn DossierStore) {
         [BoardEntry::Row(r)] => assert_eq!(r.summary.name, "Beta Two"),
         other => panic!("only b changed since the last look: {other:?}"),
     }
+    let b = store.board_row("b").unwrap().expect("b's row");
+    assert_eq!(b.summary.name, "Beta Two", "the latest write's row");
     let (same, none) = store.board_since(later).unwrap();
     assert_eq!(
         (same, none.len()),

@@ -212,4 +212,7 @@ pub trait DossierStore {
     fn wipe(&mut self) -> Result<(), StoreError>;
     /// The board rows written after board sequence `since`, and the sequence now.
     fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError>;
+    /// `id`'s board row as last written (None: no such dossier, or its row is to be
+    /// recomputed from the document).
+    fn board_row(&self, id: &str) -> Result<Option<BoardRow>, StoreError>;
 }

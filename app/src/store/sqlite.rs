@@ -713,6 +713,17 @@ impl DossierStore for SqliteStore {
         Ok((seq, out))
     }
 
+    fn board_row(&self, id: &str) -> Result<Option<Projection>, StoreError> {
+        let json: Option<Option<String>> = self
+            .conn
+            .prepare_cached("SELECT row FROM board WHERE dossier_id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        json.flatten()
+            .map(|j| serde_json::from_str(&j).map_err(|e| StoreError::BadRow(e.to_string())))
+            .transpose()
+    }
+
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO setting (key, value) VALUES (?1, ?2) \

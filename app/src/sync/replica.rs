@@ -7,7 +7,9 @@ use automerge::ChangeHash;
 use automerge::sync::{Message, State};
 use fieldbook_shared::pipeline::check_changes;
 use fieldbook_shared::sync::device::DeviceReplica;
-use fieldbook_shared::sync::wire::{Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload};
+use fieldbook_shared::sync::wire::{
+    Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload, Vouched,
+};
 use fieldbook_shared::sync::{Incoming, generate, heads_from_bytes, heads_to_bytes, resume_state};
 
 use crate::engine::{Engine, EngineError, check_id};
@@ -125,10 +127,16 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
             return Ok(None);
         };
         self.uploads.sent.insert(doc.to_string(), version);
+        // What the store wrote with the bytes, so the relay need not open them to store them.
+        let vouched = match (store.heads(doc)?, store.board_row(doc)?) {
+            (Some(heads), Some(row)) if !heads.is_empty() => Some(Vouched { heads, row }),
+            _ => None,
+        };
         // The stored chunks as they are: Automerge loads them concatenated.
         Ok(Some(Upload {
             doc: doc.to_string(),
             bytes: saved.bytes,
+            vouched,
         }))
     }
 

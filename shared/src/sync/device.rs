@@ -517,7 +517,8 @@ impl DeviceSession {
 }
 
 fn upload_size(u: &Upload) -> usize {
-    u.bytes.len() + u.doc.len()
+    // The board row, roughly, when it goes with the bytes.
+    u.bytes.len() + u.doc.len() + u.vouched.as_ref().map_or(0, |_| 512)
 }
 
 fn push_size(p: &Changes) -> usize {

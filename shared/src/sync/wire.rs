@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::summary::Projection;
 
 /// Bumped on any change a peer of the previous version could not read.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The largest frame either side accepts. A cold snapshot batch is cut to stay well under it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
@@ -92,6 +92,19 @@ pub struct Upload {
     pub doc: String,
     /// Automerge chunks (a saved document, maybe followed by incremental changes).
     pub bytes: Vec<u8>,
+    /// What the device vouches the bytes hold, when its store knows it: with it the relay
+    /// stores a new dossier without opening it and checks it afterwards, off the sync path;
+    /// without it the relay opens the document before it answers.
+    pub vouched: Option<Vouched>,
+}
+
+/// What a device vouches an uploaded dossier's bytes hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vouched {
+    /// The heads the bytes reach.
+    pub heads: Vec<[u8; 32]>,
+    /// The dossier's board row (its projection without search text and done follow-ups).
+    pub row: Projection,
 }
 
 /// The relay's answer to one uploaded dossier.

@@ -84,6 +84,9 @@ pub struct Run {
     pub edits: Option<Edits>,
     pub reconnect: Option<Step>,
     pub server_rss_kib: Option<u64>,
+    /// Ours: how long after the push was acknowledged the relay had checked everything it
+    /// stored as the device vouched (the pull starts after that).
+    pub checked_after: Option<Duration>,
 }
 
 struct Bounds {
@@ -277,6 +280,21 @@ fn size_rows(
             String::new(),
         ]);
     }
+    t.row([
+        format!("B1 push, {n}: the server's check of what it stored, done"),
+        opt(mine.checked_after, |d| {
+            format!(
+                "{:.1} s after the push ({} dossiers/s)",
+                d.as_secs_f64(),
+                thousands(n as f64 / d.as_secs_f64().max(1e-3))
+            )
+        }),
+        "none (stores what it receives unread)".into(),
+        String::new(),
+        format!("apply {}/s", thousands(apply_rate)),
+        String::new(),
+        String::new(),
+    ]);
     let (e_ours, e_ref) = (mine.edits.as_ref(), theirs.edits.as_ref());
     t.row([
         format!("B2 one edit A → server → B, {n}: latency p50"),

@@ -53,6 +53,9 @@ pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<
         let config = through(&proxy, &a)?;
         timed(&proxy, || sync_to(&mut a, &config).map_err(Into::into))?
     };
+    // New dossiers are stored as the device vouched and checked off the sync path: timed
+    // apart, and done before the pull (a pull meanwhile would check what it sends first).
+    let checked_after = relay.wait_checked(Duration::from_secs(3600))?;
 
     let mut b = enrolled_device(&relay, &dir.join("b"), "north", "wang", "desk")?;
     let proxy = Proxy::start(relay_addr)?;
@@ -143,6 +146,7 @@ pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<
             edits: Some(edits),
             reconnect: Some(reconnect),
             server_rss_kib: Some(server_rss_kib),
+            checked_after: Some(checked_after),
         },
         docs,
     ))
