@@ -215,7 +215,7 @@ impl<S: DossierStore> Engine<S> {
         self.ids = Some(rand::SeedableRng::seed_from_u64(seed));
     }
 
-    fn next_id(&mut self) -> String {
+    pub(crate) fn next_id(&mut self) -> String {
         match &mut self.ids {
             None => new_id(),
             Some(rng) => {
@@ -249,7 +249,7 @@ impl<S: DossierStore> Engine<S> {
         Ok(())
     }
 
-    fn writer(&self) -> Writer {
+    pub(crate) fn writer(&self) -> Writer {
         Writer {
             actor: self.actor.clone(),
             author: Author {
@@ -316,6 +316,14 @@ impl<S: DossierStore> Engine<S> {
     /// Write `writes` (of the dossiers `ids`, in order) to the store in one transaction and
     /// mark their open documents saved; if the write fails, forget them, since they are
     /// ahead of the store.
+    /// Drop the open copies of `ids` (changed in memory by a write that was not stored).
+    pub(crate) fn forget_open(&mut self, ids: &[String]) {
+        let docs = self.docs.get_mut();
+        for id in ids {
+            docs.remove(id);
+        }
+    }
+
     pub(crate) fn store_writes(
         &mut self,
         ids: &[String],

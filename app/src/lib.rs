@@ -9,6 +9,7 @@ pub mod desktop;
 pub mod engine;
 pub mod exchange;
 mod files;
+pub mod import;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -145,3 +145,169 @@ fn a_reader_that_goes_away_early_loses_nothing_and_is_no_error() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(ok(dir.path(), &["list"]).contains("Closed Pipe Ltd"));
 }
+
+/// A client list exported from an old system, as Chinese Excel saves CSV: GBK.
+fn gbk_csv(path: &Path, text: &str) {
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
+    assert!(!unmappable);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_client_list_in_gbk_is_imported_once_whatever_how_often() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let list = dir.path().join("客户.csv");
+    gbk_csv(
+        &list,
+        "客户编号,公司名称,联系人,手机,阶段,下一步,下次跟进日期,备注\n\
+         C001,华东重工,王总,13800000001,意向,送方案,2026/12/01,老客户\n\
+         C002,Acme Co.,Ann,13900000002,评价,,,\n\
+         C002,Acme Co.,Bob,13900000003,,,,\n",
+    );
+    let list = list.to_str().unwrap();
+
+    // A word of the old system the method does not know: the whole file is refused, with the
+    // row and column, and nothing is written.
+    let out = fieldbook(&data, &["import", list]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(errors.contains("GBK/GB18030"), "{errors}");
+    assert!(said.contains("row 2, column \"阶段\""), "{said}");
+    assert!(errors.contains("nothing was imported"), "{errors}");
+    assert_eq!(json(&data, &["list"]).as_array().unwrap().len(), 0);
+
+    // Told what 意向 means, a dry run says what each row would do and writes nothing.
+    let mapping = dir.path().join("mapping.json");
+    let plan = json(
+        &data,
+        &[
+            "import",
+            list,
+            "--dry-run",
+            "--value",
+            "stage:意向=interest",
+            "--save-mapping",
+            mapping.to_str().unwrap(),
+        ],
+    );
+    let actions: Vec<&str> = plan["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "create", "update"], "{plan}");
+    assert_eq!(plan["new_dossiers"], 2);
+    assert_eq!(
+        json(&data, &["list"]).as_array().unwrap().len(),
+        0,
+        "dry run"
+    );
+
+    // Imported with the saved mapping: two dossiers, Acme with both its contacts.
+    let done = json(
+        &data,
+        &["import", list, "--mapping", mapping.to_str().unwrap()],
+    );
+    assert_eq!(done["new_dossiers"], 2, "{done}");
+    let listed = json(&data, &["list"]);
+    let acme = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Acme Co.")
+        .unwrap();
+    assert_eq!(acme["people"], 2);
+    assert_eq!(acme["client_number"], "C002");
+    let shown = json(&data, &["show", acme["id"].as_str().unwrap()]);
+    let me = std::env::var("USER").unwrap_or_else(|_| "me".into());
+    assert_eq!(
+        shown["dossier"]["profile"]["owner"],
+        me.as_str(),
+        "new dossiers are mine"
+    );
+
+    // The same file again: nothing new, nothing changed.
+    let again = json(
+        &data,
+        &["import", list, "--mapping", mapping.to_str().unwrap()],
+    );
+    assert_eq!(
+        (
+            again["new_dossiers"].as_u64(),
+            again["changed_dossiers"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert!(
+        again["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] == "unchanged"),
+        "{again}"
+    );
+    assert_eq!(json(&data, &["list"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_workbook_is_imported_with_its_dates_and_numbers_as_people_see_them() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("clients.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet().set_name("客户").unwrap();
+    for (col, header) in [
+        "Company",
+        "Contact",
+        "Stage",
+        "Amount",
+        "Next step",
+        "Follow-up date",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sheet.write_string(0, col as u16, *header).unwrap();
+    }
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    sheet.write_string(1, 0, "华东重工").unwrap();
+    sheet.write_string(1, 1, "王总").unwrap();
+    sheet.write_string(1, 2, "Negotiation").unwrap();
+    sheet.write_number(1, 3, 120000.0).unwrap();
+    sheet.write_string(1, 4, "签合同").unwrap();
+    sheet
+        .write_datetime_with_format(1, 5, ExcelDateTime::from_ymd(2026, 12, 3).unwrap(), &date)
+        .unwrap();
+    book.save(&path).unwrap();
+
+    let done = json(
+        &data,
+        &[
+            "import",
+            path.to_str().unwrap(),
+            "--sheet",
+            "客户",
+            "--owner",
+            "wang",
+        ],
+    );
+    assert_eq!(done["read_as"], "workbook, sheet \"客户\"");
+    assert_eq!(done["new_dossiers"], 1, "{done}");
+    let listed = json(&data, &["list"]);
+    let row = &listed[0];
+    assert_eq!(row["owner"], "wang");
+    assert_eq!(row["open_value"], 120000);
+    assert_eq!(row["next_follow_up"], "2026-12-03");
+    assert_eq!(row["lead_stage"], "negotiation");
+
+    let out = fieldbook(
+        &data,
+        &["import", path.to_str().unwrap(), "--sheet", "Sheet9"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its sheets are 客户"));
+}

@@ -8,6 +8,7 @@ pub mod conflict;
 mod day;
 pub mod document;
 pub mod history;
+pub mod import;
 mod keep_conflicts;
 pub mod model;
 mod note;

@@ -94,6 +94,10 @@ pub struct CompanyProfile {
     /// The owning rep (user name).
     pub owner: String,
     pub team: String,
+    /// The client's number in the system the team kept its clients in before (an imported
+    /// list's key column): what a later import of the same list matches it by.
+    #[autosurgeon(missing = "Default::default")]
+    pub client_number: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Reconcile, Hydrate)]

@@ -34,6 +34,9 @@ pub struct DossierSummary {
     /// Fields holding concurrent values the user has not resolved.
     pub conflicts: u32,
     pub archived: bool,
+    /// The client's number in the team's previous system, if it came from an import.
+    #[serde(default)]
+    pub client_number: String,
 }
 
 /// One row per deal, for pipeline filters and figures.
@@ -169,6 +172,7 @@ pub fn summarize(id: &str, d: &Dossier, conflicts: u32) -> DossierSummary {
         industry: d.profile.industry.clone(),
         region: d.profile.region.clone(),
         owner: d.profile.owner.clone(),
+        client_number: d.profile.client_number.clone(),
         target_type: d.profile.target_type,
         lead_stage: lead.map(|x| x.stage),
         lead_band: lead.map(|x| x.band),

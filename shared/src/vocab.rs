@@ -4,6 +4,16 @@
 
 use autosurgeon::{Hydrate, HydrateError, Reconcile, Reconciler};
 
+/// A word of one of the method's closed vocabularies, with its labels: what reading a word
+/// from outside (an imported spreadsheet's "阶段" column, say) matches against.
+pub trait Word: Sized + Copy + 'static {
+    fn all() -> &'static [Self];
+    /// The snake_case word stored and sent.
+    fn word(self) -> &'static str;
+    fn label_en(self) -> &'static str;
+    fn label_zh(self) -> &'static str;
+}
+
 /// Declares a vocabulary enum: serde and Automerge as snake_case strings, plus labels.
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $word:literal, $en:literal, $zh:literal;)+ }) => {
@@ -37,6 +47,21 @@ macro_rules! vocabulary {
                         expected: vec![$($word,)+].join(", "),
                     }),
                 }
+            }
+        }
+
+        impl Word for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+            fn word(self) -> &'static str {
+                self.as_str()
+            }
+            fn label_en(self) -> &'static str {
+                self.label_en()
+            }
+            fn label_zh(self) -> &'static str {
+                self.label_zh()
             }
         }
 

@@ -1,6 +1,7 @@
 //! The `fieldbook` command line: every engine operation, human output by default and `--json`
 //! for scripts.
 
+mod import;
 mod render;
 
 use std::path::PathBuf;
@@ -196,9 +197,16 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Import a JSON export, an .automerge file, or a folder of them. Documents are merged
-    /// with what is here; nothing here is lost.
-    Import { path: PathBuf },
+    /// Import a client list (.csv in UTF-8 or GBK, .xlsx, .xls, .xlsb, .ods): columns mapped
+    /// to fields as suggested by their headers (--map, --value, --mapping to change that),
+    /// rows matched to dossiers by client number or company, all in one batch or, if any row
+    /// cannot be imported, nothing. Or a Fieldbook JSON export, an .automerge file, or a
+    /// folder of them: merged with what is here; nothing here is lost.
+    Import {
+        path: PathBuf,
+        #[command(flatten)]
+        table: import::TableOptions,
+    },
     /// Join a team: enrol this device with its relay using a one-time invite code.
     Enroll {
         /// The relay's address, e.g. https://relay.example.com (http:// only to this machine,
@@ -608,7 +616,13 @@ fn run(cli: Cli) -> Result<()> {
                 format!("exported {} dossiers to {}", ids.len(), target.display())
             })
         }
-        Command::Import { path } => {
+        Command::Import { path, table } => {
+            if import::is_table(&path) {
+                return import::import_table(&mut engine, &path, &table, &out);
+            }
+            if table.given() {
+                bail!("--dry-run, --map, --mapping and the like are for .csv and workbook files");
+            }
             let is_json = path.extension().is_some_and(|x| x == "json");
             let changed = if is_json {
                 let export = exchange::read_json(&path)?;

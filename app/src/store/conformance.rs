@@ -40,6 +40,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
             escalated_complaints: 0,
             conflicts: 0,
             archived: false,
+            client_number: String::new(),
         },
         deals: Vec::new(),
         follow_ups: Vec::new(),
