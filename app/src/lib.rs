@@ -15,5 +15,6 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod synth;
+mod words;
 
 pub use engine::{Engine, EngineError, Meeting};

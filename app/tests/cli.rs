@@ -311,3 +311,47 @@ fn a_workbook_is_imported_with_its_dates_and_numbers_as_people_see_them() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("its sheets are 客户"));
 }
+
+#[test]
+fn a_dossier_is_named_by_its_company_and_shown_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let heavy = ok(
+        d,
+        &[
+            "new",
+            "--name",
+            "华东重工",
+            "--set",
+            "profile.business_scope=铸造、机加工",
+        ],
+    );
+    let electric = ok(d, &["new", "--name", "华东电气"]);
+    // By its name, spacing aside.
+    ok(
+        d,
+        &[
+            "add",
+            "华东 重工",
+            "people",
+            "name=王总",
+            "phone=13800000001",
+        ],
+    );
+    let shown = ok(d, &["show", "华东重工"]);
+    assert!(shown.contains(&heavy), "{shown}");
+    assert!(shown.contains("business scope: 铸造、机加工"), "{shown}");
+    assert!(
+        shown.contains("王总") && shown.contains("13800000001"),
+        "{shown}"
+    );
+    // By a part only one name holds.
+    assert!(ok(d, &["show", "电气"]).contains(&electric));
+    // A part two names hold: both named, nothing guessed.
+    let out = fieldbook(d, &["show", "华东"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("names 2 dossiers"), "{err}");
+    let out = fieldbook(d, &["show", "不存在"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dossier has the id or name"));
+}

@@ -25,6 +25,11 @@ pub enum AccountError {
     WeakPassword,
     #[error("no user `{0}` in this team (invite them first)")]
     NoUser(String),
+    #[error(
+        "`{0}` is a rep: only managers log in to the web view (reps use the app); invite them \
+         again with --role manager to make them one"
+    )]
+    NotAManager(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -137,7 +142,14 @@ pub fn set_password(
     let team_id = store
         .team_id(team)?
         .ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
-    if !store.set_password(team_id, user.trim(), &hash_password(password))? {
+    let user = user.trim();
+    match store.role_of(team_id, user)? {
+        None => return Err(AccountError::NoUser(user.to_string())),
+        // Only managers log in to the web view: a rep's password would only be refused there.
+        Some(Role::Rep) => return Err(AccountError::NotAManager(user.to_string())),
+        Some(Role::Manager) => {}
+    }
+    if !store.set_password(team_id, user, &hash_password(password))? {
         return Err(AccountError::NoUser(user.to_string()));
     }
     Ok(())

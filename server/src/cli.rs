@@ -139,8 +139,11 @@ enum TeamCommand {
 pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // Automerge logs, at ERROR, every document it fails to load: bytes from a device,
+            // which the relay refuses with its own line (a device sending garbage would
+            // otherwise write two ERROR lines a frame).
             tracing_subscriber::EnvFilter::try_from_env("FIELDBOOK_RELAY_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,automerge=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

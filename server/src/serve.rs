@@ -182,7 +182,8 @@ pub async fn connection(socket: WebSocket, relay: AppState, auth: DeviceAuth) {
     tracing::debug!(device = auth.device_id, team = %auth.team, "connected");
     let closing = run(socket, &relay, &auth, id).await;
     if let Err(Closing(code, reason)) = &closing {
-        tracing::info!(device = auth.device_id, code, "closed: {reason}");
+        // Quoted: a close reason may carry a dossier id or text a device sent.
+        tracing::info!(device = auth.device_id, code, reason = ?reason, "closed");
     }
     relay.connections.fetch_sub(1, Ordering::Relaxed);
 }

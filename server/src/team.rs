@@ -284,6 +284,29 @@ pub fn add_note(
     if !document::valid_id(id) {
         return Err(AppError::new(ErrorKind::Invalid, "not a dossier id"));
     }
+    if let Some(rep) = note.rep.as_deref().filter(|r| !r.trim().is_empty()) {
+        // The dossier first: another team's dossier gets the answer a made-up id gets.
+        let (held, known) = relay
+            .with_store(|s| {
+                Ok::<_, StoreError>((
+                    s.doc_version(auth.team_id, id)?.is_some(),
+                    s.role_of(auth.team_id, rep.trim())?,
+                ))
+            })
+            .map_err(storage)?;
+        if !held {
+            return Err(AppError::new(ErrorKind::NotFound, "no such dossier"));
+        }
+        if known.is_none() {
+            return Err(AppError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "no one called {rep:?} is in team {}: the follow-up was not assigned",
+                    auth.team
+                ),
+            ));
+        }
+    }
     let writer = Writer {
         actor: web_actor(auth),
         author: Author {

@@ -18,6 +18,10 @@ pub struct FieldChange {
     pub author: Option<Author>,
     pub at_ms: i64,
     pub change: String,
+    /// The field held conflicting values just before, and this change made it one: a
+    /// conflict resolved rather than an ordinary write.
+    #[serde(default)]
+    pub resolved: bool,
 }
 
 fn one_value(
@@ -97,11 +101,12 @@ pub fn field_history(
         if before != after {
             let device = meta.actor.to_hex_string();
             out.push(FieldChange {
-                value: after.into_iter().next().unwrap_or(serde_json::Value::Null),
+                value: after.first().cloned().unwrap_or(serde_json::Value::Null),
                 author: authors.get(&device).cloned(),
                 device,
                 at_ms: meta.timestamp,
                 change: meta.hash.to_string(),
+                resolved: before.len() > 1 && after.len() == 1,
             });
         }
     }

@@ -149,21 +149,41 @@ impl AppWindow {
     }
 
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_click(css).await {
+                Ok(()) => return Ok(()),
+                // Rendered again between finding it and clicking it (a view that reloads as
+                // the team's data moves): a user's click lands on what is there now, so find
+                // it again.
+                Err(e)
+                    if attempts < 5
+                        && e.downcast_ref::<fantoccini::error::CmdError>()
+                            .is_some_and(replaced) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    let shot = self.save_screenshot(css).await;
+                    bail!("clicking {css}: {e:?} (the window then: {shot})")
+                }
+            }
+        }
+    }
+
+    async fn try_click(&self, css: &str) -> anyhow::Result<()> {
         self.wait_for(css).await?;
         // To the middle of the viewport, as a user would scroll to it: WebDriver's own
         // scrolling puts it at the top edge, under the app's sticky header.
-        self.on(
-            css,
-            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
-        )
-        .await?;
-        match self.client.find(Locator::Css(css)).await?.click().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let shot = self.save_screenshot(css).await;
-                bail!("clicking {css}: {e:?} (the window then: {shot})")
-            }
-        }
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![serde_json::Value::String(css.into())],
+            )
+            .await?;
+        self.client.find(Locator::Css(css)).await?.click().await?;
+        Ok(())
     }
 
     /// A picture of the window for a failure message: where it was saved, or why not.
@@ -325,4 +345,17 @@ fn terminate(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Whether a WebDriver command failed because the element it was given went away: stale, or
+/// gone when a script looked for it.
+fn replaced(e: &fantoccini::error::CmdError) -> bool {
+    use fantoccini::error::{CmdError, ErrorStatus};
+    match e {
+        CmdError::Standard(w) => {
+            w.error == ErrorStatus::StaleElementReference
+                || (w.error == ErrorStatus::JavascriptError && w.message.contains("of null"))
+        }
+        _ => false,
+    }
 }

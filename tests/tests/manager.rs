@@ -312,6 +312,25 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
         (422, Some("invalid")),
         "an empty note"
     );
+    let (status, body) = web
+        .call(
+            "add_note",
+            &json!({ "id": shared, "note": {
+                "text": "跟进", "rep": "lii", "action": "打电话", "due": "2026-11-25" } }),
+        )
+        .unwrap();
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no one called \"lii\""),
+        "a follow-up for a rep who does not exist: {body}"
+    );
     sync_once(&mut li).unwrap();
     let mine = li.dossier(&shared).unwrap().dossier;
     let comment = mine
@@ -364,10 +383,19 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
         .unwrap();
     assert_eq!(status, 403);
 
-    // A rep cannot use the web view, even with a password.
+    // A rep is given no web password: the admin is told why, and how to make them a manager.
+    let refused = relay
+        .set_password("north", "li", "rep-password-12")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("`li` is a rep"), "{refused}");
+    assert!(refused.contains("--role manager"), "{refused}");
+    // A manager made a rep again keeps the password, and the web view refuses them.
+    relay.invite("north", "li", "manager").unwrap();
     relay
         .set_password("north", "li", "rep-password-12")
         .unwrap();
+    relay.invite("north", "li", "rep").unwrap();
     let mut rep = WebClient::of(&relay).unwrap();
     let (status, body) = rep.login("north", "li", "rep-password-12").unwrap();
     assert_eq!((status, body["kind"].as_str()), (403, Some("forbidden")));

@@ -361,6 +361,11 @@ fn a_stage_clash_is_a_conflict_the_user_resolves_and_a_delete_keeps_a_concurrent
         "the resolution is part of the field's history"
     );
     assert_eq!(last.author.as_ref().unwrap().device, "phone");
+    assert!(last.resolved, "said to be a resolution, not one more write");
+    assert!(
+        history[..history.len() - 1].iter().all(|c| !c.resolved),
+        "{history:#?}"
+    );
     assert_eq!(
         history.len(),
         4,

@@ -19,7 +19,9 @@ fn sigkill_during_a_large_sync_loses_nothing_acknowledged() {
     let mut laptop =
         enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
     let today: Day = "2026-11-23".parse().unwrap();
-    let dossiers = synth::dossiers(7, 600, &["li"], today);
+    // More than the device keeps in flight (4 MB of uploads): it records the relay's answers
+    // to the first frames before it sends the last, so a kill can fall between them.
+    let dossiers = synth::dossiers(7, 1500, &["li"], today);
     laptop.create_many(&dossiers).unwrap();
     let mut ids = laptop.ids().unwrap();
 

@@ -76,7 +76,7 @@ enum Command {
     },
     /// Show a dossier (as it is now, or as it was on a date).
     Show {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// Show the dossier as it stood at the end of this day.
         #[arg(long)]
@@ -84,14 +84,14 @@ enum Command {
     },
     /// Change fields of a dossier: path=value ...
     Set {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         #[arg(required = true, value_name = "PATH=VALUE")]
         sets: Vec<Assignment>,
     },
     /// Add an item (a person, interaction, deal, follow-up...) and print its id.
     Add {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// One of: people, interactions, deals, deals.<deal>.checklist, follow_ups, contracts,
         /// contracts.<contract>.milestones, complaints, account_plan.actions
@@ -103,14 +103,14 @@ enum Command {
     /// Delete an item (kept as a tombstone; `restore` brings it back). Without a path,
     /// archive the whole dossier.
     Delete {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// The item, e.g. people.<person id>; none archives the dossier.
         path: Option<String>,
     },
     /// Undo a delete.
     Restore {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// The item, e.g. people.<person id>; none restores an archived dossier.
         path: Option<String>,
@@ -142,7 +142,7 @@ enum Command {
     },
     /// A manager's note on a dossier, optionally assigning a follow-up to a rep.
     Note {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// The comment.
         #[arg(long, default_value = "")]
@@ -163,12 +163,12 @@ enum Command {
     },
     /// Fields holding different values written concurrently on two devices.
     Conflicts {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
     },
     /// Settle a conflicting field: pick one of the values shown, or give a new one.
     Resolve {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// The conflicting field, as listed by `fieldbook conflicts`.
         path: String,
@@ -180,7 +180,7 @@ enum Command {
     },
     /// Every change to one field: who, on which device, when.
     History {
-        /// The dossier's id.
+        /// The dossier: its id, or its company's name (or a part of it no other name holds).
         id: String,
         /// The field, e.g. deals.<deal id>.stage.
         path: String,
@@ -249,7 +249,7 @@ enum Format {
 
 #[derive(Args)]
 struct MeetingArgs {
-    /// The dossier's id.
+    /// The dossier: its id, or its company's name (or a part of it no other name holds).
     id: String,
     /// phone, visit, email, im, trade_show, trial, proposal_presentation, client_visit_us,
     /// reference_site_visit, leader_visit, other (default: visit)
@@ -396,7 +396,7 @@ fn run(cli: Cli) -> Result<()> {
     let mut engine = Engine::open(&data_dir, &secrets, clock)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let today = engine.today();
-    match cli.command {
+    match with_ids(&engine, cli.command)? {
         Command::Whoami { user, device } => {
             if user.is_some() || device.is_some() {
                 let id = engine.identity().clone();
@@ -613,7 +613,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             out.emit(&serde_json::json!({ "exported": ids.len() }), || {
-                format!("exported {} dossiers to {}", ids.len(), target.display())
+                format!(
+                    "exported {} to {}",
+                    render::count(ids.len(), "dossier"),
+                    target.display()
+                )
             })
         }
         Command::Import { path, table } => {
@@ -637,7 +641,7 @@ fn run(cli: Cli) -> Result<()> {
                 engine.merge_documents(&docs)?
             };
             out.emit(&serde_json::json!({ "changed": changed }), || {
-                format!("{changed} dossiers created or changed")
+                format!("{} created or changed", render::count(changed, "dossier"))
             })
         }
         Command::Enroll {
@@ -727,6 +731,10 @@ fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Re
         });
         return Ok(());
     }
+    // What the sync moved, in dossiers: those whose changes it delivered, and those whose
+    // saved bytes it changed here.
+    let unsent_before = engine.unsent()?.dossiers;
+    let versions_before = versions(engine)?;
     let report = runtime.block_on(async {
         let mut handle = &mut *engine;
         let sync = sync_with_relay(&mut handle, &relay, Mode::Once, &mut stop, |_| {});
@@ -738,20 +746,109 @@ fn sync_command(engine: &mut Engine, out: &Out, watch: bool, timeout: u64) -> Re
     drop(stop_tx);
     while engine.index_pending(500)? > 0 {}
     let status = engine.sync_status()?;
+    let sent = unsent_before.saturating_sub(engine.unsent()?.dossiers);
+    let received = versions(engine)?
+        .iter()
+        .filter(|(id, v)| versions_before.get(*id) != Some(*v))
+        .count();
     out.emit(
-        &serde_json::json!({ "report": report, "status": status }),
+        &serde_json::json!({
+            "report": report,
+            "status": status,
+            "dossiers_sent": sent,
+            "dossiers_received": received,
+        }),
         || {
             format!(
-                "synced: {} frames / {} bytes sent, {} frames / {} bytes received in {} ms\n{}",
-                report.frames_sent,
-                report.bytes_sent,
-                report.frames_received,
-                report.bytes_received,
+                "synced: {} sent, {} received ({} up, {} down, {} ms)\n{}",
+                render::count(sent as usize, "dossier"),
+                received,
+                render::count(report.bytes_sent as usize, "byte"),
+                render::count(report.bytes_received as usize, "byte"),
                 report.elapsed_ms,
                 render::sync_status(&status)
             )
         },
     )
+}
+
+/// `command` with each dossier it names by its company's name named by id.
+fn with_ids(engine: &Engine, mut command: Command) -> Result<Command> {
+    let named = match &mut command {
+        Command::Show { id, .. }
+        | Command::Set { id, .. }
+        | Command::Add { id, .. }
+        | Command::Delete { id, .. }
+        | Command::Restore { id, .. }
+        | Command::Note { id, .. }
+        | Command::Conflicts { id }
+        | Command::Resolve { id, .. }
+        | Command::History { id, .. } => vec![id],
+        Command::Meeting(m) => vec![&mut m.id],
+        Command::Export { ids, .. } => ids.iter_mut().collect(),
+        _ => Vec::new(),
+    };
+    for id in named {
+        *id = dossier_named(engine, id)?;
+    }
+    Ok(command)
+}
+
+/// The dossier `arg` names: its id, else the one company whose name is `arg` (spacing,
+/// width and case aside), else the one whose name contains it.
+fn dossier_named(engine: &Engine, arg: &str) -> Result<String> {
+    use crate::store::DossierStore;
+    if fieldbook_shared::document::valid_id(arg) && engine.store().version(arg)?.is_some() {
+        return Ok(arg.to_string());
+    }
+    let key = fieldbook_shared::import::company_key(arg);
+    if key.is_empty() {
+        bail!("no dossier has the id or name {arg:?}");
+    }
+    let all = engine.list(&ListQuery {
+        include_archived: true,
+        ..ListQuery::default()
+    })?;
+    let names: Vec<(String, &fieldbook_shared::summary::DossierSummary)> = all
+        .iter()
+        .map(|s| (fieldbook_shared::import::company_key(&s.name), s))
+        .collect();
+    let exact: Vec<_> = names.iter().filter(|(k, _)| *k == key).collect();
+    let found = if exact.is_empty() {
+        names.iter().filter(|(k, _)| k.contains(&key)).collect()
+    } else {
+        exact
+    };
+    match found.as_slice() {
+        [(_, one)] => Ok(one.id.clone()),
+        [] => bail!("no dossier has the id or name {arg:?} (`fieldbook search` looks inside them)"),
+        many => {
+            let shown: Vec<String> = many
+                .iter()
+                .take(5)
+                .map(|(_, s)| format!("{} ({})", s.name, s.id))
+                .collect();
+            bail!(
+                "{arg:?} names {} dossiers: {}{} — give more of the name, or the id",
+                many.len(),
+                shown.join(", "),
+                if many.len() > 5 { ", …" } else { "" }
+            )
+        }
+    }
+}
+
+/// Each dossier's store version: what tells which ones a sync wrote.
+fn versions<S: crate::store::DossierStore>(
+    engine: &Engine<S>,
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut out = std::collections::HashMap::new();
+    for id in engine.ids()? {
+        if let Some(v) = engine.store().version(&id)? {
+            out.insert(id, v);
+        }
+    }
+    Ok(out)
 }
 
 /// The fields of a dossier, or of an item of `collection`, as JSON with empty values.

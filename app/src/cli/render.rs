@@ -7,9 +7,17 @@ use fieldbook_shared::history::FieldChange;
 use fieldbook_shared::summary::{DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Author, Day, Dossier, Items};
 
+pub use crate::words::count;
+
 fn when(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn when_exact(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "?".into())
 }
 
@@ -59,6 +67,31 @@ pub fn dossier(id: &str, d: &Dossier, conflicts: &[Conflict], today: Day) -> Str
         opt(&p.target_type),
         opt(&p.brand)
     );
+    let facts: Vec<String> = [
+        ("client number", p.client_number.clone()),
+        ("website", p.website.clone()),
+        ("sales scale", p.sales_scale.clone()),
+        (
+            "headcount",
+            p.headcount.map(|h| h.to_string()).unwrap_or_default(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}: {v}"))
+    .collect();
+    if !facts.is_empty() {
+        let _ = writeln!(s, "{}", facts.join("  "));
+    }
+    // The long shared notes, whole: a merge of two people's edits shows here.
+    for (label, text) in [
+        ("business scope", p.business_scope.as_str()),
+        ("organisation", p.org_structure.as_str()),
+    ] {
+        if !text.is_empty() {
+            let _ = writeln!(s, "{label}: {text}");
+        }
+    }
     if !conflicts.is_empty() {
         let _ = writeln!(
             s,
@@ -71,9 +104,13 @@ pub fn dossier(id: &str, d: &Dossier, conflicts: &[Conflict], today: Day) -> Str
         let _ = writeln!(s, "\nPeople");
         for (pid, x) in people {
             let roles: Vec<&str> = x.roles.iter().map(String::as_str).collect();
+            let reach: Vec<&str> = [x.phone.as_str(), x.email.as_str(), x.im.as_str()]
+                .into_iter()
+                .filter(|v| !v.is_empty())
+                .collect();
             let _ = writeln!(
                 s,
-                "  {}{} — {} {} [{}]{}{}  ({pid})",
+                "  {}{} — {} {} [{}]{}{}{}  ({pid})",
                 x.name,
                 if x.coach { " ★coach" } else { "" },
                 x.title,
@@ -81,6 +118,11 @@ pub fn dossier(id: &str, d: &Dossier, conflicts: &[Conflict], today: Day) -> Str
                 roles.join(", "),
                 x.personality.map(|v| format!(" {v}")).unwrap_or_default(),
                 if x.left_on.is_some() { " (left)" } else { "" },
+                if reach.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {}", reach.join("  "))
+                },
             );
         }
     }
@@ -276,7 +318,13 @@ pub fn history(changes: &[FieldChange]) -> String {
         .iter()
         .map(|c| {
             let who = who(c.author.as_ref(), &c.device);
-            format!("{}  {who}: {}", when(c.at_ms), c.value)
+            let what = if c.resolved {
+                "resolved the conflict, keeping"
+            } else {
+                "set"
+            };
+            // To the second: edits made minutes apart on two devices read in their order.
+            format!("{}  {who} {what} {}", when_exact(c.at_ms), c.value)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -293,10 +341,16 @@ pub fn sync_status(s: &crate::sync::SyncStatus) -> String {
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "never".into());
-    format!(
-        "{relay}\n{} changes in {} dossiers waiting to be sent\nlast sync: {last}",
-        s.unsynced_changes, s.unsynced_dossiers
-    )
+    let waiting = if s.unsynced_changes == 0 {
+        "nothing waiting to be sent".to_string()
+    } else {
+        format!(
+            "{} in {} waiting to be sent",
+            count(s.unsynced_changes as usize, "change"),
+            count(s.unsynced_dossiers as usize, "dossier")
+        )
+    };
+    format!("{relay}\n{waiting}\nlast sync: {last}")
 }
 
 pub fn link_state(s: &crate::sync::LinkState) -> String {
@@ -346,8 +400,8 @@ pub fn board(d: &fieldbook_shared::board::Dashboard) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<12} {:>16} {:>16} {:>16} {:>16}",
-            name,
+            "  {} {:>16} {:>16} {:>16} {:>16}",
+            pad(name, 12),
             cell(p.open),
             cell(p.band(FunnelBand::Top)),
             cell(p.band(FunnelBand::Middle)),
@@ -403,19 +457,27 @@ pub fn board(d: &fieldbook_shared::board::Dashboard) -> String {
         s,
         "\nFreshness (last sync as the relay saw it; changes waiting then)"
     );
+    let synced = |ms: Option<i64>| ms.map_or_else(|| "never synced".to_string(), when);
     for f in &d.freshness {
         let _ = writeln!(
             s,
-            "  {:<12} {:<8} waiting {:<4} {}",
-            f.rep,
+            "  {} {:<6} last sync {}, {} waiting",
+            pad(&f.rep, 12),
             if f.stale { "STALE" } else { "fresh" },
-            f.waiting,
-            f.devices
-                .iter()
-                .map(|x| x.device.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            synced(f.last_sync_ms),
+            count(f.waiting as usize, "change"),
         );
+        // A line each: the laptop that syncs daily does not hide the phone that never does.
+        for x in &f.devices {
+            let _ = writeln!(
+                s,
+                "      {} (device {}): last sync {}, {} waiting",
+                x.device,
+                x.id,
+                synced(x.last_sync_ms),
+                count(x.waiting as usize, "change"),
+            );
+        }
     }
     s
 }

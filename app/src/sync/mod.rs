@@ -81,8 +81,9 @@ fn revoked_message(wiped: bool, unsent: &crate::engine::Unsent) -> String {
     let lost = match unsent.changes {
         0 => "every change made here had reached the relay".to_string(),
         n => format!(
-            "{n} changes in {} dossiers made here had not reached the relay",
-            unsent.dossiers
+            "{} in {} made here had not reached the relay",
+            crate::words::count(n as usize, "change"),
+            crate::words::count(unsent.dossiers as usize, "dossier")
         ),
     };
     if wiped {

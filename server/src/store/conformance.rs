@@ -301,6 +301,12 @@ pub fn web_sessions_are_per_team_and_expire(store: &mut dyn RelayStore) {
         !store.set_password(south, "wang", "h").unwrap(),
         "no such user in south"
     );
+    assert_eq!(store.role_of(north, "wang").unwrap(), Some(Role::Manager));
+    assert_eq!(store.role_of(south, "wang").unwrap(), None);
+    store
+        .create_invite(north, "li", Role::Rep, &[2; 32], 10)
+        .unwrap();
+    assert_eq!(store.role_of(north, "li").unwrap(), Some(Role::Rep));
     assert_eq!(
         store.password_of(north, "wang").unwrap(),
         None,

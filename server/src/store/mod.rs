@@ -209,6 +209,8 @@ pub trait RelayStore: Send {
     /// Set the password hash (PHC string) a user logs in to the web view with; false if the
     /// team has no such user.
     fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError>;
+    /// A user's role (None: the team has no such user).
+    fn role_of(&self, team: TeamId, user: &str) -> Result<Option<Role>, StoreError>;
     /// A user's role and password hash, if they have one.
     fn password_of(&self, team: TeamId, user: &str) -> Result<Option<(Role, String)>, StoreError>;
     fn create_session(

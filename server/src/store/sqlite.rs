@@ -662,6 +662,18 @@ impl RelayStore for SqliteRelayStore {
         Ok(n == 1)
     }
 
+    fn role_of(&self, team: TeamId, user: &str) -> Result<Option<Role>, StoreError> {
+        let name: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT role FROM user WHERE team_id = ?1 AND name = ?2",
+                params![team, user],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(name.map(|r| role(&r)).transpose()?)
+    }
+
     fn password_of(&self, team: TeamId, user: &str) -> Result<Option<(Role, String)>, StoreError> {
         let row: Option<(String, Option<String>)> = self
             .conn
