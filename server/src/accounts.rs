@@ -9,7 +9,8 @@ use crate::store::{RelayStore, StoreError};
 
 /// Unambiguous characters for codes people type (no 0/O, 1/I/L).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const CODE_LEN: usize = 12;
+/// 20 characters of 31: 99 bits, typed as four groups of five.
+const CODE_LEN: usize = 20;
 const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,13 @@ fn new_invite_code() -> String {
     let raw: String = (0..CODE_LEN)
         .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
         .collect();
-    format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12])
+    format!(
+        "{}-{}-{}-{}",
+        &raw[0..5],
+        &raw[5..10],
+        &raw[10..15],
+        &raw[15..20]
+    )
 }
 
 /// Codes are typed by people: case, dashes and spaces do not matter.
@@ -296,7 +303,9 @@ mod tests {
     #[test]
     fn invite_codes_are_forgiving_to_type() {
         let code = new_invite_code();
-        assert_eq!(code.len(), 14);
+        assert_eq!(code.len(), 23, "{code}");
+        // At least 80 bits of chance: 20 characters of an alphabet of 31.
+        assert!(CODE_LEN as f64 * (CODE_ALPHABET.len() as f64).log2() >= 80.0);
         assert_eq!(
             normalize_invite(&code.to_lowercase().replace('-', " ")),
             normalize_invite(&code)

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -107,6 +107,10 @@ pub struct Relay {
     pub web: WebOptions,
     /// Failed web logins per account (see [`crate::throttle`]).
     pub logins: crate::throttle::LoginThrottle,
+    /// Failed enrolments per client address (the same counting as logins).
+    pub enrolments: crate::throttle::LoginThrottle,
+    /// Open sync connections per device (see [`SOCKETS_PER_DEVICE`]).
+    sockets: Mutex<HashMap<i64, usize>>,
     /// Password checks running at once (see [`crate::web::login`]).
     pub password_checks: crate::accounts::PasswordChecks,
     /// Woken when dossiers were written with a device's projection (see [`crate::check`]).
@@ -141,6 +145,8 @@ impl Relay {
             boards: Mutex::default(),
             web: WebOptions::default(),
             logins: Default::default(),
+            enrolments: Default::default(),
+            sockets: Default::default(),
             password_checks: Default::default(),
             check: tokio::sync::Notify::new(),
         }
@@ -203,6 +209,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Too many wrong invite codes from this address: when to try again, in words and in
+/// `Retry-After`.
+fn too_many(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong invite codes from this address: try again in {secs} s"),
+    );
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs),
+    );
+    response
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
@@ -221,8 +242,27 @@ async fn health(State(relay): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn enroll(State(relay): State<AppState>, Json(request): Json<EnrollRequest>) -> Response {
+async fn enroll(
+    State(relay): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Json(request): Json<EnrollRequest>,
+) -> Response {
+    // Invite codes guessed from one address: a few misses are free, then the door closes for
+    // longer each time (even to a right code meanwhile, so the answer teaches nothing).
+    let client = peer.ip().to_string();
+    let now = std::time::Instant::now();
+    if let Some(wait) = relay.enrolments.closed_for_key(&client, now) {
+        return too_many(wait);
+    }
     let result = relay.with_store(|store| accounts::enroll(store, &request, now_ms()));
+    if matches!(result, Err(AccountError::BadInvite)) {
+        if let Some(wait) = relay.enrolments.failed_key(&client, now) {
+            tracing::warn!(%client, "enrolment closed for {} s after wrong invite codes", wait.as_secs());
+            return too_many(wait);
+        }
+    } else if result.is_ok() {
+        relay.enrolments.succeeded_key(&client);
+    }
     match result {
         Ok(enrolled) => {
             tracing::info!(team = %enrolled.team, user = %enrolled.user, device = enrolled.device_id, "device enrolled");
@@ -281,11 +321,62 @@ async fn sync(
             return error(StatusCode::SERVICE_UNAVAILABLE, "try again");
         }
     };
+    // One device has a connection or two (a reconnect overlapping the old one); a token
+    // opening many is a leak or an attack, and each socket holds buffers on the relay.
+    let Some(slot) = SocketSlot::take(&relay, auth.device_id) else {
+        tracing::warn!(
+            device = auth.device_id,
+            "refused: too many sockets for one device"
+        );
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this device has {SOCKETS_PER_DEVICE} connections open already"),
+        );
+    };
     let s = relay.socket;
     upgrade
         .read_buffer_size(s.read_buffer)
         .write_buffer_size(s.write_buffer)
         .max_message_size(s.max_message)
         .max_frame_size(s.max_message)
-        .on_upgrade(move |socket| crate::serve::connection(socket, relay, auth))
+        .on_upgrade(move |socket| async move {
+            crate::serve::connection(socket, relay, auth).await;
+            drop(slot);
+        })
+}
+
+/// Connections one device may hold open at once.
+pub const SOCKETS_PER_DEVICE: usize = 4;
+
+/// One of a device's connections, counted while it is held.
+struct SocketSlot {
+    relay: AppState,
+    device: i64,
+}
+
+impl SocketSlot {
+    fn take(relay: &AppState, device: i64) -> Option<SocketSlot> {
+        let mut open = relay.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(device).or_default();
+        if *n >= SOCKETS_PER_DEVICE {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot {
+            relay: relay.clone(),
+            device,
+        })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.relay.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
 }

@@ -80,7 +80,11 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(app.clone());
+                // The client's address, for what is counted per address (enrolments).
+                let service = TowerToHyperService::new(
+                    app.clone()
+                        .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+                );
                 let http = http.clone();
                 let stop = stop.clone();
                 let tls = options.tls.as_ref().map(|t| t.acceptor());

@@ -7,7 +7,10 @@
 //! checked at all, not even the right one: otherwise a guesser would learn from the answer.
 //! A success forgets the account's failures.
 //!
-//! Keyed by account rather than by address: behind a proxy every browser has the proxy's
+//! The same counting serves enrolments, keyed by the client's address (an invite code has no
+//! account to key by until it is right).
+//!
+//! Logins are keyed by account rather than by address: behind a proxy every browser has the proxy's
 //! address, and a guesser can change address more easily than the account it wants. The
 //! price is that someone guessing can keep a manager out for a while; the cap bounds it.
 
@@ -50,19 +53,29 @@ fn key(team: &str, user: &str) -> String {
 impl LoginThrottle {
     /// How long the account's login is still closed, or None to go on and check the password.
     pub fn closed_for(&self, team: &str, user: &str, now: Instant) -> Option<Duration> {
+        self.closed_for_key(&key(team, user), now)
+    }
+
+    /// As [`LoginThrottle::closed_for`], for failures counted under any key (a client's
+    /// address for enrolments).
+    pub fn closed_for_key(&self, key: &str, now: Instant) -> Option<Duration> {
         let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        let until = accounts.get(&key(team, user))?.closed_until?;
+        let until = accounts.get(key)?.closed_until?;
         until.checked_duration_since(now).filter(|d| !d.is_zero())
     }
 
     /// A wrong password (or an unknown account): count it, and close the login if the free
     /// failures are used up. Returns how long it is now closed.
     pub fn failed(&self, team: &str, user: &str, now: Instant) -> Option<Duration> {
+        self.failed_key(&key(team, user), now)
+    }
+
+    pub fn failed_key(&self, key: &str, now: Instant) -> Option<Duration> {
         let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
         if accounts.len() >= MAX_ACCOUNTS {
             forget_old(&mut accounts, now);
         }
-        let entry = accounts.entry(key(team, user)).or_insert(Failures {
+        let entry = accounts.entry(key.to_string()).or_insert(Failures {
             count: 0,
             last: now,
             closed_until: None,
@@ -82,8 +95,12 @@ impl LoginThrottle {
 
     /// The right password: the account starts afresh.
     pub fn succeeded(&self, team: &str, user: &str) {
+        self.succeeded_key(&key(team, user));
+    }
+
+    pub fn succeeded_key(&self, key: &str) {
         let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        accounts.remove(&key(team, user));
+        accounts.remove(key);
     }
 }
 

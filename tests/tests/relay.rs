@@ -927,3 +927,102 @@ fn an_upload_vouched_for_is_stored_as_given_and_a_wrong_row_is_put_right() {
     assert_eq!(wang.summary(&other).unwrap().name, "Acme");
     assert_eq!(wang.summary(&id).unwrap().name, "华东重工");
 }
+
+/// Invite codes guessed from one address: four misses are free, the fifth closes enrolment
+/// from that address for a while (429 with Retry-After), even to the right code; once open
+/// again, the right code enrols. Codes carry 99 bits and are typed as four groups of five.
+#[test]
+fn guessing_invite_codes_closes_enrolment_from_that_address_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let code = relay.invite("north", "li", "rep").unwrap();
+    assert_eq!(code.len(), 23, "{code}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let enrol = |invite: &str| -> (u16, Option<u64>) {
+        let body = serde_json::json!({ "invite": invite, "device_name": "laptop" });
+        let response = agent
+            .post(format!("{}/v1/enroll", relay.url))
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .unwrap();
+        let retry = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        (response.status().as_u16(), retry)
+    };
+    for guess in ["AAAAA-AAAAA-AAAAA-AAAAA", "BBBBB", "", "C"] {
+        assert_eq!(enrol(guess), (403, None), "{guess:?}: refused, no wait yet");
+    }
+    let (status, retry) = enrol("DDDDD-DDDDD-DDDDD-DDDDD");
+    assert_eq!(status, 429, "the fifth miss closes it");
+    let wait = retry.expect("Retry-After");
+    assert!((1..=5).contains(&wait), "{wait}");
+    assert_eq!(enrol(&code).0, 429, "closed even to the right code");
+    std::thread::sleep(Duration::from_secs(wait));
+    assert_eq!(
+        enrol(&code.to_lowercase()).0,
+        200,
+        "open again: the code enrols"
+    );
+    assert_eq!(enrol(&code).0, 403, "and only once");
+}
+
+/// One device token opens a few sockets at most: a reconnect overlapping the old connection is
+/// fine, a thousand are not (each holds buffers on the relay). A socket closed frees its place.
+#[test]
+fn one_device_opens_a_few_sockets_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
+    let wang = enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let token = |e: &fieldbook_app::Engine| e.relay_config().unwrap().unwrap().token;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let open = |token: String| {
+            let url = relay.url.replace("http://", "ws://");
+            async move {
+                let mut req = format!("{url}/v1/sync").into_client_request().unwrap();
+                req.headers_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+                tokio_tungstenite::connect_async(req).await
+            }
+        };
+        let mut held = Vec::new();
+        for i in 0..fieldbook_relay::http::SOCKETS_PER_DEVICE {
+            let (ws, _) = open(token(&li))
+                .await
+                .unwrap_or_else(|e| panic!("socket {i}: {e}"));
+            held.push(ws);
+        }
+        match open(token(&li)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 429)
+            }
+            other => panic!("one socket too many was not refused: {other:?}"),
+        }
+        // Another device of the team is not affected.
+        assert!(open(token(&wang)).await.is_ok());
+        // A socket closed frees its place.
+        let mut first = held.remove(0);
+        first.close(None).await.unwrap();
+        while first.next().await.is_some() {}
+        let mut reopened = None;
+        for _ in 0..50 {
+            if let Ok((ws, _)) = open(token(&li)).await {
+                reopened = Some(ws);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(reopened.is_some(), "the place was never freed");
+    });
+}

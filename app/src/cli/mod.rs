@@ -212,7 +212,7 @@ enum Command {
         /// The relay's address, e.g. https://relay.example.com (http:// only to this machine,
         /// or with --insecure)
         relay: String,
-        /// The invite code from the team's admin (XXXX-XXXX-XXXX).
+        /// The invite code from the team's admin (XXXXX-XXXXX-XXXXX-XXXXX).
         invite: String,
         /// Trust this private CA's certificate (PEM) at the relay, besides the platform's.
         #[arg(long, env = "FIELDBOOK_CA_FILE")]

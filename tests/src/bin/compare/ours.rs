@@ -189,8 +189,25 @@ fn live(
 /// hello and then wait.
 pub fn memory_per_connection(bin: &Path, dir: &Path, count: usize) -> Result<f64> {
     let relay = RelayProcess::start(bin, dir)?;
-    let device = enrolled_device(&relay, &dir.join("d"), "north", "li", "phone")?;
-    let token = device.relay_config()?.context("enrolled")?.token;
+    // A device each: the relay lets one device hold only a few connections.
+    relay.invite("north", "d0", "rep")?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(true)
+        .build()
+        .into();
+    let mut tokens = Vec::with_capacity(count);
+    for i in 0..count {
+        let out = relay.admin(&["invite", "--team", "north", "--user", &format!("d{i}")])?;
+        let code = out.split_whitespace().last().context("an invite code")?;
+        let body = serde_json::json!({ "invite": code, "device_name": "phone" });
+        let enrolled: serde_json::Value = agent
+            .post(format!("{}/v1/enroll", relay.url))
+            .header("content-type", "application/json")
+            .send(body.to_string())?
+            .body_mut()
+            .read_json()?;
+        tokens.push(enrolled["token"].as_str().context("a token")?.to_string());
+    }
     let pid = relay.pid().context("relay pid")?;
     let url = format!("{}/v1/sync", relay.url.replace("http://", "ws://"));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -205,7 +222,7 @@ pub fn memory_per_connection(bin: &Path, dir: &Path, count: usize) -> Result<f64
             status: DeviceStatus::default(),
         });
         let mut sockets = Vec::with_capacity(count);
-        for _ in 0..count {
+        for token in &tokens {
             let mut request = url.as_str().into_client_request()?;
             request
                 .headers_mut()
