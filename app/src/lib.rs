@@ -12,6 +12,7 @@ mod files;
 pub mod import;
 pub mod secrets;
 pub mod service;
+pub mod sheet_file;
 pub mod store;
 pub mod sync;
 pub mod synth;

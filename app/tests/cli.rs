@@ -355,3 +355,55 @@ fn a_dossier_is_named_by_its_company_and_shown_whole() {
     let out = fieldbook(d, &["show", "不存在"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no dossier has the id or name"));
 }
+
+#[test]
+fn the_list_as_filtered_goes_to_a_spreadsheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let late = ok(&d, &["new", "--name", "华东重工"]);
+    ok(
+        &d,
+        &[
+            "add",
+            &late,
+            "deals",
+            "title=培训",
+            "stage=evaluation",
+            "value=120000",
+        ],
+    );
+    ok(
+        &d,
+        &["add", &late, "follow_ups", "due=2026-11-01", "action=回访"],
+    );
+    ok(&d, &["new", "--name", "Acme"]);
+
+    // Only what the filter shows, in Chinese, as Excel opens CSV.
+    let csv = dir.path().join("overdue.csv");
+    ok(&d, &["list", "--overdue", "--out", csv.to_str().unwrap()]);
+    let bytes = std::fs::read(&csv).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM for Excel");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("公司名称,客户编号,负责人"), "{text}");
+    assert!(
+        lines[1].starts_with("华东重工,") && lines[1].contains(",评价,"),
+        "{text}"
+    );
+
+    // Everything, in English, as a workbook with numbers as numbers; read back as an import
+    // reads it.
+    let xlsx = dir.path().join("all.xlsx");
+    ok(
+        &d,
+        &["list", "--out", xlsx.to_str().unwrap(), "--lang", "en"],
+    );
+    let read = fieldbook_app::import::read_table(&xlsx, Some("Clients")).unwrap();
+    assert_eq!(read.table.headers[0], "Company");
+    assert_eq!(read.table.rows.len(), 2);
+    let heavy = read.table.rows.iter().find(|r| r[0] == "华东重工").unwrap();
+    assert_eq!(heavy[5], "Evaluation");
+    assert_eq!(heavy[8], "120000");
+    assert!(fieldbook(&d, &["list", "--out", "x.pdf"]).status.code() != Some(0));
+}

@@ -14,6 +14,7 @@ pub mod model;
 mod note;
 pub mod patch;
 pub mod pipeline;
+pub mod sheet;
 pub mod summary;
 pub mod sync;
 mod tags;

@@ -318,10 +318,23 @@ struct ListArgs {
     /// Only dossiers whose text matches.
     #[arg(long)]
     search: Option<String>,
-    #[arg(long, default_value_t = 50)]
-    limit: u32,
+    /// Rows at most (default: 50 on screen, all with --out).
+    #[arg(long)]
+    limit: Option<u32>,
     #[arg(long, default_value_t = 0)]
     offset: u32,
+    /// Write the list to this file instead, as a spreadsheet opens it: .csv or .xlsx.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The language of the file's headers and words: zh or en.
+    #[arg(long, value_enum, default_value_t = SheetLang::Zh)]
+    lang: SheetLang,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SheetLang {
+    Zh,
+    En,
 }
 
 pub fn main() -> ExitCode {
@@ -501,10 +514,22 @@ fn run(cli: Cli) -> Result<()> {
                 not_contacted_since: a.not_contacted.map(|n| today.plus_days(-n)),
                 include_archived: a.archived,
                 text: a.search,
-                limit: Some(a.limit),
+                limit: a.limit.or(if a.out.is_some() { None } else { Some(50) }),
                 offset: a.offset,
             };
             let rows = engine.list(&query)?;
+            if let Some(path) = &a.out {
+                let lang = match a.lang {
+                    SheetLang::Zh => fieldbook_shared::api::Lang::Zh,
+                    SheetLang::En => fieldbook_shared::api::Lang::En,
+                };
+                let sheet = fieldbook_shared::sheet::dossier_list(&rows, lang);
+                crate::sheet_file::write_sheet(&sheet, path)?;
+                return out.emit(
+                    &serde_json::json!({ "written": rows.len(), "file": path.display().to_string() }),
+                    || format!("{} written to {}", render::count(rows.len(), "dossier"), path.display()),
+                );
+            }
             out.emit(&rows, || render::list(&rows, today))
         }
         Command::Todo {
