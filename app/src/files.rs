@@ -20,3 +20,11 @@ pub(crate) fn sync_parent_dir(path: &Path) {
         let _ = d.sync_all();
     }
 }
+
+/// A file's extension in lower case ("" without one): what kind of file the user gave.
+pub(crate) fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}

@@ -21,11 +21,7 @@ pub fn write_sheet(sheet: &Sheet, path: &Path) -> Result<(), SheetError> {
         path: shown.clone(),
         reason,
     };
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let extension = crate::files::extension(path);
     match extension.as_str() {
         "csv" => {
             let mut bytes = b"\xEF\xBB\xBF".to_vec();

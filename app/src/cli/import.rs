@@ -52,13 +52,8 @@ impl TableOptions {
 
 /// Whether `path` is a table this command reads (rather than a Fieldbook export).
 pub fn is_table(path: &Path) -> bool {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
     matches!(
-        ext.as_str(),
+        crate::files::extension(path).as_str(),
         "csv" | "tsv" | "txt" | "xlsx" | "xlsm" | "xls" | "xlsb" | "ods"
     )
 }

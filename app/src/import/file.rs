@@ -54,11 +54,7 @@ pub struct ReadTable {
 /// Read `path` (the sheet named `sheet`, or the first, of a workbook).
 pub fn read_table(path: &Path, sheet: Option<&str>) -> Result<ReadTable, FileError> {
     let shown = path.display().to_string();
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let extension = crate::files::extension(path);
     match extension.as_str() {
         "csv" | "txt" | "tsv" => {
             let bytes = std::fs::read(path).map_err(|source| FileError::Io {
