@@ -59,6 +59,9 @@ enum Command {
         /// it for dossiers the device asked for whole): bounds the memory a connection costs.
         #[arg(long, default_value_t = (RELAY_OUTBOX_BYTES / 1024) as u64)]
         outbox_kib: u64,
+        /// Sync connections one team may hold open at once (each device holds at most a few).
+        #[arg(long, default_value_t = 1000)]
+        team_sockets: usize,
         /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
         #[arg(long, env = "FIELDBOOK_RELAY_UI")]
         ui: Option<std::path::PathBuf>,
@@ -182,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             header_timeout,
             write_stall,
             outbox_kib,
+            team_sockets,
             ui,
             tls_cert,
             tls_key,
@@ -214,6 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let mut relay = Relay::new(db, stop_rx).with_web(web);
                 relay.socket.write_stall = std::time::Duration::from_secs(write_stall.max(1));
                 relay.socket.outbox_bytes = (outbox_kib.max(16) * 1024) as usize;
+                relay.socket.per_team = team_sockets.max(1);
                 let relay = Arc::new(relay);
                 // Tests and scripts read this line for the port.
                 let scheme = if tls.is_some() { "https" } else { "http" };

@@ -77,6 +77,8 @@ pub struct SocketLimits {
     pub outbox_bytes: usize,
     /// A device that reads nothing for this long while the relay has frames for it is let go.
     pub write_stall: Duration,
+    /// Sync connections one team may hold open at once.
+    pub per_team: usize,
 }
 
 impl Default for SocketLimits {
@@ -87,6 +89,7 @@ impl Default for SocketLimits {
             max_message: MAX_FRAME_BYTES,
             outbox_bytes: RELAY_OUTBOX_BYTES,
             write_stall: Duration::from_secs(60),
+            per_team: 1000,
         }
     }
 }
@@ -109,8 +112,8 @@ pub struct Relay {
     pub logins: crate::throttle::LoginThrottle,
     /// Failed enrolments per client address (the same counting as logins).
     pub enrolments: crate::throttle::LoginThrottle,
-    /// Open sync connections per device (see [`SOCKETS_PER_DEVICE`]).
-    sockets: Mutex<HashMap<i64, usize>>,
+    /// Open sync connections per device (see [`SOCKETS_PER_DEVICE`]) and per team.
+    sockets: Mutex<OpenSockets>,
     /// Password checks running at once (see [`crate::web::login`]).
     pub password_checks: crate::accounts::PasswordChecks,
     /// Woken when dossiers were written with a device's projection (see [`crate::check`]).
@@ -323,15 +326,16 @@ async fn sync(
     };
     // One device has a connection or two (a reconnect overlapping the old one); a token
     // opening many is a leak or an attack, and each socket holds buffers on the relay.
-    let Some(slot) = SocketSlot::take(&relay, auth.device_id) else {
-        tracing::warn!(
-            device = auth.device_id,
-            "refused: too many sockets for one device"
-        );
-        return error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("this device has {SOCKETS_PER_DEVICE} connections open already"),
-        );
+    let slot = match SocketSlot::take(&relay, auth.device_id, auth.team_id) {
+        Ok(slot) => slot,
+        Err(full) => {
+            tracing::warn!(
+                device = auth.device_id,
+                team = auth.team_id,
+                "refused: {full}"
+            );
+            return error(StatusCode::TOO_MANY_REQUESTS, full);
+        }
     };
     let s = relay.socket;
     upgrade
@@ -348,35 +352,59 @@ async fn sync(
 /// Connections one device may hold open at once.
 pub const SOCKETS_PER_DEVICE: usize = 4;
 
+/// Open sync connections, per device and per team.
+#[derive(Debug, Default)]
+struct OpenSockets {
+    devices: HashMap<i64, usize>,
+    teams: HashMap<TeamId, usize>,
+}
+
 /// One of a device's connections, counted while it is held.
 struct SocketSlot {
     relay: AppState,
     device: i64,
+    team: TeamId,
 }
 
 impl SocketSlot {
-    fn take(relay: &AppState, device: i64) -> Option<SocketSlot> {
+    /// A place for one more connection of `device` of `team`, or why there is none.
+    fn take(relay: &AppState, device: i64, team: TeamId) -> Result<SocketSlot, String> {
         let mut open = relay.sockets.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(device).or_default();
-        if *n >= SOCKETS_PER_DEVICE {
-            return None;
+        if open.devices.get(&device).copied().unwrap_or(0) >= SOCKETS_PER_DEVICE {
+            return Err(format!(
+                "this device has {SOCKETS_PER_DEVICE} connections open already"
+            ));
         }
-        *n += 1;
-        Some(SocketSlot {
+        if open.teams.get(&team).copied().unwrap_or(0) >= relay.socket.per_team {
+            return Err(format!(
+                "the team has {} connections open already",
+                relay.socket.per_team
+            ));
+        }
+        *open.devices.entry(device).or_default() += 1;
+        *open.teams.entry(team).or_default() += 1;
+        Ok(SocketSlot {
             relay: relay.clone(),
             device,
+            team,
         })
+    }
+}
+
+/// One fewer open under `key`.
+fn release<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = counts.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&key);
+        }
     }
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
         let mut open = self.relay.sockets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.device) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.device);
-            }
-        }
+        release(&mut open.devices, self.device);
+        release(&mut open.teams, self.team);
     }
 }

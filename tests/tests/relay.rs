@@ -973,13 +973,17 @@ fn guessing_invite_codes_closes_enrolment_from_that_address_for_a_while() {
 }
 
 /// One device token opens a few sockets at most: a reconnect overlapping the old connection is
-/// fine, a thousand are not (each holds buffers on the relay). A socket closed frees its place.
+/// fine, a thousand are not (each holds buffers on the relay). A team's devices together open
+/// at most what the relay allows a team (`--team-sockets`). A socket closed frees its place.
 #[test]
-fn one_device_opens_a_few_sockets_at_most() {
+fn one_device_opens_a_few_sockets_at_most_and_a_team_a_bounded_number() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay =
+        RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--team-sockets", "6"]).unwrap();
     let li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
     let wang = enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
+    let zhou = enrolled_device(&relay, &dir.path().join("zhou"), "north", "zhou", "pad").unwrap();
+    let zhao = enrolled_device(&relay, &dir.path().join("zhao"), "south", "zhao", "pad").unwrap();
     let token = |e: &fieldbook_app::Engine| e.relay_config().unwrap().unwrap().token;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1009,8 +1013,18 @@ fn one_device_opens_a_few_sockets_at_most() {
             }
             other => panic!("one socket too many was not refused: {other:?}"),
         }
-        // Another device of the team is not affected.
-        assert!(open(token(&wang)).await.is_ok());
+        // Another device of the team is not affected, until the team has its six.
+        for _ in 0..2 {
+            held.push(open(token(&wang)).await.unwrap().0);
+        }
+        match open(token(&zhou)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 429)
+            }
+            other => panic!("the team's seventh socket was not refused: {other:?}"),
+        }
+        // Another team is not affected at all.
+        assert!(open(token(&zhao)).await.is_ok());
         // A socket closed frees its place.
         let mut first = held.remove(0);
         first.close(None).await.unwrap();
