@@ -11,15 +11,14 @@
 //! one that does not read as a dossier at all is logged and left as it is (its changes were
 //! acknowledged; nothing can take them back).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fieldbook_shared::pipeline::{Chunk, OpenDoc};
 use fieldbook_shared::summary::Projection;
 use fieldbook_shared::sync::{Commit, heads_to_bytes};
 
-use crate::http::{AppState, TeamChange};
-use crate::replica::doc_write;
+use crate::http::AppState;
+use crate::replica::{doc_write, same_heads};
 use crate::store::{RelayStore, Rewrite, StoreError, Unchecked};
 
 /// Dossiers taken from the store per round.
@@ -50,19 +49,7 @@ pub async fn run(relay: AppState) {
 /// on every core).
 pub fn check_pending(relay: &AppState) -> Result<(), StoreError> {
     loop {
-        let batch = relay.with_store(|s| {
-            let unchecked = s.unchecked(BATCH)?;
-            let mut read = Vec::with_capacity(unchecked.len());
-            for u in unchecked {
-                // Gone or written since: that write is checked in its turn.
-                if let Some(stored) = s.load_doc(u.team, &u.doc)?
-                    && stored.seq == u.seq
-                {
-                    read.push((u, stored.bytes));
-                }
-            }
-            Ok::<_, StoreError>(read)
-        })?;
+        let batch = relay.with_store(|s| unchecked_bytes(s, BATCH))?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -76,18 +63,9 @@ pub fn check_pending(relay: &AppState) -> Result<(), StoreError> {
                 return Ok(());
             }
             relay.with_store(|store| {
-                let committed = settle(store, unchecked, worked_out)?;
-                if let Some((seq, docs)) = committed {
+                if let Some(commit) = settle(store, unchecked, worked_out)? {
                     // Told while the store is held, so in the order committed.
-                    relay.hub.publish(
-                        unchecked.team,
-                        TeamChange {
-                            seq,
-                            docs: Arc::new(docs),
-                            forwards: Arc::default(),
-                            origin: relay.connection_id(),
-                        },
-                    );
+                    relay.announce(unchecked.team, commit);
                 }
                 Ok::<_, StoreError>(())
             })?;
@@ -100,17 +78,29 @@ pub fn check_pending(relay: &AppState) -> Result<(), StoreError> {
 /// commits made where a device's projection was wrong, to announce.
 pub fn check_in(store: &mut dyn RelayStore, limit: usize) -> Result<Vec<Commit>, StoreError> {
     let mut commits = Vec::new();
-    for unchecked in store.unchecked(limit)? {
-        let Some(stored) = store.load_doc(unchecked.team, &unchecked.doc)? else {
-            continue;
-        };
-        if stored.seq != unchecked.seq {
-            continue;
-        }
-        let worked_out = work_out(&unchecked.doc, &stored.bytes, stored.seq);
+    for (unchecked, bytes) in unchecked_bytes(store, limit)? {
+        let worked_out = work_out(&unchecked.doc, &bytes, unchecked.seq);
         commits.extend(settle(store, &unchecked, worked_out)?);
     }
     Ok(commits)
+}
+
+/// Up to `limit` unchecked dossiers with their stored bytes, oldest first; one gone or
+/// written since it was listed is left out (that write is checked in its turn).
+fn unchecked_bytes(
+    store: &dyn RelayStore,
+    limit: usize,
+) -> Result<Vec<(Unchecked, Vec<u8>)>, StoreError> {
+    let unchecked = store.unchecked(limit)?;
+    let mut read = Vec::with_capacity(unchecked.len());
+    for u in unchecked {
+        if let Some(stored) = store.load_doc(u.team, &u.doc)?
+            && stored.seq == u.seq
+        {
+            read.push((u, stored.bytes));
+        }
+    }
+    Ok(read)
 }
 
 /// What checking a stored dossier finds: its bytes as one snapshot and the projection the
@@ -175,12 +165,7 @@ pub fn settle(
         .board_row(unchecked.team, &unchecked.doc)?
         .and_then(|row| serde_json::from_str::<Projection>(&row).ok());
     // The heads too: a new dossier's were taken from the device that uploaded it.
-    let heads_right = {
-        let (mut stored, mut found) = (version.heads, heads_to_bytes(&w.heads));
-        stored.sort();
-        found.sort();
-        stored == found
-    };
+    let heads_right = same_heads(&version.heads, &heads_to_bytes(&w.heads));
     if heads_right && vouched.as_ref() == Some(&w.projection.board_row()) {
         let rewrite = Rewrite {
             snapshot: w.snapshot,

@@ -181,6 +181,21 @@ impl Relay {
     pub fn connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
+
+    /// Tell `team`'s live connections of a commit the relay made itself (a manager's note, a
+    /// check's correction): nothing to pass on as it is, and no connection made it. Call it
+    /// while holding the store, as [`Hub::publish`] says.
+    pub fn announce(&self, team: TeamId, (seq, docs): fieldbook_shared::sync::Commit) {
+        self.hub.publish(
+            team,
+            TeamChange {
+                seq,
+                docs: Arc::new(docs),
+                forwards: Arc::default(),
+                origin: self.connection_id(),
+            },
+        );
+    }
 }
 
 pub fn now_ms() -> i64 {

@@ -318,8 +318,8 @@ impl RelayReplica for TeamReplica<'_> {
         let mut opened = check_all(&to_open).into_iter();
         let mut result = Ok(());
         for (upload, given) in uploads.into_iter().zip(as_given) {
-            let outcome = if given {
-                store_as_given(upload).map(|(s, w)| (s, Some(w)))
+            let outcome = if let (true, Some(vouched)) = (given, upload.vouched) {
+                store_as_given(upload.doc, upload.bytes, vouched).map(|(s, w)| (s, Some(w)))
             } else {
                 let checked = opened.next().unwrap_or_else(|| {
                     Err(ReplicaError::Rejected {
@@ -354,12 +354,7 @@ impl RelayReplica for TeamReplica<'_> {
         let mut writes = Vec::with_capacity(pushes.len());
         for p in pushes {
             let version = self.store.doc_version(team, &p.doc)?;
-            let holds = |v: &DocVersion| {
-                let (mut held, mut base) = (v.heads.clone(), p.base.clone());
-                held.sort();
-                base.sort();
-                held == base
-            };
+            let holds = |v: &DocVersion| same_heads(&v.heads, &p.base);
             let Some(version) = version.filter(holds) else {
                 // Not made on what the team holds: the device exchanges it instead.
                 let held = self.store.doc_version(team, &p.doc)?;
@@ -494,20 +489,21 @@ impl TeamReplica<'_> {
     }
 }
 
+/// Whether two lists of heads name the same changes (in whatever order).
+pub fn same_heads(a: &[[u8; 32]], b: &[[u8; 32]]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
 /// A new dossier whose device vouched for what its bytes hold: stored as given, once its
 /// bytes are framed as saved Automerge chunks and its row is its own, and checked later.
-fn store_as_given(upload: Upload) -> Result<(Stored, DocWrite), ReplicaError> {
-    let Upload {
-        doc,
-        bytes,
-        vouched,
-    } = upload;
-    let Some(Vouched { heads, row }) = vouched else {
-        return Err(ReplicaError::Rejected {
-            doc,
-            reason: "stored as given without being vouched for".into(),
-        });
-    };
+fn store_as_given(
+    doc: String,
+    bytes: Vec<u8>,
+    Vouched { heads, row }: Vouched,
+) -> Result<(Stored, DocWrite), ReplicaError> {
     let refuse = |reason: String| ReplicaError::Rejected {
         doc: doc.clone(),
         reason,

@@ -332,17 +332,9 @@ async fn session(
                     corrected: Vec::new(),
                 };
                 let frames = session.produce(&mut replica, outbox.bulk_room());
-                for (seq, docs) in replica.corrected {
+                for commit in replica.corrected {
                     // Told while the store is held, so in the order committed.
-                    relay.hub.publish(
-                        auth.team_id,
-                        TeamChange {
-                            seq,
-                            docs: Arc::new(docs),
-                            forwards: Arc::default(),
-                            origin: relay.connection_id(),
-                        },
-                    );
+                    relay.announce(auth.team_id, commit);
                 }
                 frames
             });

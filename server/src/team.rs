@@ -3,8 +3,6 @@
 //! written since, never a document load), dossiers opened for a drill-down, and the manager's
 //! note written into a dossier like any device's change.
 
-use std::sync::Arc;
-
 use automerge::{ActorId, AutoCommit};
 use fieldbook_shared::api::{self, AppError, DossierPage, DossierView, ErrorKind, ListQuery};
 use fieldbook_shared::board::{
@@ -16,7 +14,7 @@ use fieldbook_shared::summary::{Projection, project};
 use fieldbook_shared::{Author, Day, conflict, history};
 use sha2::{Digest, Sha256};
 
-use crate::http::{AppState, TeamChange, now_ms};
+use crate::http::{AppState, now_ms};
 use crate::replica::{EditError, TeamReplica};
 use crate::store::{DeviceAuth, StoreError, TeamId, WebAuth};
 
@@ -338,18 +336,10 @@ pub fn add_note(
         let committed = replica.edit(id, &writer, "comment", |d| {
             fieldbook_shared::board::add_note(d, note, &ids, &auth.user, day)
         })?;
-        if let Some((seq, docs)) = &committed {
+        if let Some(commit) = &committed {
             // Live devices of the team pull it now; the others on their next sync. Told while
             // the store is held, so in the order committed.
-            relay.hub.publish(
-                auth.team_id,
-                TeamChange {
-                    seq: *seq,
-                    docs: Arc::new(docs.clone()),
-                    forwards: Arc::default(),
-                    origin: relay.connection_id(),
-                },
-            );
+            relay.announce(auth.team_id, commit.clone());
         }
         Ok(committed)
     });

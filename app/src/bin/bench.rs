@@ -73,6 +73,19 @@ const QUERIES: &[&str] = &[
     "不存在的词",
 ];
 
+/// An empty store of `kind` in `tmp/name` (anything left there from an earlier run removed).
+fn fresh(
+    kind: StoreKind,
+    tmp: &Path,
+    name: &str,
+    clock: &Arc<FixedClock>,
+) -> Result<(std::path::PathBuf, Engine)> {
+    let dir = tmp.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let engine = kind.open(&dir, clock.clone())?;
+    Ok((dir, engine))
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
@@ -124,9 +137,7 @@ fn measure(
     today: Day,
 ) -> Result<String> {
     let n = data.len();
-    let dir = tmp.join(format!("n{n}-{}", kind.label()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut engine = kind.open(&dir, clock.clone())?;
+    let (dir, mut engine) = fresh(kind, tmp, &format!("n{n}-{}", kind.label()), clock)?;
     let started = Instant::now();
     for batch in data.chunks(500) {
         engine.create_many(batch)?;
@@ -201,9 +212,7 @@ fn measure(
         .map(|(id, _)| Ok((id.clone(), engine.export_document(id)?)))
         .collect::<Result<_>>()?;
     drop(engine);
-    let other = tmp.join(format!("n{n}-{}-import", kind.label()));
-    let _ = std::fs::remove_dir_all(&other);
-    let mut receiver = kind.open(&other, clock.clone())?;
+    let (other, mut receiver) = fresh(kind, tmp, &format!("n{n}-{}-import", kind.label()), clock)?;
     let started = Instant::now();
     for batch in docs.chunks(500) {
         receiver.merge_documents(batch)?;
