@@ -6,15 +6,26 @@
 # in a real Secret Service.
 #
 # Usage: scripts/test.sh [--no-window]
-#   --no-window  only `cargo test --workspace` (no system packages, no display needed)
+#   --no-window  only `cargo test --workspace` (no display needed; of system packages, only
+#                PostgreSQL's server programs, installed when missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 window=1
 [ "${1:-}" = --no-window ] && window=
 
 if [ -n "$window" ]; then
   ./scripts/setup-app.sh --debug
+fi
+
+# The relay's PostgreSQL store is tested against a real server that the tests start themselves
+# in a temporary folder (tests/src/postgres.rs): they need PostgreSQL's server programs.
+if [ -z "${FIELDBOOK_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  && ! command -v initdb >/dev/null; then
+  printf '\n--- apt: postgresql (%s)\n' "$(date -u +%H:%M:%S)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 
 printf '\n--- cargo test --workspace (%s)\n' "$(date -u +%H:%M:%S)"

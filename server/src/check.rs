@@ -62,9 +62,9 @@ pub fn check_pending(relay: &AppState) -> Result<(), StoreError> {
             if *relay.shutdown.borrow() {
                 return Ok(());
             }
-            relay.with_store(|store| {
+            relay.with_team(unchecked.team, |store, _| {
                 if let Some(commit) = settle(store, unchecked, worked_out)? {
-                    // Told while the store is held, so in the order committed.
+                    // Told in the team's turn, so in the order committed.
                     relay.announce(unchecked.team, commit);
                 }
                 Ok::<_, StoreError>(())

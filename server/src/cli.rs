@@ -62,6 +62,9 @@ enum Command {
         /// Sync connections one team may hold open at once (each device holds at most a few).
         #[arg(long, default_value_t = 1000)]
         team_sockets: usize,
+        /// Connections to the database: teams sync in parallel up to this many at once.
+        #[arg(long, env = "FIELDBOOK_RELAY_DB_CONNECTIONS", default_value_t = store::pool::DEFAULT_CONNECTIONS)]
+        db_connections: usize,
         /// Serve the manager's web view from this folder (the built UI, `ui/dist`).
         #[arg(long, env = "FIELDBOOK_RELAY_UI")]
         ui: Option<std::path::PathBuf>,
@@ -186,6 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_stall,
             outbox_kib,
             team_sockets,
+            db_connections,
             ui,
             tls_cert,
             tls_key,
@@ -208,6 +212,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 secure_cookie: secure_cookie || tls.is_some(),
                 today,
             };
+            // The connection opened above brought the schema up to date; the relay works
+            // through a pool of its own (opened before the runtime starts: a blocking client
+            // cannot connect inside it).
+            drop(db);
+            let stores = store::pool::StorePool::open(&cli.db, db_connections)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -215,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 let addr = listener.local_addr()?;
                 let (stop_tx, stop_rx) = watch::channel(false);
-                let mut relay = Relay::new(db, stop_rx).with_web(web);
+                let mut relay = Relay::new(stores, stop_rx).with_web(web);
                 relay.socket.write_stall = std::time::Duration::from_secs(write_stall.max(1));
                 relay.socket.outbox_bytes = (outbox_kib.max(16) * 1024) as usize;
                 relay.socket.per_team = team_sockets.max(1);

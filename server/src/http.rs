@@ -23,6 +23,7 @@ use tower_http::services::ServeDir;
 
 use crate::accounts::{self, AccountError, hash_secret};
 use crate::replica::{TeamDocs, team_docs};
+use crate::store::pool::StorePool;
 use crate::store::{DeviceId, RelayStore, TeamId};
 use crate::web;
 
@@ -54,8 +55,8 @@ impl Hub {
             .subscribe()
     }
 
-    /// Tell the team's live connections of a commit. Call it while holding the store, right
-    /// after the commit: a session takes announcements in sequence order and drops any at or
+    /// Tell the team's live connections of a commit. Call it in the team's turn
+    /// ([`Relay::with_team`]), right after the commit: a session takes announcements in sequence order and drops any at or
     /// below one it has told (a commit told after a later one would never reach its devices).
     pub fn publish(&self, team: TeamId, change: TeamChange) {
         let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,9 +96,10 @@ impl Default for SocketLimits {
 }
 
 pub struct Relay {
-    pub store: Mutex<Box<dyn RelayStore>>,
-    /// The dossiers open across connections (taken after `store`, never alone).
-    pub docs: Mutex<TeamDocs>,
+    /// Connections to the database, lent one call at a time.
+    pub stores: StorePool,
+    /// Each team's turn at writing, with the dossiers it keeps open (see [`Relay::with_team`]).
+    teams: Mutex<HashMap<TeamId, Arc<Mutex<TeamDocs>>>>,
     pub hub: Hub,
     pub revoked: broadcast::Sender<DeviceId>,
     pub shutdown: watch::Receiver<bool>,
@@ -106,7 +108,7 @@ pub struct Relay {
     pub connections: AtomicUsize,
     next_connection: std::sync::atomic::AtomicU64,
     /// Each team's board, caught up on demand (see [`crate::team`]).
-    pub boards: Mutex<HashMap<TeamId, TeamBoard>>,
+    pub boards: Mutex<HashMap<TeamId, Arc<Mutex<TeamBoard>>>>,
     pub web: WebOptions,
     /// Failed web logins per account (see [`crate::throttle`]).
     pub logins: crate::throttle::LoginThrottle,
@@ -134,10 +136,10 @@ pub struct WebOptions {
 pub type AppState = Arc<Relay>;
 
 impl Relay {
-    pub fn new(store: Box<dyn RelayStore>, shutdown: watch::Receiver<bool>) -> Relay {
+    pub fn new(stores: StorePool, shutdown: watch::Receiver<bool>) -> Relay {
         Relay {
-            store: Mutex::new(store),
-            docs: Mutex::new(team_docs()),
+            stores,
+            teams: Mutex::default(),
             hub: Hub::default(),
             revoked: broadcast::channel(64).0,
             shutdown,
@@ -160,21 +162,33 @@ impl Relay {
         self
     }
 
-    /// Run `f` on the store. The store is synchronous (SQLite): the calling worker thread
-    /// is handed over to blocking work meanwhile, so other connections keep being served.
+    /// Run `f` on a connection to the store. The store is synchronous: the calling worker
+    /// thread is handed over to blocking work meanwhile, so other connections keep being
+    /// served.
     pub fn with_store<T>(&self, f: impl FnOnce(&mut dyn RelayStore) -> T) -> T {
-        tokio::task::block_in_place(|| {
-            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-            f(store.as_mut())
-        })
+        tokio::task::block_in_place(|| self.stores.with(f))
     }
 
-    /// Run `f` on the store and the dossiers open (as [`Relay::with_store`]).
-    pub fn with_docs<T>(&self, f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> T) -> T {
+    /// Run `f` in `team`'s turn: on a connection to the store and the team's open dossiers,
+    /// while no other connection of the team merges, commits or announces. What `f`
+    /// commits, it announces before it returns, so a team's announcements go out in the
+    /// order of its sequence. Other teams proceed meanwhile.
+    pub fn with_team<T>(
+        &self,
+        team: TeamId,
+        f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> T,
+    ) -> T {
+        let turn = {
+            let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+            teams
+                .entry(team)
+                .or_insert_with(|| Arc::new(Mutex::new(team_docs())))
+                .clone()
+        };
         tokio::task::block_in_place(|| {
-            let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-            let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
-            f(store.as_mut(), &mut docs)
+            // The team's turn first, then a connection: a connection is never held waiting.
+            let mut docs = turn.lock().unwrap_or_else(|p| p.into_inner());
+            self.stores.with(|store| f(store, &mut docs))
         })
     }
 
@@ -184,7 +198,7 @@ impl Relay {
 
     /// Tell `team`'s live connections of a commit the relay made itself (a manager's note, a
     /// check's correction): nothing to pass on as it is, and no connection made it. Call it
-    /// while holding the store, as [`Hub::publish`] says.
+    /// in the team's turn ([`Relay::with_team`]), as [`Hub::publish`] says.
     pub fn announce(&self, team: TeamId, (seq, docs): fieldbook_shared::sync::Commit) {
         self.hub.publish(
             team,
@@ -336,7 +350,10 @@ async fn sync(
         Ok(Err(None)) => return error(StatusCode::UNAUTHORIZED, "unknown device token"),
         Err(e) => {
             tracing::error!("token lookup failed: {e}");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "try again");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay cannot reach its database just now",
+            );
         }
     };
     // One device has a connection or two (a reconnect overlapping the old one); a token

@@ -18,12 +18,13 @@ use fieldbook_shared::{DomainError, Dossier};
 use crate::check;
 use crate::store::{DeviceAuth, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
 
-/// Dossiers the relay keeps open across connections: those its devices are working on. A
-/// live edit is merged into the copy already open, and the devices it goes to are answered
-/// from it, instead of each connection loading the dossier again.
-pub const OPEN_DOSSIERS: usize = 512;
+/// Dossiers the relay keeps open across connections, per team: those its devices are working
+/// on. A live edit is merged into the copy already open, and the devices it goes to are
+/// answered from it, instead of each connection loading the dossier again.
+pub const OPEN_DOSSIERS: usize = 256;
 
-/// The documents open on the relay, by team and dossier.
+/// A team's documents open on the relay (keyed by team and dossier: the simulation's one
+/// cache serves its one team the same way).
 pub type TeamDocs = DocCache<(TeamId, String)>;
 
 pub fn team_docs() -> TeamDocs {

@@ -323,7 +323,7 @@ async fn session(
     let mut outbox = Outbox::with_limit(relay.socket.outbox_bytes);
     let result = loop {
         if outbox.bulk_room() > 0 && session.has_pending() {
-            let produced = relay.with_docs(|store, docs| {
+            let produced = relay.with_team(auth.team_id, |store, docs| {
                 let mut replica = TeamReplica {
                     store,
                     auth,
@@ -333,7 +333,7 @@ async fn session(
                 };
                 let frames = session.produce(&mut replica, outbox.bulk_room());
                 for commit in replica.corrected {
-                    // Told while the store is held, so in the order committed.
+                    // Told in the team's turn, so in the order committed.
                     relay.announce(auth.team_id, commit);
                 }
                 frames
@@ -359,7 +359,7 @@ async fn session(
                     Input::Refused(code, reason) => break Err(Closing(code, reason)),
                 };
                 if !frames.is_empty() {
-                    let handled = relay.with_docs(|store, docs| {
+                    let handled = relay.with_team(auth.team_id, |store, docs| {
                         let h = session.receive(
                             &mut TeamReplica {
                                 store, auth, docs, now_ms: now_ms(), corrected: Vec::new(),
@@ -367,7 +367,7 @@ async fn session(
                             frames,
                         )?;
                         if let Some((seq, docs)) = &h.committed {
-                            // Told while the store is held, so in the order committed.
+                            // Told in the team's turn, so in the order committed.
                             relay.hub.publish(auth.team_id, TeamChange {
                                 seq: *seq,
                                 docs: Arc::new(docs.clone()),

@@ -46,8 +46,12 @@ fn with_board<T>(
     team: TeamId,
     f: impl FnOnce(&TeamBoard) -> T,
 ) -> Result<T, AppError> {
-    let mut boards = relay.boards.lock().unwrap_or_else(|p| p.into_inner());
-    let board = boards.entry(team).or_default();
+    // One team's board at a time; other teams' boards are read meanwhile.
+    let board = {
+        let mut boards = relay.boards.lock().unwrap_or_else(|p| p.into_inner());
+        boards.entry(team).or_default().clone()
+    };
+    let mut board = board.lock().unwrap_or_else(|p| p.into_inner());
     let (seq, rows) = relay
         .with_store(|s| s.board_rows_since(team, board.seq))
         .map_err(storage)?;
@@ -58,7 +62,7 @@ fn with_board<T>(
             .collect::<Vec<_>>();
         board.apply(seq, rows);
     }
-    Ok(f(board))
+    Ok(f(&board))
 }
 
 /// A stored projection as a board row; one stored before the board existed is recomputed
@@ -325,7 +329,7 @@ pub fn add_note(
         user: auth.user.clone(),
         role: auth.role,
     };
-    let committed = relay.with_docs(|store, docs| {
+    let committed = relay.with_team(auth.team_id, |store, docs| {
         let mut replica = TeamReplica {
             store,
             auth: &device,
@@ -337,8 +341,8 @@ pub fn add_note(
             fieldbook_shared::board::add_note(d, note, &ids, &auth.user, day)
         })?;
         if let Some(commit) = &committed {
-            // Live devices of the team pull it now; the others on their next sync. Told while
-            // the store is held, so in the order committed.
+            // Live devices of the team pull it now; the others on their next sync. Told in
+            // the team's turn, so in the order committed.
             relay.announce(auth.team_id, commit.clone());
         }
         Ok(committed)

@@ -2,6 +2,7 @@
 //! exchange dossier documents directly, as two devices would through a USB stick or a relay.
 
 pub mod link;
+pub mod postgres;
 pub mod relay;
 pub mod tls;
 pub mod web;

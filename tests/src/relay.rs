@@ -9,10 +9,13 @@ use anyhow::{Context, bail};
 use fieldbook_app::Engine;
 use fieldbook_app::sync::{Mode, RelayConfig, SyncError, SyncReport, Trust, sync_with_relay};
 
-/// A relay process serving a SQLite file in `dir`. Killed (SIGKILL) when dropped.
+/// A relay process serving a SQLite file in `dir` (or the database of
+/// [`RelayProcess::start_on`]). Killed (SIGKILL) when dropped.
 pub struct RelayProcess {
     bin: PathBuf,
     dir: PathBuf,
+    /// A database URL other than the SQLite file in `dir`.
+    database: Option<String>,
     serve_args: Vec<String>,
     child: Option<Child>,
     pub url: String,
@@ -28,9 +31,20 @@ impl RelayProcess {
 
     /// Start with extra `serve` options.
     pub fn start_with(bin: &Path, dir: &Path, serve_args: &[&str]) -> anyhow::Result<RelayProcess> {
+        Self::start_on(bin, dir, None, serve_args)
+    }
+
+    /// Start on the database `url` names (None: a SQLite file in `dir`).
+    pub fn start_on(
+        bin: &Path,
+        dir: &Path,
+        url: Option<&str>,
+        serve_args: &[&str],
+    ) -> anyhow::Result<RelayProcess> {
         let mut relay = RelayProcess {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
+            database: url.map(str::to_string),
             serve_args: serve_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             url: String::new(),
@@ -76,9 +90,18 @@ impl RelayProcess {
     }
 
     pub fn db_url(&self) -> String {
-        format!("sqlite://{}", self.db_path().display())
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.db_path().display()),
+        }
     }
 
+    /// The relay's store, opened beside it (as a second instance would).
+    pub fn store(&self) -> anyhow::Result<Box<dyn fieldbook_relay::store::RelayStore>> {
+        Ok(fieldbook_relay::store::open(&self.db_url())?)
+    }
+
+    /// The SQLite file, when the relay serves one.
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("relay.sqlite")
     }
@@ -87,8 +110,7 @@ impl RelayProcess {
     /// new dossiers are stored as given and checked off the sync path: see
     /// `fieldbook_relay::check`); returns how long that took.
     pub fn wait_checked(&self, within: Duration) -> anyhow::Result<Duration> {
-        use fieldbook_relay::store::RelayStore;
-        let store = fieldbook_relay::store::sqlite::SqliteRelayStore::open(&self.db_path())?;
+        let store = self.store()?;
         let started = std::time::Instant::now();
         while !store.unchecked(1)?.is_empty() {
             if started.elapsed() > within {
@@ -302,10 +324,8 @@ pub fn same_everywhere(
     team: &str,
     devices: &[&Engine],
 ) -> anyhow::Result<usize> {
-    use fieldbook_relay::store::RelayStore;
-    use fieldbook_relay::store::sqlite::SqliteRelayStore;
     use fieldbook_shared::document::DossierDoc;
-    let store = SqliteRelayStore::open(&relay.db_path())?;
+    let store = relay.store()?;
     let team_id = store.team_id(team)?.context("no such team")?;
     let (_, mut ids) = store.changed_since(team_id, 0)?;
     ids.sort();

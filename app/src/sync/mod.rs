@@ -61,6 +61,11 @@ pub enum SyncError {
     },
     #[error("the relay refused: {0}")]
     Refused(String),
+    #[error(
+        "the relay at {url} cannot take this sync now: {reason}. What this device holds is \
+         kept and goes at the next sync"
+    )]
+    Busy { url: String, reason: String },
     #[error("the relay closed the connection ({code}): {reason}")]
     Closed { code: u16, reason: String },
     #[error("the relay sent something this device cannot read: {0}")]

@@ -128,6 +128,19 @@ pub async fn sync_with_relay<H: EngineHandle>(
             "this device's token is not accepted (revoked, or enrolled elsewhere); enrol again"
                 .into(),
         ),
+        // Up, but not taking this sync now (its database down, too many sockets): the relay
+        // says why in its body.
+        tungstenite::Error::Http(r) if matches!(r.status().as_u16(), 429 | 503) => {
+            let said = r
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<wire::ApiError>(b).ok())
+                .map(|e| e.error);
+            SyncError::Busy {
+                url: url.base.clone(),
+                reason: said.unwrap_or_else(|| r.status().to_string()),
+            }
+        }
         other => link::tls_failure(&url.host, &other).unwrap_or_else(|| SyncError::Unreachable {
             url: url.base.clone(),
             reason: other.to_string(),

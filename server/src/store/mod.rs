@@ -3,6 +3,8 @@
 //! Every backend runs the one suite in [`conformance`]; SQLite is the embedded default.
 
 pub mod conformance;
+pub mod pool;
+pub mod postgres;
 pub mod sqlite;
 
 pub use fieldbook_shared::pipeline::Chunk;
@@ -25,7 +27,9 @@ pub enum StoreError {
     TeamExists(String),
     #[error("a stored row cannot be read: {0}")]
     BadRow(String),
-    #[error("unsupported database URL `{0}` (expected sqlite://PATH or sqlite::memory:)")]
+    #[error(
+        "unsupported database URL `{0}` (expected sqlite://PATH, sqlite::memory: or postgres://…)"
+    )]
     BadUrl(String),
     #[error("could not upgrade the database schema: {0}")]
     Migration(String),
@@ -227,8 +231,12 @@ pub trait RelayStore: Send {
     fn end_session(&mut self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 }
 
-/// Open the store a database URL names: `sqlite://PATH` or `sqlite::memory:`.
+/// Open the store a database URL names: `sqlite://PATH`, `sqlite::memory:`, or
+/// `postgres://…` (also `postgresql://…`, as libpq takes it).
 pub fn open(url: &str) -> Result<Box<dyn RelayStore>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(postgres::PostgresRelayStore::open(url)?));
+    }
     if url == "sqlite::memory:" {
         return Ok(Box::new(sqlite::SqliteRelayStore::in_memory()?));
     }
@@ -237,5 +245,26 @@ pub fn open(url: &str) -> Result<Box<dyn RelayStore>, StoreError> {
             std::path::Path::new(path),
         )?)),
         _ => Err(StoreError::BadUrl(url.to_string())),
+    }
+}
+
+/// `count` connections to the database `url` names, for a [`pool::StorePool`]: writes through
+/// the SQLite ones take turns within this process (SQLite has one writer at a time; waiting
+/// in the process is quicker than SQLite's busy retries); PostgreSQL's are independent.
+pub fn open_many(url: &str, count: usize) -> Result<Vec<Box<dyn RelayStore>>, StoreError> {
+    match url.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() => {
+            let writes = sqlite::WriteTurn::default();
+            (0..count)
+                .map(|_| {
+                    let store = sqlite::SqliteRelayStore::open_with(
+                        std::path::Path::new(path),
+                        writes.clone(),
+                    )?;
+                    Ok(Box::new(store) as Box<dyn RelayStore>)
+                })
+                .collect()
+        }
+        _ => (0..count).map(|_| open(url)).collect(),
     }
 }

@@ -2,6 +2,7 @@
 //! before the relay acknowledges it.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -139,33 +140,52 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Turns at writing, shared by the connections of one process to one file.
+#[derive(Clone, Default)]
+pub struct WriteTurn(Arc<Mutex<()>>);
+
+impl WriteTurn {
+    fn take(&self) -> MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 pub struct SqliteRelayStore {
     conn: Connection,
+    writes: WriteTurn,
 }
 
 impl SqliteRelayStore {
     pub fn open(path: &Path) -> Result<SqliteRelayStore, StoreError> {
+        Self::open_with(path, WriteTurn::default())
+    }
+
+    /// A connection that writes in turn with the others given the same `writes`.
+    pub fn open_with(path: &Path, writes: WriteTurn) -> Result<SqliteRelayStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Database(format!("{}: {e}", dir.display())))?;
         }
-        Self::init(Connection::open(path)?)
+        Self::init(Connection::open(path)?, writes)
     }
 
     pub fn in_memory() -> Result<SqliteRelayStore, StoreError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, WriteTurn::default())
     }
 
-    fn init(mut conn: Connection) -> Result<SqliteRelayStore, StoreError> {
+    fn init(mut conn: Connection, writes: WriteTurn) -> Result<SqliteRelayStore, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         // FULL: a commit is on disk before the relay acknowledges what it holds.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
-        Ok(SqliteRelayStore { conn })
+        {
+            let _turn = writes.take();
+            migrations()
+                .to_latest(&mut conn)
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+        }
+        Ok(SqliteRelayStore { conn, writes })
     }
 
     /// Cap the file size in pages (to test the disk-full path).
@@ -211,6 +231,7 @@ fn auth_row(r: &rusqlite::Row<'_>) -> Result<DeviceAuth, rusqlite::Error> {
 
 impl RelayStore for SqliteRelayStore {
     fn create_team(&mut self, name: &str, now_ms: i64) -> Result<TeamId, StoreError> {
+        let _turn = self.writes.take();
         match self.conn.execute(
             "INSERT INTO team (name, created_ms) VALUES (?1, ?2)",
             params![name, now_ms],
@@ -244,6 +265,7 @@ impl RelayStore for SqliteRelayStore {
         code_hash: &[u8; 32],
         expires_ms: i64,
     ) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO user (team_id, name, role) VALUES (?1, ?2, ?3) \
@@ -270,6 +292,7 @@ impl RelayStore for SqliteRelayStore {
         token_hash: &[u8; 32],
         now_ms: i64,
     ) -> Result<Option<DeviceAuth>, StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         // Marking it used in the same statement that checks it: two devices racing with one
         // code cannot both win.
@@ -345,6 +368,7 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn set_wipe_on_revoke(&mut self, team: TeamId, wipe: bool) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         self.conn.execute(
             "UPDATE team SET wipe_on_revoke = ?2 WHERE id = ?1",
             params![team, wipe],
@@ -353,6 +377,7 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "UPDATE device SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
@@ -380,6 +405,7 @@ impl RelayStore for SqliteRelayStore {
         completed: bool,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         self.conn
             .prepare_cached(
                 "UPDATE device SET unsynced = ?2, last_sync_ms = ?3, reported_ms = ?4, \
@@ -455,6 +481,7 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         let mut seq: i64 = tx
             .query_row("SELECT seq FROM team WHERE id = ?1", [team], |r| r.get(0))
@@ -585,6 +612,7 @@ impl RelayStore for SqliteRelayStore {
         checked: &Unchecked,
         rewrite: Option<&Rewrite>,
     ) -> Result<bool, StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         let seq: Option<i64> = tx
             .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
@@ -647,6 +675,7 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError> {
+        let _turn = self.writes.take();
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "UPDATE user SET password_hash = ?3 WHERE team_id = ?1 AND name = ?2",
@@ -696,6 +725,7 @@ impl RelayStore for SqliteRelayStore {
         user: &str,
         expires_ms: i64,
     ) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         self.conn.execute(
             "INSERT INTO session (token_hash, user_id, expires_ms) \
              SELECT ?1, id, ?4 FROM user WHERE team_id = ?2 AND name = ?3",
@@ -729,6 +759,7 @@ impl RelayStore for SqliteRelayStore {
         token_hash: &[u8; 32],
         lang: &str,
     ) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         self.conn.execute(
             "UPDATE session SET language = ?2 WHERE token_hash = ?1",
             params![token_hash.as_slice(), lang],
@@ -737,6 +768,7 @@ impl RelayStore for SqliteRelayStore {
     }
 
     fn end_session(&mut self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let _turn = self.writes.take();
         self.conn.execute(
             "DELETE FROM session WHERE token_hash = ?1",
             [token_hash.as_slice()],

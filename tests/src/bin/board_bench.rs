@@ -127,12 +127,13 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
         .enable_all()
         .build()?;
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    let relay = Arc::new(Relay::new(Box::new(store), stop_rx).with_web(
-        fieldbook_relay::http::WebOptions {
+    let stores = fieldbook_relay::store::pool::StorePool::new(vec![Box::new(store)]);
+    let relay = Arc::new(
+        Relay::new(stores, stop_rx).with_web(fieldbook_relay::http::WebOptions {
             today: Some(TODAY.parse()?),
             ..Default::default()
-        },
-    ));
+        }),
+    );
     let auth = WebAuth {
         team_id,
         team: "north".into(),

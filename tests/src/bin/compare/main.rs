@@ -38,6 +38,10 @@ struct Args {
     /// Fail unless every step of both sides finished (the CI smoke: the harness must not rot).
     #[arg(long)]
     strict: bool,
+    /// Our relay on PostgreSQL (a throwaway server this run starts, a new database for each
+    /// measure) instead of its embedded SQLite.
+    #[arg(long)]
+    postgres: bool,
 }
 
 /// Edits in B2; the median and the 99th percentile of their latencies are reported.
@@ -125,12 +129,26 @@ fn main() -> Result<()> {
         machine.fsyncs_per_s
     );
     let timeout_s = reference.is_some().then_some(args.reference_timeout as f64);
+    let postgres = args
+        .postgres
+        .then(fieldbook_tests::postgres::Postgres::start)
+        .transpose()?;
+    let database = || postgres.as_ref().map(|pg| pg.create_database()).transpose();
+    if postgres.is_some() {
+        println!("our relay stores in PostgreSQL (a server on loopback, fsync on)");
+    }
     println!("{HEADER}");
     let mut incomplete = false;
     for &n in &args.sizes {
         let dir = tempfile::tempdir()?;
         eprintln!("{n} dossiers: ours");
-        let (mine, docs) = ours::run(&bin, &dir.path().join("ours"), n, args.seed)?;
+        let (mine, docs) = ours::run(
+            &bin,
+            &dir.path().join("ours"),
+            database()?.as_deref(),
+            n,
+            args.seed,
+        )?;
         let size = SizeBounds {
             apply: bounds::apply_cpu_per_doc(&docs)?,
             sqlite_rows_per_s: bounds::sqlite_rows_per_s(dir.path(), &docs)?,
@@ -163,7 +181,7 @@ fn main() -> Result<()> {
     for &count in args.connections.iter().filter(|c| **c > 0) {
         let dir = tempfile::tempdir()?;
         eprintln!("{count} idle connections");
-        let mine = ours::memory_per_connection(&bin, dir.path(), count)?;
+        let mine = ours::memory_per_connection(&bin, dir.path(), database()?.as_deref(), count)?;
         let theirs = match &reference {
             Some(r) => r
                 .memory_per_connection(dir.path(), count)

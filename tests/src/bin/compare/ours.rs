@@ -20,10 +20,16 @@ use futures_util::{SinkExt, StreamExt};
 use crate::proxy::{Proxy, Reading};
 use crate::{EDITS, Edits, Run, Step, edited_index};
 
-/// Our side at `n` dossiers; also returns the seeded synthetic dossiers' Automerge files (the
-/// reference side is given exactly these).
-pub fn run(bin: &Path, dir: &Path, n: usize, seed: u64) -> Result<(Run, Vec<Vec<u8>>)> {
-    let relay = RelayProcess::start(bin, dir)?;
+/// Our side at `n` dossiers, the relay on `database` (None: SQLite in `dir`); also returns the
+/// seeded synthetic dossiers' Automerge files (the reference side is given exactly these).
+pub fn run(
+    bin: &Path,
+    dir: &Path,
+    database: Option<&str>,
+    n: usize,
+    seed: u64,
+) -> Result<(Run, Vec<Vec<u8>>)> {
+    let relay = RelayProcess::start_on(bin, dir, database, &[])?;
     let relay_addr: SocketAddr = relay
         .url
         .trim_start_matches("http://")
@@ -187,8 +193,13 @@ fn live(
 
 /// The relay's resident memory per idle device: `count` authenticated connections that said
 /// hello and then wait.
-pub fn memory_per_connection(bin: &Path, dir: &Path, count: usize) -> Result<f64> {
-    let relay = RelayProcess::start(bin, dir)?;
+pub fn memory_per_connection(
+    bin: &Path,
+    dir: &Path,
+    database: Option<&str>,
+    count: usize,
+) -> Result<f64> {
+    let relay = RelayProcess::start_on(bin, dir, database, &[])?;
     // A device each: the relay lets one device hold only a few connections.
     relay.invite("north", "d0", "rep")?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
