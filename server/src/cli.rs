@@ -244,6 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let options = ServeOptions {
                     header_timeout: std::time::Duration::from_secs(header_timeout),
                     tls,
+                    shared_database: store::is_postgres(&cli.db).then(|| cli.db.clone()),
                     ..Default::default()
                 };
                 serve(listener, relay, options, async move {

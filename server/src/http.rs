@@ -24,7 +24,7 @@ use tower_http::services::ServeDir;
 use crate::accounts::{self, AccountError, hash_secret};
 use crate::replica::{TeamDocs, team_docs};
 use crate::store::pool::StorePool;
-use crate::store::{DeviceId, RelayStore, TeamId};
+use crate::store::{DeviceId, RelayStore, StoreError, TeamId};
 use crate::web;
 
 /// Changes committed for a team, announced to its live connections.
@@ -36,12 +36,18 @@ pub struct TeamChange {
     pub forwards: Arc<Vec<fieldbook_shared::sync::wire::Changes>>,
     /// The connection that committed them.
     pub origin: u64,
+    /// The team's sequence before this commit, as this relay told it (set by
+    /// [`Hub::publish`]): a session told less than that missed commits in between (another
+    /// instance's, made before this one heard of them) and catches up from the store.
+    pub after: u64,
 }
 
 /// One broadcast channel per team with a live connection.
 #[derive(Default)]
 pub struct Hub {
     teams: Mutex<HashMap<TeamId, broadcast::Sender<TeamChange>>>,
+    /// How far each team's announcements reach on this relay.
+    told: Mutex<HashMap<TeamId, u64>>,
 }
 
 impl Hub {
@@ -58,12 +64,40 @@ impl Hub {
     /// Tell the team's live connections of a commit. Call it in the team's turn
     /// ([`Relay::with_team`]), right after the commit: a session takes announcements in sequence order and drops any at or
     /// below one it has told (a commit told after a later one would never reach its devices).
-    pub fn publish(&self, team: TeamId, change: TeamChange) {
+    pub fn publish(&self, team: TeamId, mut change: TeamChange) {
+        {
+            let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+            let before = told.insert(team, change.seq);
+            change.after = before.unwrap_or(0);
+        }
         let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = teams.get(&team) {
             // No receivers is fine: nobody else is connected.
             let _ = tx.send(change);
         }
+    }
+
+    /// How far `team`'s announcements reach (None: none made or started yet).
+    pub fn told(&self, team: TeamId) -> Option<u64> {
+        let told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        told.get(&team).copied()
+    }
+
+    /// Where `team`'s announcements start: what is committed when this relay first takes
+    /// the team's turn, which nobody needs telling of.
+    fn start_telling(&self, team: TeamId, seq: u64) {
+        let mut told = self.told.lock().unwrap_or_else(|p| p.into_inner());
+        told.entry(team).or_insert(seq);
+    }
+
+    /// Teams with a live connection here.
+    pub fn live_teams(&self) -> Vec<TeamId> {
+        let teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
+        teams
+            .iter()
+            .filter(|(_, tx)| tx.receiver_count() > 0)
+            .map(|(team, _)| *team)
+            .collect()
     }
 }
 
@@ -170,14 +204,16 @@ impl Relay {
     }
 
     /// Run `f` in `team`'s turn: on a connection to the store and the team's open dossiers,
-    /// while no other connection of the team merges, commits or announces. What `f`
-    /// commits, it announces before it returns, so a team's announcements go out in the
-    /// order of its sequence. Other teams proceed meanwhile.
-    pub fn with_team<T>(
+    /// while no other connection of the team, on this relay or another instance on the same
+    /// database, merges, commits or announces. What `f` commits, it announces before it
+    /// returns, so a team's announcements go out in the order of its sequence. The turn
+    /// starts by announcing what other instances committed since this one last did. Other
+    /// teams proceed meanwhile.
+    pub fn with_team<T, E: From<StoreError>>(
         &self,
         team: TeamId,
-        f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> T,
-    ) -> T {
+        f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> Result<T, E>,
+    ) -> Result<T, E> {
         let turn = {
             let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
             teams
@@ -186,10 +222,56 @@ impl Relay {
                 .clone()
         };
         tokio::task::block_in_place(|| {
-            // The team's turn first, then a connection: a connection is never held waiting.
+            // The team's turn here first, then a connection: a connection is never held
+            // waiting for a turn here, only for one another instance holds.
             let mut docs = turn.lock().unwrap_or_else(|p| p.into_inner());
-            self.stores.with(|store| f(store, &mut docs))
+            self.stores.with(|store| {
+                store.begin_team_turn(team)?;
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.catch_up(store, team, &mut docs)?;
+                    f(store, &mut docs)
+                }));
+                // Ended even after a failure or a panic: a turn left open would stop the
+                // team on every instance (a connection that broke has ended it already).
+                if let Err(e) = store.end_team_turn(team) {
+                    tracing::error!(team, "ending the team's turn: {e}");
+                }
+                ran.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
         })
+    }
+
+    /// Announce what was committed for `team` since this relay last did: by another
+    /// instance on the same database (a relay alone on its database finds nothing).
+    fn catch_up(
+        &self,
+        store: &mut dyn RelayStore,
+        team: TeamId,
+        docs: &mut TeamDocs,
+    ) -> Result<(), StoreError> {
+        let Some(told) = self.hub.told(team) else {
+            let (seq, _) = store.changed_since(team, u64::MAX)?;
+            self.hub.start_telling(team, seq);
+            return Ok(());
+        };
+        let (seq, changed) = store.changed_since(team, told)?;
+        if seq > told {
+            for doc in &changed {
+                // (A copy open here would be reloaded anyway: its version is behind.)
+                docs.remove(&(team, doc.clone()));
+            }
+            self.hub.publish(
+                team,
+                TeamChange {
+                    seq,
+                    docs: Arc::new(changed),
+                    forwards: Arc::default(),
+                    origin: self.connection_id(),
+                    after: told,
+                },
+            );
+        }
+        Ok(())
     }
 
     pub fn connection_id(&self) -> u64 {
@@ -207,6 +289,7 @@ impl Relay {
                 docs: Arc::new(docs),
                 forwards: Arc::default(),
                 origin: self.connection_id(),
+                after: 0,
             },
         );
     }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod cores;
 pub mod http;
 pub mod private_ca;

@@ -213,6 +213,13 @@ impl From<StoreError> for EditError {
     }
 }
 
+/// A store failing as a session's turn begins fails the session as a store failing within it.
+impl From<StoreError> for fieldbook_shared::sync::SessionError<ReplicaError> {
+    fn from(e: StoreError) -> Self {
+        fieldbook_shared::sync::SessionError::Replica(e.into())
+    }
+}
+
 impl RelayReplica for TeamReplica<'_> {
     type Error = ReplicaError;
 

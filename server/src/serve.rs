@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub revocation_poll: Duration,
     /// Serve HTTPS and WSS with this; None: plain HTTP (on loopback, or behind a TLS proxy).
     pub tls: Option<Arc<ServerTls>>,
+    /// The PostgreSQL database other instances share with this one: their commits are heard
+    /// on it (see [`crate::cluster`]). None: this relay is alone on its database.
+    pub shared_database: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +48,7 @@ impl Default for ServeOptions {
             header_timeout: Duration::from_secs(10),
             revocation_poll: Duration::from_millis(500),
             tls: None,
+            shared_database: None,
         }
     }
 }
@@ -61,6 +65,10 @@ pub async fn serve(
     tokio::spawn(crate::check::run(relay.clone()));
     let warm = relay.clone();
     tokio::task::spawn_blocking(move || crate::team::warm_boards(&warm));
+    if let Some(url) = options.shared_database.clone() {
+        let follow = relay.clone();
+        tokio::task::spawn_blocking(move || crate::cluster::follow_commits(follow, url));
+    }
     let mut stop = relay.shutdown.clone();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -373,6 +381,7 @@ async fn session(
                                 docs: Arc::new(docs.clone()),
                                 forwards: Arc::new(h.forwards.clone()),
                                 origin: id,
+                                after: 0,
                             });
                         }
                         Ok(h)
@@ -397,9 +406,12 @@ async fn session(
             // from the store, so a device that reads slowly costs no memory for them.
             change = changes.recv(), if room => {
                 let announce = match change {
-                    Ok(c) => session.announce(c.seq, &c.docs, c.origin == id, &c.forwards),
-                    Err(RecvError::Lagged(_)) => {
-                        // Missed some announcements: ask the store what changed instead.
+                    Ok(c) if c.after <= session.told() => {
+                        session.announce(c.seq, &c.docs, c.origin == id, &c.forwards)
+                    }
+                    // Commits this relay learnt of late (another instance's), or missed
+                    // announcements: ask the store what changed instead.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
                         let since = session.told();
                         match relay.with_store(|s| s.changed_since(auth.team_id, since)) {
                             Ok((seq, docs)) => session.announce(seq, &docs, false, &[]),

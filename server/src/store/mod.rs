@@ -229,12 +229,28 @@ pub trait RelayStore: Send {
     fn set_session_language(&mut self, token_hash: &[u8; 32], lang: &str)
     -> Result<(), StoreError>;
     fn end_session(&mut self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Begin `team`'s turn across every relay instance on this database: until
+    /// [`RelayStore::end_team_turn`] on this connection, no other instance merges into or
+    /// writes the team's dossiers. A database only one process serves (SQLite) needs none:
+    /// the relay's own turn per team suffices.
+    fn begin_team_turn(&mut self, _team: TeamId) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn end_team_turn(&mut self, _team: TeamId) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Whether `url` names a PostgreSQL database (which several relay instances may share).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Open the store a database URL names: `sqlite://PATH`, `sqlite::memory:`, or
 /// `postgres://…` (also `postgresql://…`, as libpq takes it).
 pub fn open(url: &str) -> Result<Box<dyn RelayStore>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         return Ok(Box::new(postgres::PostgresRelayStore::open(url)?));
     }
     if url == "sqlite::memory:" {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
 
 use super::{
@@ -107,9 +108,14 @@ CREATE TABLE session (
 "#];
 
 /// Advisory lock keys (any constant the relay alone uses): one migrates, one orders
-/// revocations.
+/// revocations; a team's turn is its id in a range of its own.
 const MIGRATION_LOCK: i64 = 0x6669_656c_6462_6f01;
 const REVOCATION_LOCK: i64 = 0x6669_656c_6462_6f02;
+const TEAM_TURNS: i64 = 0x6662_0000_0000_0000;
+
+/// The channel instances tell each other of commits on: `TEAM:SEQ`, nothing more (the
+/// durable sequence is the truth; a notification only wakes).
+pub const COMMITS_CHANNEL: &str = "fieldbook_commits";
 
 fn db_err(e: postgres::Error) -> StoreError {
     match e.code() {
@@ -675,6 +681,9 @@ impl RelayStore for PostgresRelayStore {
                 }
             }
             tx.execute("UPDATE team SET seq = $2 WHERE id = $1", &[&team, &seq])?;
+            // Delivered at the commit, to the other instances listening.
+            let notify = prepared(statements, &mut tx, "SELECT pg_notify($1, $2)")?;
+            tx.execute(&notify, &[&COMMITS_CHANNEL, &format!("{team}:{seq}")])?;
             tx.commit()?;
             Ok(seq_u64(seq))
         })
@@ -916,5 +925,76 @@ impl RelayStore for PostgresRelayStore {
             )?;
             Ok(())
         })
+    }
+
+    fn begin_team_turn(&mut self, team: TeamId) -> Result<(), StoreError> {
+        // A session-level advisory lock: held by this connection until ended, or until the
+        // connection closes (an instance killed mid-turn releases it with its connection).
+        self.with(|c| {
+            let s = c.prepared("SELECT pg_advisory_lock($1)")?;
+            c.client.execute(&s, &[&(TEAM_TURNS | team)])?;
+            Ok(())
+        })
+    }
+
+    fn end_team_turn(&mut self, team: TeamId) -> Result<(), StoreError> {
+        self.with(|c| {
+            let s = c.prepared("SELECT pg_advisory_unlock($1)")?;
+            c.client.execute(&s, &[&(TEAM_TURNS | team)])?;
+            Ok(())
+        })
+    }
+}
+
+/// Commits other instances made, as PostgreSQL notifies them: a connection of its own that
+/// listens on [`COMMITS_CHANNEL`].
+pub struct CommitFeed {
+    client: Client,
+}
+
+impl CommitFeed {
+    pub fn open(url: &str) -> Result<CommitFeed, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("fieldbook-relay commit feed");
+        let mut client = config.connect(NoTls)?;
+        client.batch_execute(&format!("LISTEN {COMMITS_CHANNEL}"))?;
+        Ok(CommitFeed { client })
+    }
+
+    /// The commits notified within `wait` (team, sequence), those already arrived first; an
+    /// error when the connection is lost (open a new feed, and catch up: notifications sent
+    /// meanwhile are not kept for it).
+    pub fn next(&mut self, wait: Duration) -> Result<Vec<(TeamId, u64)>, StoreError> {
+        let mut arrived = Vec::new();
+        {
+            let mut notifications = self.client.notifications();
+            arrived.extend(notifications.timeout_iter(wait).next()?);
+            // Whatever else has arrived, without waiting again.
+            let mut pending = notifications.iter();
+            while let Some(n) = pending.next()? {
+                arrived.push(n);
+            }
+        }
+        let mut out = Vec::with_capacity(arrived.len());
+        for n in arrived {
+            let commit = n.payload().split_once(':').and_then(|(team, seq)| {
+                Some((team.parse::<TeamId>().ok()?, seq.parse::<u64>().ok()?))
+            });
+            match commit {
+                Some(c) => out.push(c),
+                None => tracing::warn!(payload = ?n.payload(), "an unreadable commit notification"),
+            }
+        }
+        if self.client.is_closed() {
+            return Err(StoreError::Database(
+                "the commit feed's connection to PostgreSQL closed".into(),
+            ));
+        }
+        Ok(out)
     }
 }
