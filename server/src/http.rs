@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldbook_shared::sync::flow::RELAY_OUTBOX_BYTES;
 use fieldbook_shared::sync::relay::Limits;
-use fieldbook_shared::sync::wire::{ApiError, EnrollRequest, MAX_FRAME_BYTES, WIPE_HEADER};
+use fieldbook_shared::sync::wire::{EnrollRequest, MAX_FRAME_BYTES};
 use tokio::sync::{broadcast, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -21,7 +22,8 @@ use tower_http::timeout::TimeoutLayer;
 use fieldbook_shared::board::TeamBoard;
 use tower_http::services::ServeDir;
 
-use crate::accounts::{self, AccountError, hash_secret};
+use crate::accounts::{self, AccountError};
+use crate::auth::Action;
 use crate::replica::{TeamDocs, team_docs};
 use crate::store::pool::StorePool;
 use crate::store::{DeviceId, RelayStore, StoreError, TeamId};
@@ -340,13 +342,7 @@ fn too_many(wait: std::time::Duration) -> Response {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: message.into(),
-        }),
-    )
-        .into_response()
+    crate::auth::refusal(status, message)
 }
 
 async fn health(State(relay): State<AppState>) -> Response {
@@ -360,8 +356,17 @@ async fn health(State(relay): State<AppState>) -> Response {
 async fn enroll(
     State(relay): State<AppState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    Json(request): Json<EnrollRequest>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let request: EnrollRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("malformed enrolment: {e}"),
+            );
+        }
+    };
     // Invite codes guessed from one address: a few misses are free, then the door closes for
     // longer each time (even to a right code meanwhile, so the answer teaches nothing).
     let client = peer.ip().to_string();
@@ -399,46 +404,22 @@ async fn enroll(
 async fn sync(
     State(relay): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
-        return error(StatusCode::UNAUTHORIZED, "a device token is required");
+    // The credential first: whoever has none learns nothing more (not even that this is a
+    // WebSocket route).
+    let auth = match crate::auth::device(&relay, &headers) {
+        Ok(auth) => auth,
+        Err(refused) => return refused.response(),
     };
-    let hash = hash_secret(token);
-    let found = relay.with_store(|store| {
-        Ok::<_, crate::store::StoreError>(match store.device_by_token(&hash)? {
-            Some(auth) => Ok(auth),
-            None => Err(store.revoked_token(&hash)?),
-        })
-    });
-    let auth = match found {
-        Ok(Ok(auth)) => auth,
-        // The device learns it was revoked, and what the team wants it to do about it.
-        Ok(Err(Some(wipe))) => {
-            let mut answer = error(
-                StatusCode::GONE,
-                "this device was revoked by the team's admin",
-            );
-            answer.headers_mut().insert(
-                WIPE_HEADER,
-                axum::http::HeaderValue::from_static(if wipe { "true" } else { "false" }),
-            );
-            return answer;
-        }
-        Ok(Err(None)) => return error(StatusCode::UNAUTHORIZED, "unknown device token"),
-        Err(e) => {
-            tracing::error!("token lookup failed: {e}");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the relay cannot reach its database just now",
-            );
-        }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(e) => return error(e.status(), format!("sync is a WebSocket: {e}")),
     };
+    if let Err(e) = crate::auth::allow(&crate::auth::Principal::Device(auth.clone()), Action::Sync)
+    {
+        return error(StatusCode::FORBIDDEN, e.message);
+    }
     // One device has a connection or two (a reconnect overlapping the old one); a token
     // opening many is a leak or an attack, and each socket holds buffers on the relay.
     let slot = match SocketSlot::take(&relay, auth.device_id, auth.team_id) {

@@ -3,6 +3,7 @@
 //! the team's other connected devices.
 
 pub mod accounts;
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod cluster;

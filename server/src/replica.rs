@@ -16,7 +16,7 @@ use fieldbook_shared::sync::{Commit, Incoming, generate, heads_from_bytes, heads
 use fieldbook_shared::{DomainError, Dossier};
 
 use crate::check;
-use crate::store::{DeviceAuth, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
+use crate::store::{DeviceAuth, DeviceId, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
 
 /// Dossiers the relay keeps open across connections, per team: those its devices are working
 /// on. A live edit is merged into the copy already open, and the devices it goes to are
@@ -46,7 +46,10 @@ pub enum ReplicaError {
 
 pub struct TeamReplica<'a> {
     pub store: &'a mut dyn RelayStore,
-    pub auth: &'a DeviceAuth,
+    /// The team whose dossiers these are: no other team's exist here.
+    pub team: TeamId,
+    /// The device whose session this serves (None: the relay's own edit, a manager's note).
+    pub device: Option<DeviceId>,
     pub docs: &'a mut TeamDocs,
     pub now_ms: i64,
     /// Commits made while checking a dossier on its way out whole, where what its device
@@ -54,15 +57,51 @@ pub struct TeamReplica<'a> {
     pub corrected: Vec<Commit>,
 }
 
+impl<'a> TeamReplica<'a> {
+    /// The replica a device's sync session reaches: its team's dossiers.
+    pub fn for_device(
+        store: &'a mut dyn RelayStore,
+        auth: &DeviceAuth,
+        docs: &'a mut TeamDocs,
+        now_ms: i64,
+    ) -> TeamReplica<'a> {
+        TeamReplica {
+            store,
+            team: auth.team_id,
+            device: Some(auth.device_id),
+            docs,
+            now_ms,
+            corrected: Vec::new(),
+        }
+    }
+
+    /// The team's dossiers as the relay edits them itself.
+    pub fn for_relay(
+        store: &'a mut dyn RelayStore,
+        team: TeamId,
+        docs: &'a mut TeamDocs,
+        now_ms: i64,
+    ) -> TeamReplica<'a> {
+        TeamReplica {
+            store,
+            team,
+            device: None,
+            docs,
+            now_ms,
+            corrected: Vec::new(),
+        }
+    }
+}
+
 impl TeamReplica<'_> {
     fn key(&self, doc: &str) -> (TeamId, String) {
-        (self.auth.team_id, doc.to_string())
+        (self.team, doc.to_string())
     }
 
     /// The team's dossier `doc`, open: the copy kept open while it matches the store, else
     /// loaded; an empty one, that received changes fill, if the team does not hold it.
     fn open(&mut self, doc: &str) -> Result<&mut OpenDoc, ReplicaError> {
-        let team = self.auth.team_id;
+        let team = self.team;
         let version = self.store.doc_version(team, doc)?.map(|v| v.seq as i64);
         let store = &*self.store;
         self.docs
@@ -88,7 +127,7 @@ impl TeamReplica<'_> {
 
     /// Whether the team holds `doc`.
     fn holds(&self, doc: &str) -> Result<bool, ReplicaError> {
-        Ok(self.store.doc_version(self.auth.team_id, doc)?.is_some())
+        Ok(self.store.doc_version(self.team, doc)?.is_some())
     }
 }
 
@@ -135,7 +174,7 @@ impl TeamReplica<'_> {
         if writes.is_empty() {
             return Ok(None);
         }
-        let seq = match self.store.write_docs(self.auth.team_id, &writes) {
+        let seq = match self.store.write_docs(self.team, &writes) {
             Ok(seq) => seq,
             Err(e) => {
                 self.forget(writes.iter().map(|w| w.doc.as_str()));
@@ -224,7 +263,7 @@ impl RelayReplica for TeamReplica<'_> {
     type Error = ReplicaError;
 
     fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), ReplicaError> {
-        Ok(self.store.changed_since(self.auth.team_id, since)?)
+        Ok(self.store.changed_since(self.team, since)?)
     }
 
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, ReplicaError> {
@@ -268,7 +307,7 @@ impl RelayReplica for TeamReplica<'_> {
     }
 
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), ReplicaError> {
-        let team = self.auth.team_id;
+        let team = self.team;
         let stored = self.store.snapshots(team, docs)?;
         let mut found = Vec::with_capacity(stored.len());
         for s in stored {
@@ -300,9 +339,13 @@ impl RelayReplica for TeamReplica<'_> {
     }
 
     fn report(&mut self, status: DeviceStatus, completed: bool) -> Result<(), ReplicaError> {
+        let Some(device) = self.device else {
+            // Only a device's session reports; the relay's own edits have nothing to report.
+            return Ok(());
+        };
         Ok(self
             .store
-            .report_status(self.auth.device_id, &status, completed, self.now_ms)?)
+            .report_status(device, &status, completed, self.now_ms)?)
     }
 
     fn store_uploads(
@@ -357,7 +400,7 @@ impl RelayReplica for TeamReplica<'_> {
     }
 
     fn store_pushes(&mut self, pushes: Vec<Changes>) -> Result<PushesStored, ReplicaError> {
-        let team = self.auth.team_id;
+        let team = self.team;
         let mut out = PushesStored::default();
         let mut writes = Vec::with_capacity(pushes.len());
         for p in pushes {
@@ -428,7 +471,7 @@ impl TeamReplica<'_> {
     /// Check the unchecked dossier `doc` now (see [`crate::check`]) and give it whole as
     /// checked; None if it does not read as a dossier.
     fn checked_now(&mut self, doc: String) -> Result<Option<Snapshot>, ReplicaError> {
-        let team = self.auth.team_id;
+        let team = self.team;
         let Some(stored) = self.store.load_doc(team, &doc)? else {
             return Ok(None);
         };

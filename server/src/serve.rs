@@ -332,13 +332,7 @@ async fn session(
     let result = loop {
         if outbox.bulk_room() > 0 && session.has_pending() {
             let produced = relay.with_team(auth.team_id, |store, docs| {
-                let mut replica = TeamReplica {
-                    store,
-                    auth,
-                    docs,
-                    now_ms: now_ms(),
-                    corrected: Vec::new(),
-                };
+                let mut replica = TeamReplica::for_device(store, auth, docs, now_ms());
                 let frames = session.produce(&mut replica, outbox.bulk_room());
                 for commit in replica.corrected {
                     // Told in the team's turn, so in the order committed.
@@ -369,9 +363,7 @@ async fn session(
                 if !frames.is_empty() {
                     let handled = relay.with_team(auth.team_id, |store, docs| {
                         let h = session.receive(
-                            &mut TeamReplica {
-                                store, auth, docs, now_ms: now_ms(), corrected: Vec::new(),
-                            },
+                            &mut TeamReplica::for_device(store, auth, docs, now_ms()),
                             frames,
                         )?;
                         if let Some((seq, docs)) = &h.committed {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::{AppState, now_ms};
 use crate::replica::{EditError, TeamReplica};
-use crate::store::{DeviceAuth, StoreError, TeamId, WebAuth};
+use crate::store::{StoreError, TeamId, WebAuth};
 
 fn storage(e: StoreError) -> AppError {
     tracing::error!("store: {e}");
@@ -322,21 +322,8 @@ pub fn add_note(
         follow_up: uuid::Uuid::new_v4().to_string(),
     };
     let day = today(relay);
-    let device = DeviceAuth {
-        device_id: 0,
-        team_id: auth.team_id,
-        team: auth.team.clone(),
-        user: auth.user.clone(),
-        role: auth.role,
-    };
     let committed = relay.with_team(auth.team_id, |store, docs| {
-        let mut replica = TeamReplica {
-            store,
-            auth: &device,
-            docs,
-            now_ms: writer.now_ms,
-            corrected: Vec::new(),
-        };
+        let mut replica = TeamReplica::for_relay(store, auth.team_id, docs, writer.now_ms);
         let committed = replica.edit(id, &writer, "comment", |d| {
             fieldbook_shared::board::add_note(d, note, &ids, &auth.user, day)
         })?;

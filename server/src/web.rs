@@ -11,17 +11,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldbook_shared::api::{self, AppError, Call, ErrorKind};
-use fieldbook_shared::sync::wire::Role;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
 use crate::accounts::{hash_secret, new_token};
+use crate::auth::{self, Action, Principal};
 use crate::http::{AppState, now_ms};
 use crate::store::WebAuth;
 use crate::team;
 
-pub const COOKIE: &str = "fieldbook_session";
+pub use crate::auth::COOKIE;
 /// A web session lasts a working week.
 const SESSION_MS: i64 = 5 * 86_400_000;
 
@@ -36,19 +36,20 @@ fn busy() -> AppError {
     )
 }
 
-const FOR_MANAGERS: &str = "the web view is for managers; reps use the Fieldbook app";
-
 /// An error as the UI reads it: the `AppError` as JSON, with the HTTP status of its kind.
 pub fn app_error(e: AppError) -> Response {
-    let status = match e.kind {
+    (status_of(e.kind), axum::Json(e)).into_response()
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, axum::Json(e)).into_response()
+    }
 }
 
 /// Refuse what a browser says comes from another site.
@@ -80,37 +81,6 @@ fn same_site(headers: &HeaderMap) -> Result<(), AppError> {
         }
     }
     Ok(())
-}
-
-fn session_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty())
-}
-
-/// The logged-in manager behind this request, and the session's token hash.
-fn authenticate(relay: &AppState, headers: &HeaderMap) -> Result<(WebAuth, [u8; 32]), AppError> {
-    let token =
-        session_token(headers).ok_or_else(|| refuse(ErrorKind::Unauthorized, "log in first"))?;
-    let hash = hash_secret(token);
-    match relay.with_store(|s| s.session(&hash, now_ms())) {
-        Ok(Some(auth)) if auth.role == Role::Manager => Ok((auth, hash)),
-        Ok(Some(_)) => Err(refuse(ErrorKind::Forbidden, FOR_MANAGERS)),
-        Ok(None) => Err(refuse(
-            ErrorKind::Unauthorized,
-            "your session has ended; log in again",
-        )),
-        Err(e) => {
-            tracing::error!("session lookup: {e}");
-            Err(busy())
-        }
-    }
 }
 
 fn parse<C: DeserializeOwned>(body: &Bytes) -> Result<C, AppError> {
@@ -209,9 +179,7 @@ fn log_in(
         return Err(wrong());
     }
     relay.logins.succeeded(team, user);
-    if role != Role::Manager {
-        return Err(refuse(ErrorKind::Forbidden, FOR_MANAGERS));
-    }
+    auth::may_log_in(role)?;
     let token = new_token();
     let user = user.to_string();
     relay
@@ -262,7 +230,12 @@ fn answer(
     body: &Bytes,
 ) -> Result<Response, AppError> {
     same_site(headers)?;
-    let (auth, session) = authenticate(relay, headers)?;
+    let principal = auth::web(relay, headers)?;
+    let action = action_of(name).ok_or_else(|| refuse(ErrorKind::NotFound, "no such call"))?;
+    auth::allow(&principal, action)?;
+    let Principal::Web { auth, session } = principal else {
+        return Err(refuse(ErrorKind::Unauthorized, "log in first"));
+    };
     match name {
         api::Logout::NAME => {
             if let Err(e) = relay.with_store(|s| s.end_session(&session)) {
@@ -298,12 +271,27 @@ fn answer(
         api::RevokeDevice::NAME => {
             serve::<api::RevokeDevice>(body, |c| team::revoke(relay, &auth, c.device))
         }
-        other if api::CALL_NAMES.contains(&other) => Err(refuse(
-            ErrorKind::Forbidden,
-            "the web view reads the team's dossiers; edit them in the Fieldbook app",
-        )),
+        // (Refused by the policy above: every other name is an edit or unknown.)
         _ => Err(refuse(ErrorKind::NotFound, "no such call")),
     }
+}
+
+/// What a call of the web API asks to do (None: no such call).
+fn action_of(name: &str) -> Option<Action> {
+    Some(match name {
+        api::Logout::NAME => Action::EndSession,
+        api::SaveSettings::NAME => Action::ChangeSettings,
+        api::AddNote::NAME => Action::AddNote,
+        api::RevokeDevice::NAME => Action::RevokeDevice,
+        api::Start::NAME
+        | api::GetStatus::NAME
+        | api::ListDossiers::NAME
+        | api::OpenDossier::NAME
+        | api::History::NAME
+        | api::GetDashboard::NAME => Action::ReadTeam,
+        other if api::CALL_NAMES.contains(&other) => Action::EditDossier,
+        _ => return None,
+    })
 }
 
 fn serve<C: Call>(
@@ -315,26 +303,15 @@ fn serve<C: Call>(
 
 /// `GET /v1/team/devices` for a manager's device (bearer token): every device's last report.
 pub async fn team_devices(State(relay): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let devices = match token.map(|t| relay.with_store(|s| s.device_by_token(&hash_secret(t)))) {
-        None => Err(refuse(
-            ErrorKind::Unauthorized,
-            "a device token is required",
-        )),
-        Some(Ok(Some(auth))) if auth.role == Role::Manager => team::freshness(&relay, auth.team_id),
-        Some(Ok(Some(_))) => Err(refuse(ErrorKind::Forbidden, "for managers only")),
-        Some(Ok(None)) => Err(refuse(
-            ErrorKind::Unauthorized,
-            "unknown or revoked device token",
-        )),
-        Some(Err(e)) => {
-            tracing::error!("token lookup: {e}");
-            Err(busy())
-        }
+    let device = match auth::device(&relay, &headers) {
+        Ok(device) => device,
+        Err(refused) => return refused.response(),
     };
-    devices.map(|d| json(&d)).unwrap_or_else(app_error)
+    let answer = auth::allow(&Principal::Device(device.clone()), Action::ReadFreshness)
+        .and_then(|()| team::freshness(&relay, device.team_id));
+    match answer {
+        Ok(devices) => json(&devices),
+        // A device reads `{"error": sentence}` on its routes.
+        Err(e) => auth::refusal(status_of(e.kind), e.message),
+    }
 }

@@ -399,3 +399,53 @@ impl Background {
             .expect("the background loop ended cleanly");
     }
 }
+
+/// Send raw WebSocket messages with a device's `token`; return what came back, until the relay
+/// has been `quiet` that long, and the close frame, if any.
+pub fn raw_exchange(
+    url: &str,
+    token: &str,
+    send: Vec<tokio_tungstenite::tungstenite::Message>,
+    quiet: Duration,
+) -> (
+    Vec<tokio_tungstenite::tungstenite::Message>,
+    Option<(u16, String)>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/v1/sync", url.replace("http://", "ws://"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
+            .await
+            .unwrap();
+        for m in send {
+            if ws.send(m).await.is_err() {
+                break;
+            }
+        }
+        let mut received = Vec::new();
+        let mut closed = None;
+        while let Ok(Some(m)) = tokio::time::timeout(quiet, ws.next()).await {
+            match m {
+                Ok(tokio_tungstenite::tungstenite::Message::Close(f)) => {
+                    closed = f.map(|f| (u16::from(f.code), f.reason.to_string()));
+                    break;
+                }
+                Ok(m) => received.push(m),
+                Err(_) => break,
+            }
+        }
+        (received, closed)
+    })
+}

@@ -32,26 +32,14 @@ fn sync(
         .map_err(|e| e.to_string())?;
     for _ in 0..1_000 {
         let handled = relay_session.receive(
-            &mut TeamReplica {
-                store: relay,
-                auth,
-                docs: &mut relay_docs,
-                now_ms: 0,
-                corrected: Vec::new(),
-            },
+            &mut TeamReplica::for_device(relay, auth, &mut relay_docs, 0),
             std::mem::take(&mut up),
         );
         let produced = handled.and_then(|mut h| {
             // Snapshots asked for: all of them (this driver holds everything in memory).
             while relay_session.has_pending() {
                 h.replies.extend(relay_session.produce(
-                    &mut TeamReplica {
-                        store: relay,
-                        auth,
-                        docs: &mut relay_docs,
-                        now_ms: 0,
-                        corrected: Vec::new(),
-                    },
+                    &mut TeamReplica::for_device(relay, auth, &mut relay_docs, 0),
                     usize::MAX,
                 )?);
             }

@@ -8,8 +8,8 @@ use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::set;
 use fieldbook_shared::summary::Projection;
 use fieldbook_shared::sync::wire::{self, DeviceStatus, ToDevice, ToRelay, Upload, Vouched, close};
-use fieldbook_tests::relay::{Background, RelayProcess, enrolled_device, sync_once};
-use futures_util::{SinkExt, StreamExt};
+use fieldbook_tests::relay::{Background, RelayProcess, enrolled_device, raw_exchange, sync_once};
+use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
@@ -273,6 +273,7 @@ fn raw_session(url: &str, token: &str, script: impl FnOnce(()) -> Vec<ToRelay>) 
         url,
         token,
         frames.into_iter().map(Message::binary).collect(),
+        Duration::from_millis(1500),
     );
     received
         .into_iter()
@@ -281,50 +282,6 @@ fn raw_session(url: &str, token: &str, script: impl FnOnce(()) -> Vec<ToRelay>) 
             _ => None,
         })
         .collect()
-}
-
-/// Send raw WebSocket messages; return what came back and the close frame, if any.
-fn raw_exchange(
-    url: &str,
-    token: &str,
-    send: Vec<Message>,
-) -> (Vec<Message>, Option<(u16, String)>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut req = format!("{}/v1/sync", url.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .max_message_size(Some(64 << 20))
-            .max_frame_size(Some(64 << 20));
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
-            .await
-            .unwrap();
-        for m in send {
-            if ws.send(m).await.is_err() {
-                break;
-            }
-        }
-        let mut received = Vec::new();
-        let mut closed = None;
-        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1500), ws.next()).await {
-            match m {
-                Ok(Message::Close(f)) => {
-                    closed = f.map(|f| (u16::from(f.code), f.reason.to_string()));
-                    break;
-                }
-                Ok(m) => received.push(m),
-                Err(_) => break,
-            }
-        }
-        (received, closed)
-    })
 }
 
 fn health(url: &str) -> bool {
@@ -497,7 +454,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
         ),
     ];
     for (name, frames, want) in cases {
-        let (_, closed) = raw_exchange(&relay.url, &token, frames);
+        let (_, closed) = raw_exchange(&relay.url, &token, frames, Duration::from_millis(1500));
         let (code, reason) =
             closed.unwrap_or_else(|| panic!("{name}: the relay did not close with a reason"));
         assert_eq!(code, want, "{name}: closed with {code} {reason}");
@@ -519,7 +476,7 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
             done: false,
         })));
     }
-    let (_, closed) = raw_exchange(&relay.url, &token, flood);
+    let (_, closed) = raw_exchange(&relay.url, &token, flood, Duration::from_millis(1500));
     let (code, reason) = closed.expect("flood closed");
     assert_eq!(code, close::PROTOCOL, "{reason}");
     assert!(reason.contains("rounds"), "{reason}");

@@ -417,13 +417,7 @@ impl Sim {
         let auth = self.devices[d].auth.clone();
         let conn = self.devices[d].conn.as_mut().unwrap();
         let handled = conn.relay.receive(
-            &mut TeamReplica {
-                store: &mut self.relay,
-                auth: &auth,
-                docs: &mut self.relay_docs,
-                now_ms: 0,
-                corrected: Vec::new(),
-            },
+            &mut TeamReplica::for_device(&mut self.relay, &auth, &mut self.relay_docs, 0),
             decoded,
         );
         match handled {
@@ -464,13 +458,8 @@ impl Sim {
                 Reading::WhileWriting => conn.relay_out.room(),
                 Reading::OnlyAfterWriting => usize::MAX,
             };
-            let mut replica = TeamReplica {
-                store: &mut self.relay,
-                auth: &auth,
-                docs: &mut self.relay_docs,
-                now_ms: 0,
-                corrected: Vec::new(),
-            };
+            let mut replica =
+                TeamReplica::for_device(&mut self.relay, &auth, &mut self.relay_docs, 0);
             let frames = conn.relay.produce(&mut replica, budget).unwrap();
             corrected.extend(replica.corrected);
             conn.relay_out.extend(frames.iter().map(wire::encode));
