@@ -92,4 +92,11 @@ impl WebClient {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         ))
     }
+
+    /// The team's dashboard (clients quiet for the default 30 days).
+    pub fn dashboard(&self) -> anyhow::Result<fieldbook_shared::board::Dashboard> {
+        let (status, body) = self.call("dashboard", &serde_json::json!({ "quiet_days": null }))?;
+        anyhow::ensure!(status == 200, "dashboard: {status} {body}");
+        Ok(serde_json::from_value(body)?)
+    }
 }

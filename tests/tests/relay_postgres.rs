@@ -6,14 +6,12 @@
 use std::time::{Duration, Instant};
 
 use fieldbook_app::Engine;
-use fieldbook_shared::board::Dashboard;
 use fieldbook_shared::patch::set;
 use fieldbook_tests::postgres::{Postgres, shared};
 use fieldbook_tests::relay::{
     RelayProcess, enrolled_device, same_everywhere, sync_once, sync_within,
 };
 use fieldbook_tests::web::WebClient;
-use serde_json::json;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
 
@@ -46,11 +44,7 @@ fn postgres_relay_carries_an_offline_edit_to_the_other_device_and_the_managers_b
         .unwrap();
     let mut web = WebClient::of(&relay).unwrap();
     assert_eq!(web.login("north", "chen", "correct horse").unwrap().0, 200);
-    let (status, body) = web
-        .call("dashboard", &json!({ "quiet_days": null }))
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    let board: Dashboard = serde_json::from_value(body).unwrap();
+    let board = web.dashboard().unwrap();
     assert_eq!(board.dossiers, 1);
     assert!(board.reps.contains(&"li".to_string()), "{:?}", board.reps);
 

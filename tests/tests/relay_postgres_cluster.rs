@@ -11,7 +11,6 @@ use fieldbook_app::Engine;
 use fieldbook_app::store::DossierStore;
 use fieldbook_app::sync::RelayConfig;
 use fieldbook_app::synth;
-use fieldbook_shared::board::Dashboard;
 use fieldbook_shared::document::DossierDoc;
 use fieldbook_shared::patch::set;
 use fieldbook_tests::postgres::{Postgres, shared};
@@ -19,7 +18,6 @@ use fieldbook_tests::relay::{
     Background, RelayProcess, enrolled_device, same_everywhere, sync_once, sync_to,
 };
 use fieldbook_tests::web::WebClient;
-use serde_json::json;
 
 const RELAY: &str = env!("CARGO_BIN_EXE_relay");
 
@@ -51,13 +49,19 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn live(engine: Engine) -> (Arc<Mutex<Engine>>, Background) {
-    let engine = Arc::new(Mutex::new(engine));
-    let background = Background::start(engine.clone());
+/// Li's laptop, enrolled through instance 1, and wang's desk, connected live to instance 3.
+fn li_on_first_and_wang_live_on_third(
+    relays: &[RelayProcess],
+    dir: &std::path::Path,
+) -> (Engine, Arc<Mutex<Engine>>, Background) {
+    let li = enrolled_device(&relays[0], &dir.join("li"), "north", "li", "laptop").unwrap();
+    let wang = enrolled_device(&relays[2], &dir.join("wang"), "north", "wang", "desk").unwrap();
+    let wang = Arc::new(Mutex::new(wang));
+    let background = Background::start(wang.clone());
     eventually(Duration::from_secs(20), "connected", || {
         background.is_connected()
     });
-    (engine, background)
+    (li, wang, background)
 }
 
 fn notes(engine: &Mutex<Engine>, id: &str) -> Vec<String> {
@@ -77,17 +81,7 @@ fn notes(engine: &Mutex<Engine>, id: &str) -> Vec<String> {
 fn postgres_cluster_an_edit_through_one_instance_reaches_a_device_on_another_live() {
     let dir = tempfile::tempdir().unwrap();
     let (_pg, relays, _url) = three_instances(dir.path());
-    let mut li =
-        enrolled_device(&relays[0], &dir.path().join("li"), "north", "li", "laptop").unwrap();
-    let wang = enrolled_device(
-        &relays[2],
-        &dir.path().join("wang"),
-        "north",
-        "wang",
-        "desk",
-    )
-    .unwrap();
-    let (wang, background) = live(wang);
+    let (mut li, wang, background) = li_on_first_and_wang_live_on_third(&relays, dir.path());
 
     // Made through instance 1; wang's device, connected to instance 3, is told at once.
     let id = li
@@ -122,11 +116,7 @@ fn postgres_cluster_an_edit_through_one_instance_reaches_a_device_on_another_liv
         .unwrap();
     let mut web = WebClient::of(&relays[1]).unwrap();
     assert_eq!(web.login("north", "chen", "correct horse").unwrap().0, 200);
-    let (status, body) = web
-        .call("dashboard", &json!({ "quiet_days": null }))
-        .unwrap();
-    assert_eq!(status, 200, "{body}");
-    let board: Dashboard = serde_json::from_value(body).unwrap();
+    let board = web.dashboard().unwrap();
     assert_eq!(board.dossiers, 1);
     // Both reps' devices synced, each through its own instance.
     for rep in ["li", "wang"] {
@@ -151,17 +141,7 @@ fn postgres_cluster_an_edit_through_one_instance_reaches_a_device_on_another_liv
 fn postgres_cluster_a_lost_commit_feed_only_delays() {
     let dir = tempfile::tempdir().unwrap();
     let (_pg, relays, url) = three_instances(dir.path());
-    let mut li =
-        enrolled_device(&relays[0], &dir.path().join("li"), "north", "li", "laptop").unwrap();
-    let wang = enrolled_device(
-        &relays[2],
-        &dir.path().join("wang"),
-        "north",
-        "wang",
-        "desk",
-    )
-    .unwrap();
-    let (wang, background) = live(wang);
+    let (mut li, wang, background) = li_on_first_and_wang_live_on_third(&relays, dir.path());
     let id = li.create_dossier(&[set("profile.name", "客户")]).unwrap();
     sync_once(&mut li).unwrap();
     eventually(Duration::from_secs(10), "the dossier reached wang", || {

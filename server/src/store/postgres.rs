@@ -186,16 +186,7 @@ impl PostgresRelayStore {
     /// Connect to `url` (`postgres://user@host:port/db?…`, as libpq takes it) and bring its
     /// schema up to date.
     pub fn open(url: &str) -> Result<PostgresRelayStore, StoreError> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            // Never a hang: a database that does not answer is an error in seconds.
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("fieldbook-relay");
-        }
+        let config = config(url, "fieldbook-relay")?;
         let store = PostgresRelayStore {
             config,
             connection: RefCell::new(None),
@@ -227,6 +218,22 @@ impl PostgresRelayStore {
         }
         out
     }
+}
+
+/// How to connect to `url`, named `application` in PostgreSQL's activity view (unless the URL
+/// names it).
+fn config(url: &str, application: &str) -> Result<Config, StoreError> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        // Never a hang: a database that does not answer is an error in seconds.
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(application);
+    }
+    Ok(config)
 }
 
 impl Drop for PostgresRelayStore {
@@ -954,14 +961,7 @@ pub struct CommitFeed {
 
 impl CommitFeed {
     pub fn open(url: &str) -> Result<CommitFeed, StoreError> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        config.application_name("fieldbook-relay commit feed");
-        let mut client = config.connect(NoTls)?;
+        let mut client = config(url, "fieldbook-relay commit feed")?.connect(NoTls)?;
         client.batch_execute(&format!("LISTEN {COMMITS_CHANNEL}"))?;
         Ok(CommitFeed { client })
     }
