@@ -151,7 +151,9 @@ pub fn settle(
     let w = match worked_out {
         Ok(w) => w,
         Err(reason) => {
-            tracing::error!(
+            crate::quietly!(
+                format!("team {}", unchecked.team),
+                error,
                 team = unchecked.team,
                 doc = %unchecked.doc,
                 "a device sent changes that do not make a readable dossier: {reason}"
@@ -190,7 +192,9 @@ pub fn settle(
         .collect::<Vec<_>>()
         .join(", "),
     };
-    tracing::warn!(
+    crate::quietly!(
+        format!("team {}", unchecked.team),
+        warn,
         team = unchecked.team,
         doc = %unchecked.doc,
         %differs,

@@ -425,7 +425,9 @@ async fn sync(
     let slot = match SocketSlot::take(&relay, auth.device_id, auth.team_id) {
         Ok(slot) => slot,
         Err(full) => {
-            tracing::warn!(
+            crate::quietly!(
+                format!("device {}", auth.device_id),
+                warn,
                 device = auth.device_id,
                 team = auth.team_id,
                 "refused: {full}"

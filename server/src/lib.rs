@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod cores;
 pub mod http;
 pub mod private_ca;
+pub mod quiet;
 pub mod replica;
 pub mod serve;
 pub mod store;

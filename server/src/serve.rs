@@ -195,7 +195,7 @@ pub async fn connection(socket: WebSocket, relay: AppState, auth: DeviceAuth) {
     let closing = run(socket, &relay, &auth, id).await;
     if let Err(Closing(code, reason)) = &closing {
         // Quoted: a close reason may carry a dossier id or text a device sent.
-        tracing::info!(device = auth.device_id, code, reason = ?reason, "closed");
+        crate::quietly!(format!("device {}", auth.device_id), info, device = auth.device_id, code, reason = ?reason, "closed");
     }
     relay.connections.fetch_sub(1, Ordering::Relaxed);
 }

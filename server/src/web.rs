@@ -175,7 +175,13 @@ fn log_in(
     let ok = tokio::task::block_in_place(|| slot.verify(&request.password, &hash));
     if !ok {
         // Debug-quoted: a name with a newline in it cannot forge a line of the log.
-        tracing::info!(?team, ?user, "web login refused");
+        crate::quietly!(
+            format!("login {team}"),
+            info,
+            ?team,
+            ?user,
+            "web login refused"
+        );
         return Err(wrong());
     }
     relay.logins.succeeded(team, user);
