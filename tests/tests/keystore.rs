@@ -16,7 +16,12 @@ fn in_session(home: &Path, data: &Path, commands: &str) -> Output {
         "echo -n 'login password' | gnome-keyring-daemon --unlock --components=secrets \
          --daemonize >/dev/null || exit 90\n{commands}"
     );
-    Command::new("dbus-run-session")
+    // The session's output goes to files, not pipes: a keyring daemon that outlives the
+    // session (D-Bus activates one, which may linger) would hold a pipe open, and reading it
+    // to its end would wait for that daemon forever.
+    let out = tempfile::NamedTempFile::new().expect("a file for stdout");
+    let err = tempfile::NamedTempFile::new().expect("a file for stderr");
+    let status = Command::new("dbus-run-session")
         .args(["--", "sh", "-c", &script])
         .env("HOME", home)
         .env("XDG_DATA_HOME", home.join(".local/share"))
@@ -25,8 +30,16 @@ fn in_session(home: &Path, data: &Path, commands: &str) -> Output {
         .env("CLI", CLI)
         .env("DATA", data)
         .env("FIELDBOOK_TODAY", "2026-11-23")
-        .output()
-        .expect("dbus-run-session (apt-get install dbus gnome-keyring)")
+        .stdin(std::process::Stdio::null())
+        .stdout(out.reopen().expect("stdout"))
+        .stderr(err.reopen().expect("stderr"))
+        .status()
+        .expect("dbus-run-session (apt-get install dbus gnome-keyring)");
+    Output {
+        status,
+        stdout: std::fs::read(out.path()).expect("the session's stdout"),
+        stderr: std::fs::read(err.path()).expect("the session's stderr"),
+    }
 }
 
 fn stdout(out: &Output) -> String {
