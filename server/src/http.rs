@@ -24,7 +24,7 @@ use tower_http::services::ServeDir;
 
 use crate::accounts::{self, AccountError};
 use crate::auth::Action;
-use crate::replica::{TeamDocs, team_docs};
+use crate::replica::TeamDocs;
 use crate::store::pool::StorePool;
 use crate::store::{DeviceId, RelayStore, StoreError, TeamId};
 use crate::web;
@@ -135,7 +135,7 @@ pub struct Relay {
     /// Connections to the database, lent one call at a time.
     pub stores: StorePool,
     /// Each team's turn at writing, with the dossiers it keeps open (see [`Relay::with_team`]).
-    teams: Mutex<HashMap<TeamId, Arc<Mutex<TeamDocs>>>>,
+    teams: crate::turns::TeamTurns,
     pub hub: Hub,
     pub revoked: broadcast::Sender<DeviceId>,
     pub shutdown: watch::Receiver<bool>,
@@ -175,7 +175,7 @@ impl Relay {
     pub fn new(stores: StorePool, shutdown: watch::Receiver<bool>) -> Relay {
         Relay {
             stores,
-            teams: Mutex::default(),
+            teams: Default::default(),
             hub: Hub::default(),
             revoked: broadcast::channel(64).0,
             shutdown,
@@ -216,13 +216,7 @@ impl Relay {
         team: TeamId,
         f: impl FnOnce(&mut dyn RelayStore, &mut TeamDocs) -> Result<T, E>,
     ) -> Result<T, E> {
-        let turn = {
-            let mut teams = self.teams.lock().unwrap_or_else(|p| p.into_inner());
-            teams
-                .entry(team)
-                .or_insert_with(|| Arc::new(Mutex::new(team_docs())))
-                .clone()
-        };
+        let turn = self.teams.turn(team);
         tokio::task::block_in_place(|| {
             // The team's turn here first, then a connection: a connection is never held
             // waiting for a turn here, only for one another instance holds.

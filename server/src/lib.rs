@@ -17,4 +17,5 @@ pub mod store;
 pub mod team;
 pub mod throttle;
 pub mod tls;
+pub mod turns;
 pub mod web;
