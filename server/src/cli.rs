@@ -228,6 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 relay.socket.write_stall = std::time::Duration::from_secs(write_stall.max(1));
                 relay.socket.outbox_bytes = (outbox_kib.max(16) * 1024) as usize;
                 relay.socket.per_team = team_sockets.max(1);
+                relay.shared = store::is_postgres(&cli.db);
                 let relay = Arc::new(relay);
                 // Tests and scripts read this line for the port.
                 let scheme = if tls.is_some() { "https" } else { "http" };

@@ -136,6 +136,10 @@ pub struct Relay {
     pub stores: StorePool,
     /// Each team's turn at writing, with the dossiers it keeps open (see [`Relay::with_team`]).
     teams: crate::turns::TeamTurns,
+    /// Other relay instances may write to the same database (PostgreSQL): each team's turn
+    /// then starts by announcing their commits. A relay alone on its database (SQLite) skips
+    /// that query: everything committed, it committed and announced itself.
+    pub shared: bool,
     pub hub: Hub,
     pub revoked: broadcast::Sender<DeviceId>,
     pub shutdown: watch::Receiver<bool>,
@@ -176,6 +180,7 @@ impl Relay {
         Relay {
             stores,
             teams: Default::default(),
+            shared: false,
             hub: Hub::default(),
             revoked: broadcast::channel(64).0,
             shutdown,
@@ -209,7 +214,8 @@ impl Relay {
     /// while no other connection of the team, on this relay or another instance on the same
     /// database, merges, commits or announces. What `f` commits, it announces before it
     /// returns, so a team's announcements go out in the order of its sequence. The turn
-    /// starts by announcing what other instances committed since this one last did. Other
+    /// starts by announcing what other instances committed since this one last did (when the
+    /// database is [`Relay::shared`]). Other
     /// teams proceed meanwhile.
     pub fn with_team<T, E: From<StoreError>>(
         &self,
@@ -224,7 +230,9 @@ impl Relay {
             self.stores.with(|store| {
                 store.begin_team_turn(team)?;
                 let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.catch_up(store, team, &mut docs)?;
+                    if self.shared {
+                        self.catch_up(store, team, &mut docs)?;
+                    }
                     f(store, &mut docs)
                 }));
                 // Ended even after a failure or a panic: a turn left open would stop the

@@ -141,7 +141,7 @@ struct World {
     dossiers: BTreeMap<Team, String>,
     /// Devices a manager may revoke, one per team.
     spares: BTreeMap<Team, i64>,
-    /// A north manager's session for each logout case (a logout ends it).
+    /// The devices' folders, kept while the test runs.
     _dir: tempfile::TempDir,
 }
 
