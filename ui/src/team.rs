@@ -40,6 +40,11 @@ pub fn TeamBoard() -> impl IntoView {
     let c = ctx();
     let board = RwSignal::new(None::<Dashboard>);
     let quiet_days = RwSignal::new(30u32);
+    // What the manager is in the middle of lives outside the board's redraw: the board
+    // reloads whenever a change arrives, and a half-confirmed revoke or the rep chosen for the
+    // activity chart must survive that.
+    let asking = RwSignal::new(None::<i64>);
+    let who = RwSignal::new(String::new());
     let loaded_at = StoredValue::new(None::<u64>);
     let load = move || {
         loaded_at.set_value(c.status.with_untracked(|s| s.as_ref().map(|s| s.revision)));
@@ -67,10 +72,10 @@ pub fn TeamBoard() -> impl IntoView {
                 board.get()
             }.map(|d| view! {
                 <Summary d=d.clone() />
-                <Freshness d=d.clone() reload=load />
+                <Freshness d=d.clone() asking=asking reload=load />
                 <Pipeline d=d.clone() />
                 <WorkOrder d=d.clone() />
-                <Activity d=d.clone() />
+                <Activity d=d.clone() who=who />
                 <FollowUpsDue d=d.clone() />
                 <Complaints d=d.clone() />
                 <Reviews d=d.clone() />
@@ -160,9 +165,12 @@ fn revoke_cell(
 }
 
 #[component]
-fn Freshness(d: Dashboard, reload: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+fn Freshness(
+    d: Dashboard,
+    asking: RwSignal<Option<i64>>,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let c = ctx();
-    let asking = RwSignal::new(None::<i64>);
     let as_of = d.freshness_as_of_ms.map(clock_time);
     view! {
         <section class="card" id="freshness">
@@ -325,7 +333,7 @@ fn WorkOrder(d: Dashboard) -> impl IntoView {
 }
 
 #[component]
-fn Activity(d: Dashboard) -> impl IntoView {
+fn Activity(d: Dashboard, who: RwSignal<String>) -> impl IntoView {
     let c = ctx();
     let weeks: Vec<String> = d
         .weeks
@@ -344,7 +352,6 @@ fn Activity(d: Dashboard) -> impl IntoView {
         .collect();
     let chart = charts::lines(&weeks, &series);
     // By kind, for the team or one rep (chosen on the page).
-    let who = RwSignal::new(String::new());
     let by_kind = {
         let (d, weeks) = (d.clone(), weeks.clone());
         move || {
@@ -380,7 +387,11 @@ fn Activity(d: Dashboard) -> impl IntoView {
                     <figcaption>{c.t(T::ByKind)} " "
                         <select id="activity-who" prop:value=move || who.get() on:change=move |ev| who.set(event_target_value(&ev))>
                             <option value="">{c.t(T::TeamTotal)}</option>
-                            {reps.into_iter().map(|r| view! { <option value=r.clone()>{rep_name(c, &r)}</option> }).collect_view()}
+                            {reps.into_iter().map(|r| {
+                                // Drawn anew on each reload: keep the rep chosen before it.
+                                let chosen = who.get_untracked() == r;
+                                view! { <option value=r.clone() selected=chosen>{rep_name(c, &r)}</option> }
+                            }).collect_view()}
                         </select>
                     </figcaption>
                     <div class="chart" id="activity-by-kind" inner_html=by_kind></div>

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use fieldbook_shared::sync::wire::{DeviceStatus, Role};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
@@ -141,6 +141,11 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// Turns at writing, shared by the connections of one process to one file.
+///
+/// Another process may write the same file too (an admin command beside a running relay), so
+/// every writing transaction also begins IMMEDIATE: it waits (up to the busy timeout) for the
+/// file's write lock up front, where a deferred one that read first would fail at once with
+/// "busy" when the other process had written since.
 #[derive(Clone, Default)]
 pub struct WriteTurn(Arc<Mutex<()>>);
 
@@ -266,7 +271,9 @@ impl RelayStore for SqliteRelayStore {
         expires_ms: i64,
     ) -> Result<(), StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO user (team_id, name, role) VALUES (?1, ?2, ?3) \
              ON CONFLICT (team_id, name) DO UPDATE SET role = excluded.role",
@@ -293,7 +300,9 @@ impl RelayStore for SqliteRelayStore {
         now_ms: i64,
     ) -> Result<Option<DeviceAuth>, StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Marking it used in the same statement that checks it: two devices racing with one
         // code cannot both win.
         let user_id: Option<i64> = tx
@@ -378,7 +387,9 @@ impl RelayStore for SqliteRelayStore {
 
     fn revoke_device(&mut self, device: DeviceId, now_ms: i64) -> Result<bool, StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE device SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
             params![device, now_ms],
@@ -482,7 +493,9 @@ impl RelayStore for SqliteRelayStore {
 
     fn write_docs(&mut self, team: TeamId, batch: &[DocWrite]) -> Result<u64, StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seq: i64 = tx
             .query_row("SELECT seq FROM team WHERE id = ?1", [team], |r| r.get(0))
             .optional()?
@@ -613,7 +626,9 @@ impl RelayStore for SqliteRelayStore {
         rewrite: Option<&Rewrite>,
     ) -> Result<bool, StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let seq: Option<i64> = tx
             .prepare_cached("SELECT seq FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
             .query_row(params![checked.team, checked.doc], |r| r.get(0))
@@ -676,7 +691,9 @@ impl RelayStore for SqliteRelayStore {
 
     fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError> {
         let _turn = self.writes.take();
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE user SET password_hash = ?3 WHERE team_id = ?1 AND name = ?2",
             params![team, user, hash],
