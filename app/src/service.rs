@@ -308,7 +308,7 @@ impl AppService {
                 .get_setting(TEAM_FRESHNESS)?
                 .and_then(|j| serde_json::from_str::<TeamFreshness>(&j).ok())
                 .unwrap_or_default();
-            let manager = e.store().get_setting(sync::RELAY_ROLE)?.as_deref() == Some("manager");
+            let manager = e.relay_role()? == Some(fieldbook_shared::sync::wire::Role::Manager);
             // The token is read (from the keystore) only when it is to be used.
             let relay = if manager && connected {
                 e.relay_config()?

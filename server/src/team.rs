@@ -140,7 +140,7 @@ pub fn freshness(relay: &AppState, team: TeamId) -> Result<Vec<DeviceFreshness>,
             id: d.device_id,
             user: d.user,
             device: d.name,
-            role: d.role.as_str().to_string(),
+            role: d.role,
             // The relay's own clock (a device's clock may be wrong): when it recorded the
             // device's last completed sync. A device reports on connecting too, with what it
             // still holds unsent, but only a completed sync counts as one.
@@ -184,7 +184,7 @@ pub fn status(relay: &AppState, auth: &WebAuth) -> Result<api::Status, AppError>
         sync: api::SyncStatus {
             relay: None,
             team: Some(auth.team.clone()),
-            role: Some(auth.role.as_str().to_string()),
+            role: Some(auth.role),
             unsynced_changes: 0,
             unsynced_dossiers: 0,
             last_sync_ms: None,

@@ -10,6 +10,7 @@ use crate::conflict::Conflict;
 use crate::history::FieldChange;
 use crate::patch::Assignment;
 use crate::summary::DossierSummary;
+use crate::sync::wire::Role;
 use crate::{Day, Dossier, FollowUpKind, FunnelBand, InteractionKind, Stage};
 
 /// A request the UI can make. `NAME` is the Tauri command (and HTTP route) that serves it.
@@ -151,7 +152,7 @@ pub enum LinkState {
 pub struct SyncStatus {
     pub relay: Option<String>,
     pub team: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// Local changes the relay has not acknowledged.
     pub unsynced_changes: u64,
     /// Dossiers holding them.

@@ -15,6 +15,7 @@ mod team;
 use std::sync::Arc;
 
 use fieldbook_shared::api::{self, AppError, Call, Lang, Status};
+use fieldbook_shared::sync::wire::Role;
 use leptos::prelude::*;
 
 use crate::backend::Backend;
@@ -110,10 +111,7 @@ impl Ctx {
 impl Ctx {
     /// The signed-in user is a manager (their device, or the web view).
     pub fn is_manager(self) -> bool {
-        self.status
-            .with(|s| s.as_ref().and_then(|s| s.sync.role.clone()))
-            .as_deref()
-            == Some("manager")
+        self.status.with(|s| s.as_ref().and_then(|s| s.sync.role)) == Some(Role::Manager)
     }
 }
 

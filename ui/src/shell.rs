@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use fieldbook_shared::api::{self, Lang, LinkState, Settings, Status};
+use fieldbook_shared::sync::wire::Role;
 use leptos::prelude::*;
 
 use crate::i18n::{T, other};
@@ -34,7 +35,7 @@ pub fn App() -> impl IntoView {
                     c.lang.set(lang);
                 }
                 // A manager in the browser comes for the team board.
-                if c.web && started.status.sync.role.as_deref() == Some("manager") {
+                if c.web && started.status.sync.role == Some(Role::Manager) {
                     c.route.set(Route::Team);
                 }
                 c.status.set(Some(started.status));

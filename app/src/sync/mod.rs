@@ -11,7 +11,7 @@ mod team;
 use std::sync::{Arc, Mutex};
 
 pub use enroll::enroll;
-pub use link::{RelayUrl, Trust, agent};
+pub use link::{RelayUrl, Trust, agent, client_config};
 pub use net::{LinkState, Mode, SyncReport, run_background, sync_with_relay};
 pub use replica::{Replica, Uploads};
 use serde::{Deserialize, Serialize};
@@ -189,12 +189,21 @@ impl<S: DossierStore> Engine<S> {
         Ok(self.store_mut().index_pending(max)?)
     }
 
+    /// The role this device was enrolled with; None when not enrolled (or a role this
+    /// version cannot read, which gives no manager's views).
+    pub fn relay_role(&self) -> Result<Option<fieldbook_shared::sync::wire::Role>, EngineError> {
+        Ok(self
+            .store()
+            .get_setting(RELAY_ROLE)?
+            .and_then(|r| r.parse().ok()))
+    }
+
     pub fn sync_status(&self) -> Result<SyncStatus, EngineError> {
         let store = self.store();
         Ok(SyncStatus {
             relay: store.get_setting(RELAY_URL)?,
             team: store.get_setting(RELAY_TEAM)?,
-            role: store.get_setting(RELAY_ROLE)?,
+            role: self.relay_role()?,
             unsynced_changes: store.unsynced_changes()?,
             unsynced_dossiers: store.unsynced()?.len() as u64,
             last_sync_ms: store

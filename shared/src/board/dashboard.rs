@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::{BoardFacts, BoardRow, Contact};
+use crate::sync::wire::Role;
 use crate::{
     BrandProminence, Day, FiveATier, FunnelBand, InteractionKind, PriceValueClass,
     SalesProfitClass, Severity, Stage, TargetType,
@@ -251,7 +252,7 @@ pub struct DeviceFreshness {
     pub id: i64,
     pub user: String,
     pub device: String,
-    pub role: String,
+    pub role: Role,
     /// When the relay last heard from the device after it had completed a sync, by the
     /// relay's clock (a device's own clock may be off).
     pub last_sync_ms: Option<i64>,
@@ -762,7 +763,7 @@ fn freshness(
         .collect();
     for d in devices {
         // A manager's own devices say nothing about the team's figures.
-        if d.role == "manager" && !by_rep.contains_key(&d.user) {
+        if d.role == Role::Manager && !by_rep.contains_key(&d.user) {
             continue;
         }
         by_rep.entry(d.user.clone()).or_default().push(d);

@@ -176,7 +176,7 @@ fn freshness_marks_never_synced_old_and_waiting_as_stale() {
         id: 0,
         user: user.into(),
         device: format!("{user}-laptop"),
-        role: "rep".into(),
+        role: crate::sync::wire::Role::Rep,
         last_sync_ms: last,
         waiting,
         reported_ms: last,
