@@ -89,6 +89,25 @@ impl RelayProcess {
         }
     }
 
+    /// What a browser is told to trust of this relay, when it serves TLS: the SHA-256 of its
+    /// certificate's public key, for Chromium's `--ignore-certificate-errors-spki-list` (which
+    /// accepts exactly that key, as a browser that trusts the team's CA accepts its relay).
+    pub fn spki_pin(&self) -> anyhow::Result<Option<String>> {
+        use base64::Engine as _;
+        use rcgen::PublicKeyData;
+        use sha2::Digest;
+        if self.ca_pem.is_none() {
+            return Ok(None);
+        }
+        let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(
+            self.dir.join("pki").join("key.pem"),
+        )?)?;
+        let digest = sha2::Sha256::digest(key.subject_public_key_info());
+        Ok(Some(
+            base64::engine::general_purpose::STANDARD.encode(digest),
+        ))
+    }
+
     pub fn db_url(&self) -> String {
         match &self.database {
             Some(url) => url.clone(),
@@ -400,10 +419,75 @@ impl Background {
     }
 }
 
+/// A raw WebSocket to the relay's sync route.
+pub type RawSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl RelayProcess {
+    /// Open the sync WebSocket as a device with `token` would (over TLS, trusting the test CA,
+    /// when the relay serves TLS), with frames up to 64 MiB either way.
+    pub async fn open_socket(
+        &self,
+        token: &str,
+    ) -> Result<RawSocket, tokio_tungstenite::tungstenite::Error> {
+        self.open_socket_with(&[("authorization", format!("Bearer {token}"))])
+            .await
+    }
+
+    /// [`RelayProcess::open_socket`] with these request headers (a credential or none).
+    pub async fn open_socket_with(
+        &self,
+        headers: &[(&'static str, String)],
+    ) -> Result<RawSocket, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = self
+            .url
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        let mut req = format!("{url}/v1/sync").into_client_request()?;
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                *name,
+                value
+                    .parse()
+                    .map_err(tokio_tungstenite::tungstenite::http::Error::from)?,
+            );
+        }
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(64 << 20))
+            .max_frame_size(Some(64 << 20));
+        let tls = fieldbook_app::sync::client_config(&self.trust())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+            req,
+            Some(config),
+            false,
+            Some(tokio_tungstenite::Connector::Rustls(tls)),
+        )
+        .await?;
+        Ok(ws)
+    }
+
+    /// An HTTP client trusting what devices of this relay trust, that answers every status
+    /// rather than failing on 4xx/5xx.
+    pub fn http(&self) -> ureq::Agent {
+        fieldbook_app::sync::agent(&self.trust(), Duration::from_secs(30))
+            .expect("the test CA reads as a certificate")
+    }
+
+    /// Whether the relay answers its health check.
+    pub fn healthy(&self) -> bool {
+        self.http()
+            .get(format!("{}/health", self.url))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+    }
+}
+
 /// Send raw WebSocket messages with a device's `token`; return what came back, until the relay
 /// has been `quiet` that long, and the close frame, if any.
 pub fn raw_exchange(
-    url: &str,
+    relay: &RelayProcess,
     token: &str,
     send: Vec<tokio_tungstenite::tungstenite::Message>,
     quiet: Duration,
@@ -417,18 +501,7 @@ pub fn raw_exchange(
         .unwrap();
     runtime.block_on(async {
         use futures_util::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut req = format!("{}/v1/sync", url.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .max_message_size(Some(64 << 20))
-            .max_frame_size(Some(64 << 20));
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false)
-            .await
-            .unwrap();
+        let mut ws = relay.open_socket(token).await.unwrap();
         for m in send {
             if ws.send(m).await.is_err() {
                 break;

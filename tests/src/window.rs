@@ -98,6 +98,16 @@ impl AppWindow {
     /// manager's browser shows it, served by the relay. `profile` holds the browser's profile
     /// (cookies), so two instances are two people.
     pub async fn chromium(url: &str, profile: &Path) -> anyhow::Result<AppWindow> {
+        Self::chromium_trusting(url, profile, None).await
+    }
+
+    /// [`AppWindow::chromium`], accepting the relay's certificate by its public key's pin (see
+    /// `RelayProcess::spki_pin`) when it serves TLS from a test CA.
+    pub async fn chromium_trusting(
+        url: &str,
+        profile: &Path,
+        spki_pin: Option<&str>,
+    ) -> anyhow::Result<AppWindow> {
         let port = free_port()?;
         let mut driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -117,18 +127,24 @@ impl AppWindow {
         }
         let mut caps = serde_json::Map::new();
         // The flags the machine's notes give for a closed network: no background fetches.
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        if let Some(pin) = spki_pin {
+            args.push(format!("--ignore-certificate-errors-spki-list={pin}"));
+        }
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
         let page = session(driver, port, caps, "Chromium").await?;
         page.client

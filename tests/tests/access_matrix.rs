@@ -147,7 +147,7 @@ struct World {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let device = |team: &str, user: &str, name: &str, role: &str| {
         enrolled_device_as(&relay, &dir.path().join(name), team, user, name, role).unwrap()
     };
@@ -235,14 +235,6 @@ fn world() -> World {
         spares,
         _dir: dir,
     }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
 }
 
 /// One request: its status and body.
@@ -344,7 +336,7 @@ fn without_ids(body: &str, ids: &[String]) -> String {
 fn every_credential_on_every_route_is_answered_as_the_policy_says() {
     let world = world();
     let base = world.relay.url.clone();
-    let agent = agent();
+    let agent = world.relay.http();
     let mut cases = 0;
     let mut failures = Vec::new();
     let mut calls: Vec<&str> = api::CALL_NAMES.to_vec();
@@ -407,7 +399,7 @@ fn every_credential_on_every_route_is_answered_as_the_policy_says() {
                     }
                     Expect::Status(s)
                 }
-                _ => sync_handshake(&base, cred, &case),
+                _ => sync_handshake(&world.relay, cred, &case),
             };
             cases += 1;
             if got != expected {
@@ -495,25 +487,20 @@ fn every_credential_on_every_route_is_answered_as_the_policy_says() {
 }
 
 /// The sync route, as a WebSocket client opens it.
-fn sync_handshake(base: &str, cred: &Credential, case: &str) -> Expect {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+fn sync_handshake(relay: &RelayProcess, cred: &Credential, case: &str) -> Expect {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut req = format!("{}/v1/sync", base.replace("http://", "ws://"))
-            .into_client_request()
-            .unwrap();
+        let mut headers = Vec::new();
         if let Some(t) = &cred.token {
-            req.headers_mut()
-                .insert("authorization", format!("Bearer {t}").parse().unwrap());
+            headers.push(("authorization", format!("Bearer {t}")));
         }
         if let Some(c) = &cred.cookie {
-            req.headers_mut()
-                .insert("cookie", format!("{}={c}", api_cookie()).parse().unwrap());
+            headers.push(("cookie", format!("{}={c}", api_cookie())));
         }
-        match tokio_tungstenite::connect_async(req).await {
+        match relay.open_socket_with(&headers).await {
             Ok(_) => Expect::Upgrade,
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let body = response
@@ -544,7 +531,7 @@ fn socket_operations(world: &World, cred: &Credential, failures: &mut Vec<String
     let mine = team_of(cred.kind).unwrap_or(Team::North);
     let exchange = |frames: Vec<ToRelay>| {
         raw_exchange(
-            &world.relay.url,
+            &world.relay,
             token,
             frames
                 .iter()

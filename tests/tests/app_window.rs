@@ -237,5 +237,27 @@ async fn an_edit_made_with_no_signal_reaches_the_other_device_through_the_relay(
         "charts drawn"
     );
     manager.close().await?;
+
+    // The laptop is lost: the relay's admin revokes it (the first of li's devices enrolled).
+    // The window, still open, is told on its next contact: it says so, with what had not
+    // reached the relay, and shows nothing of the team any more.
+    let listed = relay.admin(&["devices", "--team", "east"])?;
+    let laptop_id = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some("li"))
+        .and_then(|l| l.split_whitespace().next())
+        .ok_or_else(|| anyhow::anyhow!("no device of li in {listed}"))?
+        .to_string();
+    relay.admin(&["revoke", &laptop_id])?;
+    laptop
+        .wait_text("#sync-status", "revoked and wiped", |t| {
+            t.contains("revoked") && t.contains("wiped")
+        })
+        .await?;
+    laptop
+        .eventually("the wiped laptop's list empty", || async {
+            Ok((laptop.count(".dossier-row").await? == 0).then_some(()))
+        })
+        .await?;
     laptop.close().await
 }

@@ -1,4 +1,6 @@
-//! Devices syncing through a real relay process on 127.0.0.1, each on its own SQLite file.
+//! Devices syncing through a real relay process on 127.0.0.1, each on its own SQLite file: over
+//! TLS with a test CA, as a team runs it, but for the test of half-sent requests, which writes
+//! bytes on a bare socket.
 
 use std::time::Duration;
 
@@ -39,7 +41,7 @@ fn relay_heads(relay: &RelayProcess, team: &str, id: &str) -> Option<Vec<automer
 
 /// A relay with two devices of team north: li's laptop and wang's desk.
 fn li_and_wang(dir: &std::path::Path) -> (RelayProcess, Engine, Engine) {
-    let relay = RelayProcess::start(RELAY.as_ref(), dir).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir).unwrap();
     let li = enrolled_device(&relay, &dir.join("li"), "north", "li", "laptop").unwrap();
     let wang = enrolled_device(&relay, &dir.join("wang"), "north", "wang", "desk").unwrap();
     (relay, li, wang)
@@ -48,7 +50,7 @@ fn li_and_wang(dir: &std::path::Path) -> (RelayProcess, Engine, Engine) {
 /// `upload` sent on a raw session of `device`'s: the relay's answer.
 fn upload_as(relay: &RelayProcess, device: &Engine, upload: Upload) -> Vec<wire::Stored> {
     let token = device.relay_config().unwrap().unwrap().token;
-    let replies = raw_session(&relay.url, &token, |_| {
+    let replies = raw_session(relay, &token, |_| {
         vec![hello(), ToRelay::Upload(vec![upload.clone()])]
     });
     replies
@@ -80,7 +82,7 @@ fn row_of(id: &str) -> Projection {
 #[test]
 fn concurrent_offline_edits_merge_through_the_relay_and_teams_stay_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let mut laptop =
         enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
     let mut phone =
@@ -233,7 +235,7 @@ fn concurrent_offline_edits_merge_through_the_relay_and_teams_stay_apart() {
     // Asked directly, the relay answers the same for another team's dossier and for one
     // that never existed.
     let token = zhao.relay_config().unwrap().unwrap().token;
-    let answers = raw_session(&relay.url, &token, |_| {
+    let answers = raw_session(&relay, &token, |_| {
         vec![
             hello(),
             ToRelay::Fetch {
@@ -267,10 +269,14 @@ fn hello() -> ToRelay {
 
 /// Connect with `token`, send the frames `script` gives, and collect what comes back until
 /// the relay has been quiet for a moment.
-fn raw_session(url: &str, token: &str, script: impl FnOnce(()) -> Vec<ToRelay>) -> Vec<ToDevice> {
+fn raw_session(
+    relay: &RelayProcess,
+    token: &str,
+    script: impl FnOnce(()) -> Vec<ToRelay>,
+) -> Vec<ToDevice> {
     let frames: Vec<Vec<u8>> = script(()).iter().map(wire::encode).collect();
     let (received, _) = raw_exchange(
-        url,
+        relay,
         token,
         frames.into_iter().map(Message::binary).collect(),
         Duration::from_millis(1500),
@@ -284,22 +290,10 @@ fn raw_session(url: &str, token: &str, script: impl FnOnce(()) -> Vec<ToRelay>) 
         .collect()
 }
 
-fn health(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://");
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.starts_with("HTTP/1.1 200") && body.contains("\"ok\"")
-}
-
 #[test]
 fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let mut good =
         enrolled_device(&relay, &dir.path().join("good"), "north", "li", "laptop").unwrap();
     let mut other =
@@ -454,12 +448,12 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
         ),
     ];
     for (name, frames, want) in cases {
-        let (_, closed) = raw_exchange(&relay.url, &token, frames, Duration::from_millis(1500));
+        let (_, closed) = raw_exchange(&relay, &token, frames, Duration::from_millis(1500));
         let (code, reason) =
             closed.unwrap_or_else(|| panic!("{name}: the relay did not close with a reason"));
         assert_eq!(code, want, "{name}: closed with {code} {reason}");
         assert!(!reason.is_empty(), "{name}: a close reason in words");
-        assert!(health(&relay.url), "{name}: the relay is still up");
+        assert!(relay.healthy(), "{name}: the relay is still up");
     }
 
     // A flood of sync rounds on one dossier is cut off by the per-dossier round limit.
@@ -476,27 +470,31 @@ fn hostile_frames_close_one_connection_and_the_relay_serves_on() {
             done: false,
         })));
     }
-    let (_, closed) = raw_exchange(&relay.url, &token, flood, Duration::from_millis(1500));
+    let (_, closed) = raw_exchange(&relay, &token, flood, Duration::from_millis(1500));
     let (code, reason) = closed.expect("flood closed");
     assert_eq!(code, close::PROTOCOL, "{reason}");
     assert!(reason.contains("rounds"), "{reason}");
 
     // A wrong token never gets a socket.
-    let err = sync_once_with_token(&mut other, &relay.url, "not-a-token");
+    let err = sync_once_with_token(&mut other, &relay, "not-a-token");
     assert!(matches!(err, Err(SyncError::Refused(_))), "{err:?}");
 
     // Through all of it, the relay kept serving the well-behaved device, and kept nothing
     // of what it refused.
     sync_once(&mut other).unwrap();
     assert_eq!(other.ids().unwrap(), vec![id]);
-    assert!(health(&relay.url));
+    assert!(relay.healthy());
 }
 
-fn sync_once_with_token(engine: &mut Engine, url: &str, token: &str) -> Result<(), SyncError> {
+fn sync_once_with_token(
+    engine: &mut Engine,
+    relay: &RelayProcess,
+    token: &str,
+) -> Result<(), SyncError> {
     let relay = fieldbook_app::sync::RelayConfig {
-        url: url.into(),
+        url: relay.url.clone(),
         token: token.into(),
-        trust: Default::default(),
+        trust: relay.trust(),
     };
     fieldbook_tests::relay::sync_to(engine, &relay).map(|_| ())
 }
@@ -504,7 +502,7 @@ fn sync_once_with_token(engine: &mut Engine, url: &str, token: &str) -> Result<(
 #[test]
 fn a_revoked_device_is_disconnected_and_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let mut phone =
         enrolled_device(&relay, &dir.path().join("phone"), "north", "li", "phone").unwrap();
     let relay_cfg = phone.relay_config().unwrap().unwrap();
@@ -565,23 +563,39 @@ fn a_half_sent_request_is_dropped_and_shutdown_is_graceful() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let mut relay =
-        RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--header-timeout", "1"]).unwrap();
-    let addr = relay.url.trim_start_matches("http://").to_string();
-    // Slowloris: headers started, never finished.
-    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        RelayProcess::start_tls_with(RELAY.as_ref(), dir.path(), &["--header-timeout", "1"])
+            .unwrap();
+    let addr = relay.url.trim_start_matches("https://").to_string();
+    let dropped_after = |mut stream: Box<dyn Read>| {
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let _ = stream.read_to_end(&mut buf);
+        started.elapsed()
+    };
+    let connect = || {
+        let s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // A socket that never starts its TLS handshake.
+    let took = dropped_after(Box::new(connect()));
+    assert!(
+        took < Duration::from_secs(5),
+        "the relay dropped a silent socket after {took:?}"
+    );
+    // Slowloris inside TLS: handshake done, headers started, never finished.
+    let tls = fieldbook_app::sync::client_config(&relay.trust()).unwrap();
+    let host = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut slow =
+        rustls::StreamOwned::new(rustls::ClientConnection::new(tls, host).unwrap(), connect());
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let started = std::time::Instant::now();
-    let mut buf = Vec::new();
-    let _ = slow.read_to_end(&mut buf);
+    let took = dropped_after(Box::new(slow));
     assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the relay dropped the half-sent request after {:?}",
-        started.elapsed()
+        took < Duration::from_secs(5),
+        "the relay dropped the half-sent request after {took:?}"
     );
-    assert!(health(&relay.url));
+    assert!(relay.healthy());
 
     // A live device is told the relay is going away, and the process exits cleanly.
     let mut phone =
@@ -619,7 +633,7 @@ fn a_half_sent_request_is_dropped_and_shutdown_is_graceful() {
 fn the_background_loop_reconnects_and_sends_offline_edits() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let mut relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let mut relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let laptop =
         enrolled_device(&relay, &dir.path().join("laptop"), "north", "li", "laptop").unwrap();
     let mut phone =
@@ -746,7 +760,7 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
     use fieldbook_app::store::DossierStore;
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let mut li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
     let wang = enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
     let observer =
@@ -767,20 +781,21 @@ fn a_live_edit_is_passed_on_as_made_and_checked_afterwards() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let token = observer.relay_config().unwrap().unwrap().token;
-    let url = relay.url.clone();
-    let watching = std::thread::spawn(move || raw_session(&url, &token, |_| vec![hello()]));
-    std::thread::sleep(Duration::from_millis(300));
+    let seen = std::thread::scope(|scope| {
+        let watching = scope.spawn(|| raw_session(&relay, &token, |_| vec![hello()]));
+        std::thread::sleep(Duration::from_millis(300));
 
-    li.add_item(
-        &id,
-        "interactions",
-        &[set("date", "2026-11-20"), set("notes", "谈了领导力课程")],
-    )
-    .unwrap();
-    let report = sync_once(&mut li).unwrap();
-    // Hello, push, completion report: no exchange of sync messages.
-    assert!(report.round_trips <= 3, "{report:?}");
-    let seen = watching.join().unwrap();
+        li.add_item(
+            &id,
+            "interactions",
+            &[set("date", "2026-11-20"), set("notes", "谈了领导力课程")],
+        )
+        .unwrap();
+        let report = sync_once(&mut li).unwrap();
+        // Hello, push, completion report: no exchange of sync messages.
+        assert!(report.round_trips <= 3, "{report:?}");
+        watching.join().unwrap()
+    });
     let forwarded = seen
         .iter()
         .find_map(|m| match m {
@@ -891,13 +906,10 @@ fn an_upload_vouched_for_is_stored_as_given_and_a_wrong_row_is_put_right() {
 #[test]
 fn guessing_invite_codes_closes_enrolment_from_that_address_for_a_while() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start(RELAY.as_ref(), dir.path()).unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), dir.path()).unwrap();
     let code = relay.invite("north", "li", "rep").unwrap();
     assert_eq!(code.len(), 23, "{code}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = relay.http();
     let enrol = |invite: &str| -> (u16, Option<u64>) {
         let body = serde_json::json!({ "invite": invite, "device_name": "laptop" });
         let response = agent
@@ -936,7 +948,7 @@ fn guessing_invite_codes_closes_enrolment_from_that_address_for_a_while() {
 fn one_device_opens_a_few_sockets_at_most_and_a_team_a_bounded_number() {
     let dir = tempfile::tempdir().unwrap();
     let relay =
-        RelayProcess::start_with(RELAY.as_ref(), dir.path(), &["--team-sockets", "6"]).unwrap();
+        RelayProcess::start_tls_with(RELAY.as_ref(), dir.path(), &["--team-sockets", "6"]).unwrap();
     let li = enrolled_device(&relay, &dir.path().join("li"), "north", "li", "laptop").unwrap();
     let wang = enrolled_device(&relay, &dir.path().join("wang"), "north", "wang", "desk").unwrap();
     let zhou = enrolled_device(&relay, &dir.path().join("zhou"), "north", "zhou", "pad").unwrap();
@@ -947,16 +959,9 @@ fn one_device_opens_a_few_sockets_at_most_and_a_team_a_bounded_number() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let open = |token: String| {
-            let url = relay.url.replace("http://", "ws://");
-            async move {
-                let mut req = format!("{url}/v1/sync").into_client_request().unwrap();
-                req.headers_mut()
-                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
-                tokio_tungstenite::connect_async(req).await
-            }
-        };
+        let relay = &relay;
+        let open =
+            |token: String| async move { relay.open_socket(&token).await.map(|ws| (ws, ())) };
         let mut held = Vec::new();
         for i in 0..fieldbook_relay::http::SOCKETS_PER_DEVICE {
             let (ws, _) = open(token(&li))

@@ -62,7 +62,8 @@ async fn screenshot(page: &AppWindow, name: &str, width: u32) -> anyhow::Result<
 async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::Result<()> {
     let dist = ui_dist()?;
     let dir = tempfile::tempdir()?;
-    let relay = RelayProcess::start_with(
+    // Over TLS, as a team serves the web view: the browser accepts the relay's key, pinned.
+    let relay = RelayProcess::start_tls_with(
         RELAY.as_ref(),
         dir.path(),
         &["--today", TODAY, "--ui", &dist.to_string_lossy()],
@@ -79,7 +80,10 @@ async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::
     relay.invite("south", "sun", "manager")?;
     relay.set_password("south", "sun", "south-password-1")?;
 
-    let page = AppWindow::chromium(&relay.url, &dir.path().join("chen-browser")).await?;
+    let pin = relay.spki_pin()?;
+    let page =
+        AppWindow::chromium_trusting(&relay.url, &dir.path().join("chen-browser"), pin.as_deref())
+            .await?;
     page.wait_for("#login-team").await?;
     log_in(&page, "north", "chen", "manager-password-1").await?;
     page.wait_text("#kpi-dossiers", "every dossier on the board", |t| t == "24")
@@ -238,7 +242,9 @@ async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::
     page.close().await?;
 
     // Another team's manager: an empty board, and north's dossier does not exist.
-    let other = AppWindow::chromium(&relay.url, &dir.path().join("sun-browser")).await?;
+    let other =
+        AppWindow::chromium_trusting(&relay.url, &dir.path().join("sun-browser"), pin.as_deref())
+            .await?;
     other.wait_for("#login-team").await?;
     log_in(&other, "south", "sun", "south-password-1").await?;
     other
