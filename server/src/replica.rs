@@ -439,12 +439,15 @@ impl RelayReplica for TeamReplica<'_> {
                 self.forget(writes.iter().map(|w| w.doc.as_str()));
                 return Err(rejected("the projection of another dossier".into()));
             }
-            // The copy open here, if any, takes the changes too and stays in use.
+            // The copy open here, if any, takes the changes too and stays in use; changes it
+            // cannot take would leave the dossier unloadable for everyone: refused.
             let key = (team, p.doc.clone());
             if let Some(open) = self.docs.get(&key, version.seq as i64)
-                && open.apply(decoded).is_err()
+                && let Err(e) = open.apply(decoded)
             {
                 self.docs.remove(&key);
+                self.forget(writes.iter().map(|w| w.doc.as_str()));
+                return Err(rejected(format!("its changes do not apply: {e}")));
             }
             let mut write = doc_write(
                 &p.doc,

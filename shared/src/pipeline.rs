@@ -366,6 +366,13 @@ pub fn check_changes(
     for bytes in changes {
         let change = Change::from_bytes(bytes.clone())
             .map_err(|e| ChangesError::Malformed(e.to_string()))?;
+        // Automerge's decoder leaves the chunk's checksum to loading a document: a change
+        // damaged on the way would be stored, and the dossier would no longer load.
+        if bytes.get(4..8) != Some(&change.hash().0[..4]) {
+            return Err(ChangesError::Malformed(
+                "a change damaged on the way (its checksum does not match)".into(),
+            ));
+        }
         for dep in change.deps() {
             if !known.contains(dep) {
                 return Err(ChangesError::NotOnBase);
@@ -669,6 +676,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Found by the fuzz harness (tests/tests/hostile_input.rs): a pushed change with a byte
+    /// damaged inside its ops decoded, was stored, and the dossier no longer loaded.
+    #[test]
+    fn a_damaged_change_is_refused_before_it_is_stored() {
+        let w = writer(1);
+        let mut open = OpenDoc::create(&w, &named("华东机械")).unwrap();
+        let base = open.heads();
+        open.write(&w, &named("华东重工"), "edit").unwrap();
+        // One edit, one change.
+        let changes = vec![open.doc().save_after(&base)];
+        assert!(check_changes(&base, &changes).is_ok(), "as made");
+        let mut refused = 0;
+        for at in 8..changes[0].len() {
+            let mut damaged = changes.clone();
+            damaged[0][at] ^= 0x20;
+            match check_changes(&base, &damaged) {
+                Err(ChangesError::Malformed(_)) => refused += 1,
+                other => panic!("byte {at} damaged: {other:?}"),
+            }
+        }
+        assert!(refused > 20);
     }
 
     #[test]
