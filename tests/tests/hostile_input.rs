@@ -11,8 +11,8 @@
 //! `FIELDBOOK_FUZZ_SECS` seconds each (the long run whose figures docs/security.md gives):
 //!
 //! ```text
-//! FIELDBOOK_FUZZ_SECS=600 cargo test --release -p fieldbook-tests --test hostile_input \
-//!     -- --nocapture --test-threads=1
+//! FIELDBOOK_FUZZ_SECS=600 cargo test --workspace --test hostile_input -- --nocapture \
+//!     --test-threads=2
 //! ```
 //!
 //! A failure names the seed of its round and the smallest input proptest shrank it to; each
