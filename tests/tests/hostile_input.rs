@@ -453,6 +453,13 @@ fn dossier_documents_and_sync_messages_load_or_say_why() {
     let strategy = hostile_bytes(Arc::new(seeds));
     fuzz("documents", 512, &["read", "refused"], strategy, |bytes| {
         let mut outcome = "refused";
+        // What the stores take without loading (a dossier sent whole) is what loads.
+        if fieldbook_shared::pipeline::check_saved(&bytes).is_ok() {
+            prop_assert!(
+                DossierDoc::load(&bytes).is_ok(),
+                "passed the check but does not load"
+            );
+        }
         if let Ok(mut doc) = DossierDoc::load(&bytes) {
             let _ = doc.heads();
             if let Ok(dossier) = doc.read() {
