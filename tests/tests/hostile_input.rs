@@ -496,7 +496,8 @@ fn hostile_session(s: &'static Seeds) -> impl Strategy<Value = Vec<Vec<ToRelay>>
                     .into_iter()
                     .map(|(i, salt)| tamper_frame(i.get(&s.to_relay).clone(), salt, &s.ids))
                     .collect();
-                // Most connections begin as the protocol says.
+                // Of the connections that would not begin with hello, half are given one (the
+                // others try the refusal of anything before it).
                 if n == 0
                     && !matches!(frames.first(), Some(ToRelay::Hello { .. }))
                     && frames.len().is_multiple_of(2)
@@ -853,4 +854,19 @@ fn the_web_api_answers_hostile_bodies_with_a_4xx_never_a_5xx() {
             Ok(if status == 200 { "answered" } else { "refused" })
         },
     );
+}
+
+/// Found by `client_lists_read_or_say_why` in a ten-minute run: a workbook whose bytes made
+/// calamine overflow on a cell reference (a panic in a debug build); kept as it was shrunk.
+#[test]
+fn a_damaged_workbook_found_by_fuzzing_is_an_error_not_a_crash() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("damaged-cell-reference.xlsx");
+    match fieldbook_app::import::read_table(&path, None) {
+        Err(fieldbook_app::import::FileError::Workbook { reason, .. }) => {
+            assert!(!reason.is_empty())
+        }
+        other => panic!("{other:?}"),
+    }
 }

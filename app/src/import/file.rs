@@ -128,6 +128,21 @@ fn read_csv(path: &str, bytes: &[u8], tabs: bool) -> Result<ReadTable, FileError
 }
 
 fn read_workbook(path: &Path, shown: &str, sheet: Option<&str>) -> Result<ReadTable, FileError> {
+    // calamine panics on some damaged workbooks (found by fuzzing: an arithmetic overflow on a
+    // cell reference of too many letters): a damaged file is an error to report, not a crash.
+    std::panic::catch_unwind(|| read_workbook_unguarded(path, shown, sheet)).unwrap_or_else(|_| {
+        Err(FileError::Workbook {
+            path: shown.to_string(),
+            reason: "the file is damaged (its reader failed on it)".into(),
+        })
+    })
+}
+
+fn read_workbook_unguarded(
+    path: &Path,
+    shown: &str,
+    sheet: Option<&str>,
+) -> Result<ReadTable, FileError> {
     let bad = |e: calamine::Error| FileError::Workbook {
         path: shown.to_string(),
         reason: e.to_string(),
