@@ -11,9 +11,15 @@ if [ ! -e /usr/include/openssl/crypto.h ]; then
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libssl-dev pkg-config >/dev/null
 fi
-cargo build --quiet --locked -p fieldbook-app --bin fieldbook -p fieldbook-relay --bin fieldbook-relay
-fb=target/debug/fieldbook
-relay=target/debug/fieldbook-relay
+# FIELDBOOK_DEMO_BIN: a folder holding both binaries already built (CI passes the ones its
+# tests built); otherwise they are built here.
+bin=${FIELDBOOK_DEMO_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --quiet --locked -p fieldbook-app --bin fieldbook -p fieldbook-relay --bin fieldbook-relay
+  bin=target/debug
+fi
+fb=$bin/fieldbook
+relay=$bin/fieldbook-relay
 work=$(mktemp -d)
 relay_pid=
 cleanup() { [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null; rm -rf "$work"; }
