@@ -93,6 +93,10 @@ pub struct CompanyProfile {
     pub past_purchasing: PastPurchasing,
     /// The owning rep (user name).
     pub owner: String,
+    /// Colleagues (user names) the dossier is shared with besides its owner: where the team
+    /// lets reps see only their own dossiers, these see it too.
+    #[autosurgeon(missing = "Default::default")]
+    pub shared_with: Tags,
     pub team: String,
     /// The client's number in the system the team kept its clients in before (an imported
     /// list's key column): what a later import of the same list matches it by.

@@ -14,6 +14,9 @@ pub struct DossierSummary {
     pub industry: String,
     pub region: String,
     pub owner: String,
+    /// Colleagues it is shared with (see [`crate::CompanyProfile::shared_with`]).
+    #[serde(default)]
+    pub shared_with: Vec<String>,
     pub target_type: Option<TargetType>,
     /// The most advanced open deal's stage (else the most advanced deal's).
     pub lead_stage: Option<Stage>,
@@ -172,6 +175,7 @@ pub fn summarize(id: &str, d: &Dossier, conflicts: u32) -> DossierSummary {
         industry: d.profile.industry.clone(),
         region: d.profile.region.clone(),
         owner: d.profile.owner.clone(),
+        shared_with: d.profile.shared_with.0.iter().cloned().collect(),
         client_number: d.profile.client_number.clone(),
         target_type: d.profile.target_type,
         lead_stage: lead.map(|x| x.stage),
@@ -328,5 +332,22 @@ mod tests {
             ["培训", "训课", "课程", "for", "HR"]
         );
         assert_eq!(words("需求:培训"), ["需求", ":", "培训"]);
+    }
+}
+
+impl DossierSummary {
+    /// Who may read the dossier where the team lets reps see only their own dossiers (managers
+    /// aside): its owner and the colleagues it is shared with, by user name, sorted, each
+    /// once. Empty: no rep (an unassigned dossier).
+    pub fn readers(&self) -> Vec<String> {
+        let mut readers: Vec<String> = std::iter::once(&self.owner)
+            .chain(&self.shared_with)
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        readers.sort();
+        readers.dedup();
+        readers
     }
 }

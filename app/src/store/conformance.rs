@@ -25,6 +25,7 @@ pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
             industry: String::new(),
             region: String::new(),
             owner: "li".into(),
+            shared_with: Vec::new(),
             target_type: None,
             lead_stage: None,
             lead_band: None,

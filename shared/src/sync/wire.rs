@@ -207,6 +207,41 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// What a team's reps see of its dossiers (managers see all of them either way), set by a
+/// manager.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Every rep sees every dossier of the team.
+    #[default]
+    Team,
+    /// A rep sees the dossiers they own and those shared with them.
+    Own,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Team => "team",
+            Visibility::Own => "own",
+        }
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Visibility, String> {
+        match s {
+            "team" => Ok(Visibility::Team),
+            "own" => Ok(Visibility::Own),
+            other => Err(format!(
+                "unknown visibility `{other}`; expected team (reps see every dossier) or own \
+                 (reps see their own and those shared with them)"
+            )),
+        }
+    }
+}
+
 /// `POST /v1/enroll` (JSON): a device joins its user's team with a one-time invite code.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollRequest {
