@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use automerge::ActorId;
-use fieldbook_shared::board::{BoardRow, ManagerNote, NoteIds, add_note};
+use fieldbook_shared::board::{ManagerNote, NoteIds, TeamBoard, add_note};
 use fieldbook_shared::conflict::{self, Conflict};
 use fieldbook_shared::document::{DossierDoc, Writer};
 use fieldbook_shared::history::{self, FieldChange};
@@ -520,21 +520,39 @@ impl<S: DossierStore> Engine<S> {
         Ok(())
     }
 
-    /// The board rows written since board sequence `since`. A dossier saved before the board
-    /// existed is read once to make its row.
-    pub fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardRow>), EngineError> {
-        let (seq, entries) = self.store.board_since(since)?;
+    /// Bring `board` up to date with the store: the rows written since `board.seq` taken,
+    /// the dossiers removed since dropped. A dossier saved before the board existed is read
+    /// once to make its row. Nothing is applied if any row cannot be made.
+    pub fn update_board(&self, board: &mut TeamBoard) -> Result<(), EngineError> {
+        let (seq, entries) = self.store.board_since(board.seq)?;
         let mut rows = Vec::with_capacity(entries.len());
+        let mut gone = Vec::new();
         for entry in entries {
-            rows.push(match entry {
-                BoardEntry::Row(row) => *row,
+            match entry {
+                BoardEntry::Row(row) => rows.push(*row),
                 BoardEntry::Unknown(id) => {
                     let mut open = self.open_dossier(&id)?;
-                    open.project(&id).map_err(|e| corrupt(&id, e))?
+                    rows.push(open.project(&id).map_err(|e| corrupt(&id, e))?);
                 }
-            });
+                BoardEntry::Gone(id) => gone.push(id),
+            }
         }
-        Ok((seq, rows))
+        // One entry per dossier: what is gone has no row among `rows`.
+        for id in &gone {
+            board.remove(id);
+        }
+        board.apply(seq, rows);
+        Ok(())
+    }
+
+    /// Delete the dossiers `ids` from this device (it may no longer hold them): from the
+    /// store, with everything lists, search, follow-ups and the board show of them, and from
+    /// the documents kept open. Ids this device does not hold are ignored. Changes not yet
+    /// sent to the relay are lost with them: send them first.
+    pub fn remove_dossiers(&mut self, ids: &[String]) -> Result<(), EngineError> {
+        self.store.remove(ids)?;
+        self.forget_open(ids);
+        Ok(())
     }
 
     pub fn dossier(&self, id: &str) -> Result<DossierView, EngineError> {

@@ -344,12 +344,10 @@ impl Serve<api::GetDashboard> for AppService {
     fn serve(&self, call: api::GetDashboard) -> Result<Dashboard, AppError> {
         let freshness = self.team_freshness();
         let mut board = self.board.lock().unwrap_or_else(|p| p.into_inner());
-        let (input, seq, rows) = self.with(|e| -> Result<_, EngineError> {
-            let (seq, rows) = e.board_since(board.seq)?;
-            let input = BoardInput::asked(e.today(), e.now_ms(), call.quiet_days);
-            Ok((input, seq, rows))
+        let input = self.with(|e| -> Result<_, EngineError> {
+            e.update_board(&mut board)?;
+            Ok(BoardInput::asked(e.today(), e.now_ms(), call.quiet_days))
         })?;
-        board.apply(seq, rows);
         let mut dashboard = board.dashboard(&input, freshness.devices);
         dashboard.freshness_as_of_ms = freshness.fetched_ms;
         Ok(dashboard)

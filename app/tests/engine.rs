@@ -6,6 +6,7 @@ use fieldbook_app::clock::FixedClock;
 use fieldbook_app::engine::{Engine, EngineError, Meeting};
 use fieldbook_app::exchange;
 use fieldbook_app::store::{DossierStore, ListQuery, StoreError};
+use fieldbook_shared::board::TeamBoard;
 use fieldbook_shared::patch::Assignment;
 use fieldbook_shared::{Day, FiveATier, FunnelBand, Stage};
 
@@ -403,6 +404,88 @@ fn delete_is_a_tombstone_and_restore_brings_it_back() {
         e.delete(&id, "profile").is_err(),
         "only items and whole dossiers are deleted"
     );
+}
+
+#[test]
+fn removed_dossiers_leave_lists_search_follow_ups_and_the_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = engine_at(dir.path(), "2026-11-23");
+    let mut board = TeamBoard::default();
+    let mut ids = Vec::new();
+    for name in ["Acme", "Beta"] {
+        let id = e
+            .create_dossier(&sets(&[
+                &format!("profile.name={name}"),
+                &format!("profile.business_scope={name} 机床设备"),
+            ]))
+            .unwrap();
+        e.record_meeting(
+            &id,
+            &Meeting {
+                notes: format!("{name} 领导力培训"),
+                next_step: format!("call {name}"),
+                next_step_due: Some(day("2026-11-30")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        ids.push(id);
+    }
+    let (acme, beta) = (ids[0].clone(), ids[1].clone());
+    e.update_board(&mut board).unwrap();
+    assert_eq!(board.len(), 2);
+    assert_eq!(e.search("领导力", 10).unwrap().len(), 2);
+
+    e.remove_dossiers(&[acme.clone(), "not-held".into()])
+        .unwrap();
+
+    let listed: Vec<String> = e
+        .list(&ListQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [beta.as_str()]);
+    let found: Vec<String> = e
+        .search("领导力", 10)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(found, [beta.as_str()]);
+    assert!(e.search("Acme", 10).unwrap().is_empty());
+    let follow_ups: Vec<String> = e
+        .follow_ups(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|f| f.dossier_id)
+        .collect();
+    assert_eq!(follow_ups, [beta.as_str()]);
+    assert!(matches!(e.summary(&acme), Err(EngineError::NotFound(_))));
+    assert!(
+        matches!(e.dossier(&acme), Err(EngineError::NotFound(_))),
+        "not served from the documents kept open"
+    );
+    assert!(matches!(
+        e.set(&acme, &sets(&["profile.region=x"])),
+        Err(EngineError::NotFound(_))
+    ));
+    assert_eq!(
+        e.unsent().unwrap().dossiers,
+        1,
+        "only Beta's changes remain"
+    );
+    e.update_board(&mut board).unwrap();
+    let on_board: Vec<&str> = board.rows().map(|r| r.summary.id.as_str()).collect();
+    assert_eq!(on_board, [beta.as_str()]);
+
+    // Given back later, it is a dossier like any other.
+    e.create_dossier_with_id(&acme, &sets(&["profile.name=Acme again"]))
+        .unwrap();
+    assert_eq!(e.dossier(&acme).unwrap().dossier.profile.name, "Acme again");
+    assert_eq!(e.dossier(&acme).unwrap().dossier.interactions.len(), 0);
+    e.update_board(&mut board).unwrap();
+    assert_eq!(board.len(), 2);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use fieldbook_shared::summary::{DealSummary, DossierSummary, FollowUpSummary};
 use fieldbook_shared::{Day, FunnelBand, Stage};
 
-use fieldbook_shared::board::BoardFacts;
+use fieldbook_shared::board::{BoardFacts, BoardRow, TeamBoard};
 
 use super::{
     BoardEntry, Chunk, DossierStore, DossierWrite, FollowUpQuery, ListQuery, Origin, TextWrite,
@@ -569,6 +569,170 @@ pub fn board_rows_follow_writes(store: &mut dyn DossierStore) {
     );
 }
 
+/// Removing dossiers leaves nothing of them anywhere a read looks, the board learns they are
+/// gone, the rest is untouched, and an id removed can be written again.
+pub fn remove_deletes_everything_of_a_dossier(store: &mut dyn DossierStore) {
+    let mut a = sample("a", "Acme", "培训需求 acme secret");
+    a.follow_ups = vec![follow_up("a", "fa", None)];
+    a.deals = vec![DealSummary {
+        dossier_id: "a".into(),
+        deal_id: "da".into(),
+        title: String::new(),
+        stage: Stage::Negotiation,
+        probability: 60,
+        band: FunnelBand::Bottom,
+        value: 100,
+        expected_close: None,
+    }];
+    let mut b = sample("b", "Beta", "beta pending words");
+    b.text = TextWrite::Later;
+    let mut c = sample("c", "Cora", "cora kept words");
+    c.follow_ups = vec![follow_up("c", "fc", None)];
+    store.write(&[a, b, c]).unwrap();
+    // a: two unsynced local changes, then changes received with unknown text (stale).
+    let mut edit = sample("a", "Acme", "");
+    edit.chunk = Chunk::Append(b"+1".to_vec());
+    store.write(&[edit.clone()]).unwrap();
+    edit.chunk = Chunk::Append(b"+2".to_vec());
+    edit.origin = Origin::Synced {
+        sync_state: Some(b"state-a".to_vec()),
+    };
+    edit.text = TextWrite::Unknown;
+    store.write(&[edit]).unwrap();
+    assert_eq!(store.stale_text(10).unwrap(), ["a"]);
+    assert_eq!(store.unindexed().unwrap(), 2, "a stale, b pending");
+    let mut board = TeamBoard::default();
+    let (seq, entries) = store.board_since(0).unwrap();
+    board.apply(seq, board_rows(entries));
+    assert_eq!(board.len(), 3);
+
+    store
+        .remove(&["a".into(), "b".into(), "unknown".into()])
+        .unwrap();
+
+    assert_eq!(store.ids().unwrap(), ["c"]);
+    let all = ListQuery {
+        include_archived: true,
+        ..Default::default()
+    };
+    let listed: Vec<String> = store
+        .list(&all)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, ["c"]);
+    assert_eq!(store.count(&all).unwrap(), 1);
+    for id in ["a", "b"] {
+        assert!(store.load(id).unwrap().is_none(), "{id}: no bytes");
+        assert_eq!(store.version(id).unwrap(), None, "{id}: no version");
+        assert!(store.summary(id).unwrap().is_none(), "{id}: no summary");
+        assert_eq!(store.heads(id).unwrap(), None, "{id}: no heads");
+        assert_eq!(store.sync_state(id).unwrap(), None, "{id}: no sync state");
+        assert!(store.deals(id).unwrap().is_empty(), "{id}: no deals");
+        assert_eq!(store.board_row(id).unwrap(), None, "{id}: no board row");
+    }
+    let unsynced = store.unsynced().unwrap();
+    assert_eq!(unsynced, ["c"], "only c still waits for the relay");
+    assert_eq!(store.unsynced_changes().unwrap(), 1);
+    assert_eq!(store.unindexed().unwrap(), 0, "no text left to index");
+    assert_eq!(store.stale_text(10).unwrap(), Vec::<String>::new());
+    assert_eq!(store.index_pending(10).unwrap(), 0);
+    let found = |store: &dyn DossierStore, q: &str| -> Vec<String> {
+        store
+            .search(q, 20)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    for q in ["培训", "acme secret", "pending", "words"] {
+        let expected: &[&str] = if q == "words" { &["c"] } else { &[] };
+        assert_eq!(found(store, q), expected, "search for {q:?}");
+    }
+    let by_text = ListQuery {
+        text: Some("secret".into()),
+        ..all.clone()
+    };
+    assert!(store.list(&by_text).unwrap().is_empty(), "list by text");
+    let follow_ups: Vec<String> = store
+        .follow_ups(&FollowUpQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|f| f.follow_up_id)
+        .collect();
+    assert_eq!(follow_ups, ["fc"]);
+
+    // The board learns of the removal, and only of it.
+    let (later, entries) = store.board_since(seq).unwrap();
+    assert!(later > seq, "a removal moves the board sequence");
+    let mut gone: Vec<&str> = entries
+        .iter()
+        .map(|e| match e {
+            BoardEntry::Gone(id) => id.as_str(),
+            other => panic!("only removals since the last look: {other:?}"),
+        })
+        .collect();
+    gone.sort();
+    assert_eq!(gone, ["a", "b"], "unknown ids are ignored");
+    for e in &entries {
+        if let BoardEntry::Gone(id) = e {
+            board.remove(id);
+        }
+    }
+    board.apply(later, Vec::new());
+    let left: Vec<&str> = board.rows().map(|r| r.summary.id.as_str()).collect();
+    assert_eq!(left, ["c"]);
+    // Removing again, or removing nothing, changes nothing.
+    store.remove(&["a".into()]).unwrap();
+    store.remove(&[]).unwrap();
+    assert_eq!(store.board_since(later).unwrap(), (later, Vec::new()));
+
+    // Written again (reassigned back), a removed id comes back whole, on the board too.
+    store
+        .write(&[sample("a", "Acme again", "acme returns")])
+        .unwrap();
+    assert_eq!(store.ids().unwrap(), ["a", "c"]);
+    assert_eq!(store.summary("a").unwrap().unwrap().name, "Acme again");
+    assert_eq!(
+        store.load("a").unwrap().unwrap().bytes,
+        b"snapshot of a",
+        "only the new bytes"
+    );
+    assert_eq!(found(store, "acme returns"), ["a"]);
+    assert!(found(store, "acme secret").is_empty(), "not the old text");
+    assert!(store.deals("a").unwrap().is_empty(), "not the old deals");
+    assert_eq!(store.sync_state("a").unwrap(), None);
+    let mut unsynced = store.unsynced().unwrap();
+    unsynced.sort();
+    assert_eq!(unsynced, ["a", "c"]);
+    assert_eq!(store.unsynced_changes().unwrap(), 2);
+    let (_, entries) = store.board_since(later).unwrap();
+    match entries.as_slice() {
+        [BoardEntry::Row(r)] => assert_eq!(r.summary.name, "Acme again"),
+        other => panic!("a is back on the board: {other:?}"),
+    }
+    assert!(store.board_row("a").unwrap().is_some());
+    // A dossier written after the last one was removed (SQLite may give it the same rowid)
+    // inherits none of its text.
+    store.remove(&["a".into()]).unwrap();
+    store.write(&[sample("d", "Delta", "delta words")]).unwrap();
+    assert!(found(store, "acme returns").is_empty());
+    let mut hits = found(store, "words");
+    hits.sort();
+    assert_eq!(hits, ["c", "d"]);
+}
+
+fn board_rows(entries: Vec<BoardEntry>) -> Vec<BoardRow> {
+    entries
+        .into_iter()
+        .map(|e| match e {
+            BoardEntry::Row(r) => *r,
+            other => panic!("a row: {other:?}"),
+        })
+        .collect()
+}
+
 fn follow_up(dossier: &str, id: &str, done_on: Option<Day>) -> FollowUpSummary {
     FollowUpSummary {
         dossier_id: dossier.into(),
@@ -600,7 +764,8 @@ macro_rules! store_conformance_suite {
             wipe_leaves_nothing,
             text_indexed_later_is_searchable_meanwhile,
             unknown_text_keeps_the_old_until_worked_out_again,
-            board_rows_follow_writes
+            board_rows_follow_writes,
+            remove_deletes_everything_of_a_dossier
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

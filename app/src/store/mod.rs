@@ -135,6 +135,8 @@ pub enum BoardEntry {
     Row(Box<BoardRow>),
     /// Saved before the board existed: recompute it from the document.
     Unknown(String),
+    /// Removed from this device ([`DossierStore::remove`]): the board drops it.
+    Gone(String),
 }
 
 /// A dossier's saved bytes: loadable as one Automerge document.
@@ -206,13 +208,18 @@ pub trait DossierStore {
     /// saved before heads were kept).
     fn heads(&self, id: &str) -> Result<Option<Vec<[u8; 32]>>, StoreError>;
     fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Delete the dossiers `ids` completely, in one transaction: their bytes, summaries,
+    /// deals, follow-ups, search text and sync records, as if never written (a later write of
+    /// the same id starts afresh). The board keeps a newer entry for each saying it is gone
+    /// ([`BoardEntry::Gone`]). Ids the store does not hold are ignored.
+    fn remove(&mut self, ids: &[String]) -> Result<(), StoreError>;
     /// Remove every dossier, setting and sync record, leaving nothing of them readable in the
     /// store's files (and the files themselves removed where the platform allows it while
     /// open). The store stays usable, empty.
     fn wipe(&mut self) -> Result<(), StoreError>;
     /// The board rows written after board sequence `since`, and the sequence now.
     fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError>;
-    /// `id`'s board row as last written (None: no such dossier, or its row is to be
+    /// `id`'s board row as last written (None: no such dossier, removed, or its row is to be
     /// recomputed from the document).
     fn board_row(&self, id: &str) -> Result<Option<BoardRow>, StoreError>;
 }

@@ -117,6 +117,12 @@ const STALE_TEXT_SCHEMA: &str = r#"
 CREATE TABLE text_stale (dossier_id TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
 "#;
 
+/// Dossiers removed from the device keep their board row, emptied and marked gone, under a
+/// new sequence number so that a board in memory learns of the removal.
+const BOARD_GONE_SCHEMA: &str = r#"
+ALTER TABLE board ADD COLUMN gone INTEGER NOT NULL DEFAULT 0;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
@@ -125,6 +131,7 @@ fn migrations() -> Migrations<'static> {
         M::up(BOARD_SCHEMA),
         M::up(HEADS_SCHEMA),
         M::up(STALE_TEXT_SCHEMA),
+        M::up(BOARD_GONE_SCHEMA),
     ])
 }
 
@@ -265,9 +272,10 @@ impl SqliteStore {
             serde_json::to_string(&row.board_row()).expect("a board row always serialises")
         });
         tx.prepare_cached(
-            "INSERT INTO board (dossier_id, seq, row) \
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM board), ?2) \
-             ON CONFLICT (dossier_id) DO UPDATE SET seq = excluded.seq, row = excluded.row",
+            "INSERT INTO board (dossier_id, seq, row, gone) \
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM board), ?2, 0) \
+             ON CONFLICT (dossier_id) DO UPDATE SET seq = excluded.seq, row = excluded.row, \
+             gone = 0",
         )?
         .execute(params![id, board])?;
         let rowid: i64 = tx.prepare_cached(
@@ -332,6 +340,40 @@ impl SqliteStore {
         tx.prepare_cached("DELETE FROM text_stale WHERE dossier_id = ?1")?
             .execute([id])?;
         Self::write_text(tx, id, rowid, &w.search_text, w.text)
+    }
+
+    /// Delete everything of dossier `id` (see [`DossierStore::remove`]).
+    fn remove_one(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<(), rusqlite::Error> {
+        // The full-text rows are keyed by the dossier row's rowid, which a later dossier may
+        // be given again: they go first, while it is known.
+        let rowid: Option<i64> = tx
+            .prepare_cached("SELECT rowid FROM dossier WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if let Some(rowid) = rowid {
+            tx.prepare_cached("DELETE FROM dossier_text WHERE rowid = ?1")?
+                .execute([rowid])?;
+            tx.prepare_cached("DELETE FROM dossier_pairs WHERE rowid = ?1")?
+                .execute([rowid])?;
+        }
+        for sql in [
+            "DELETE FROM chunk WHERE dossier_id = ?1",
+            "DELETE FROM deal WHERE dossier_id = ?1",
+            "DELETE FROM follow_up WHERE dossier_id = ?1",
+            "DELETE FROM sync_doc WHERE dossier_id = ?1",
+            "DELETE FROM text_pending WHERE dossier_id = ?1",
+            "DELETE FROM text_stale WHERE dossier_id = ?1",
+            "DELETE FROM dossier WHERE id = ?1",
+        ] {
+            tx.prepare_cached(sql)?.execute([id])?;
+        }
+        // Every write leaves a board row: a dossier held has one not yet gone.
+        tx.prepare_cached(
+            "UPDATE board SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM board), row = NULL, \
+             gone = 1 WHERE dossier_id = ?1 AND gone = 0",
+        )?
+        .execute([id])?;
+        Ok(())
     }
 
     /// Replace `id`'s text: in the indexes now, or stored to index later.
@@ -680,6 +722,15 @@ impl DossierStore for SqliteStore {
         rows.map(|json| parse_row(&json?)).collect()
     }
 
+    fn remove(&mut self, ids: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            Self::remove_one(&tx, id)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn wipe(&mut self) -> Result<(), StoreError> {
         crate::store::encrypted::wipe(&mut self.conn)
     }
@@ -694,16 +745,18 @@ impl DossierStore for SqliteStore {
     }
 
     fn board_since(&self, since: u64) -> Result<(u64, Vec<BoardEntry>), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT dossier_id, seq, row FROM board WHERE seq > ?1 ORDER BY seq")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT dossier_id, seq, row, gone FROM board WHERE seq > ?1 ORDER BY seq",
+        )?;
         let mut rows = stmt.query([i64::try_from(since).unwrap_or(i64::MAX)])?;
         let mut seq = since;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
             seq = seq.max(u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0));
+            let gone: bool = r.get(3)?;
             out.push(match r.get::<_, Option<String>>(2)? {
+                _ if gone => BoardEntry::Gone(id),
                 Some(json) => BoardEntry::Row(Box::new(
                     serde_json::from_str(&json).map_err(|e| StoreError::BadRow(e.to_string()))?,
                 )),
@@ -716,7 +769,7 @@ impl DossierStore for SqliteStore {
     fn board_row(&self, id: &str) -> Result<Option<Projection>, StoreError> {
         let json: Option<Option<String>> = self
             .conn
-            .prepare_cached("SELECT row FROM board WHERE dossier_id = ?1")?
+            .prepare_cached("SELECT row FROM board WHERE dossier_id = ?1 AND gone = 0")?
             .query_row([id], |r| r.get(0))
             .optional()?;
         json.flatten()

@@ -142,6 +142,11 @@ impl TeamBoard {
         self.seq = self.seq.max(seq);
     }
 
+    /// Drop dossier `id`'s row (the dossier is no longer held); nothing if it has none.
+    pub fn remove(&mut self, id: &str) {
+        self.rows.remove(id);
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }
