@@ -315,6 +315,23 @@ pub fn cjk_bigrams(text: &str) -> String {
     out
 }
 
+impl DossierSummary {
+    /// Who may read the dossier where the team lets reps see only their own dossiers (managers
+    /// aside): its owner and the colleagues it is shared with, by user name, sorted, each
+    /// once. Empty: no rep (an unassigned dossier).
+    pub fn readers(&self) -> Vec<String> {
+        let mut readers: Vec<String> = std::iter::once(&self.owner)
+            .chain(&self.shared_with)
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        readers.sort();
+        readers.dedup();
+        readers
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::cjk_bigrams;
@@ -332,22 +349,5 @@ mod tests {
             ["培训", "训课", "课程", "for", "HR"]
         );
         assert_eq!(words("需求:培训"), ["需求", ":", "培训"]);
-    }
-}
-
-impl DossierSummary {
-    /// Who may read the dossier where the team lets reps see only their own dossiers (managers
-    /// aside): its owner and the colleagues it is shared with, by user name, sorted, each
-    /// once. Empty: no rep (an unassigned dossier).
-    pub fn readers(&self) -> Vec<String> {
-        let mut readers: Vec<String> = std::iter::once(&self.owner)
-            .chain(&self.shared_with)
-            .map(|u| u.trim())
-            .filter(|u| !u.is_empty())
-            .map(str::to_string)
-            .collect();
-        readers.sort();
-        readers.dedup();
-        readers
     }
 }
