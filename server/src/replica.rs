@@ -156,6 +156,7 @@ pub fn doc_write(
         projection: json(projection),
         board: json(&projection.board_row()),
         checked: true,
+        readers: projection.summary.readers(),
     }
 }
 

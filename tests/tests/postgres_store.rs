@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fieldbook_relay::store::postgres::PostgresRelayStore;
-use fieldbook_relay::store::{Chunk, DocWrite, RelayStore, StoreError};
+use fieldbook_relay::store::{Chunk, DocWrite, RelayStore, StoreError, TeamVisibility};
+use fieldbook_shared::sync::wire::Visibility;
 use fieldbook_tests::postgres::{Postgres, shared};
 
 fn fresh_store() -> (PostgresRelayStore, Arc<Postgres>) {
@@ -28,7 +29,70 @@ fn new_dossier(doc: &str) -> DocWrite {
         projection: "{}".into(),
         board: "{}".into(),
         checked: true,
+        readers: Vec::new(),
     }
+}
+
+/// Dossiers stored before readers were kept get their projection's owner as their readers
+/// (trimmed; none when it has none, or it is no name) and their last write as their first.
+#[test]
+fn postgres_stored_dossiers_get_their_owner_as_readers() {
+    let server = shared().unwrap();
+    let url = server.create_database().unwrap();
+    drop(PostgresRelayStore::open(&url).unwrap());
+    // Back to the schema before: the visibility migration undone, and dossiers stored.
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            r#"
+            DELETE FROM fieldbook_migration WHERE version = 1;
+            ALTER TABLE doc DROP COLUMN readers, DROP COLUMN created_seq;
+            ALTER TABLE team DROP COLUMN visibility, DROP COLUMN visibility_set_at;
+            DROP TABLE withdrawal;
+            INSERT INTO team (name, created_ms, seq) VALUES ('north', 1, 9);
+            INSERT INTO doc (team_id, doc_id, seq, heads, projection)
+                SELECT id, v.doc, v.seq, '', v.projection FROM team, (VALUES
+                    ('a', 3, '{"summary":{"owner":" li "}}'),
+                    ('b', 5, '{"summary":{"owner":""}}'),
+                    ('c', 6, '{"summary":{}}'),
+                    ('e', 8, '{"summary":{"owner":"li\nwang"}}'),
+                    ('f', 9, '{"summary":{"owner":7}}')
+                ) AS v (doc, seq, projection);
+            "#,
+        )
+        .unwrap();
+    drop(admin);
+    let mut store = PostgresRelayStore::open(&url).unwrap();
+    let team = store.team_id("north").unwrap().unwrap();
+    let mut readers = store.all_readers(team).unwrap();
+    readers.sort_by(|a, b| a.doc.cmp(&b.doc));
+    let got: Vec<(&str, Vec<String>, u64)> = readers
+        .iter()
+        .map(|r| (r.doc.as_str(), r.readers.clone(), r.created_seq))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", vec!["li".to_string()], 3),
+            ("b", vec![], 5),
+            ("c", vec![], 6),
+            ("e", vec![], 8),
+            ("f", vec![], 9),
+        ]
+    );
+    assert_eq!(
+        store.visibility(team).unwrap(),
+        TeamVisibility {
+            policy: Visibility::Team,
+            set_at: 0
+        }
+    );
+    let reassigned = DocWrite {
+        readers: vec!["wang".into()],
+        ..new_dossier("a")
+    };
+    assert_eq!(store.write_docs(team, &[reassigned]).unwrap(), 10);
+    assert_eq!(store.withdrawals_since(team, "li", 9).unwrap(), ["a"]);
 }
 
 #[test]

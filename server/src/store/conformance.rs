@@ -1,8 +1,11 @@
 //! What every [`RelayStore`] backend must do. Run with [`crate::relay_store_conformance!`].
 
-use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use fieldbook_shared::sync::wire::{DeviceStatus, Role, Visibility};
 
-use super::{Chunk, DocVersion, DocWrite, RelayStore, Rewrite, StoreError, Unchecked};
+use super::{
+    Chunk, DocReaders, DocVersion, DocWrite, RelayStore, Rewrite, StoreError, TeamVisibility,
+    Unchecked,
+};
 
 fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
     DocWrite {
@@ -12,7 +15,200 @@ fn write(doc: &str, chunk: Chunk, head: u8) -> DocWrite {
         projection: format!("{{\"doc\":\"{doc}\",\"head\":{head}}}"),
         board: format!("{{\"board\":\"{doc}\",\"head\":{head}}}"),
         checked: true,
+        readers: Vec::new(),
     }
+}
+
+/// A write of `doc` that `readers` may read.
+fn read_by(doc: &str, chunk: Chunk, head: u8, readers: &[&str]) -> DocWrite {
+    DocWrite {
+        readers: readers.iter().map(|r| r.to_string()).collect(),
+        ..write(doc, chunk, head)
+    }
+}
+
+fn sorted(mut readers: Vec<DocReaders>) -> Vec<DocReaders> {
+    readers.sort_by(|a, b| a.doc.cmp(&b.doc));
+    readers
+}
+
+fn doc_readers(doc: &str, readers: &[&str], created_seq: u64) -> DocReaders {
+    DocReaders {
+        doc: doc.into(),
+        readers: readers.iter().map(|r| r.to_string()).collect(),
+        created_seq,
+    }
+}
+
+/// A team's policy starts as Team; a change takes one sequence number, the same policy again
+/// none.
+pub fn visibility_is_a_sequenced_team_policy(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let south = store.create_team("south", 1).unwrap();
+    let team_at_0 = TeamVisibility {
+        policy: Visibility::Team,
+        set_at: 0,
+    };
+    assert_eq!(store.visibility(north).unwrap(), team_at_0);
+    assert!(matches!(
+        store.visibility(north + south + 100),
+        Err(StoreError::NoTeam(_))
+    ));
+    assert!(matches!(
+        store.set_visibility(north + south + 100, Visibility::Own),
+        Err(StoreError::NoTeam(_))
+    ));
+    assert_eq!(
+        store.set_visibility(north, Visibility::Team).unwrap(),
+        team_at_0,
+        "unchanged: nothing written"
+    );
+    assert_eq!(store.changed_since(north, u64::MAX).unwrap().0, 0);
+    store
+        .write_docs(north, &[write("a", Chunk::Snapshot(vec![1]), 1)])
+        .unwrap();
+    let own_at_2 = TeamVisibility {
+        policy: Visibility::Own,
+        set_at: 2,
+    };
+    assert_eq!(
+        store.set_visibility(north, Visibility::Own).unwrap(),
+        own_at_2
+    );
+    assert_eq!(
+        store.changed_since(north, 0).unwrap(),
+        (2, vec!["a".to_string()]),
+        "one sequence number, no dossier"
+    );
+    assert_eq!(store.visibility(north).unwrap(), own_at_2);
+    assert_eq!(
+        store.set_visibility(north, Visibility::Own).unwrap(),
+        own_at_2
+    );
+    assert_eq!(store.changed_since(north, u64::MAX).unwrap().0, 2);
+    assert_eq!(store.visibility(south).unwrap(), team_at_0, "per team");
+    // The next dossier takes the next number.
+    assert_eq!(
+        store
+            .write_docs(north, &[write("b", Chunk::Snapshot(vec![2]), 2)])
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.set_visibility(north, Visibility::Team).unwrap(),
+        TeamVisibility {
+            policy: Visibility::Team,
+            set_at: 4
+        }
+    );
+    assert_eq!(store.changed_since(north, 3).unwrap(), (4, vec![]));
+}
+
+/// Each dossier's readers are stored with it, with the sequence of its first write; whoever
+/// a write drops from them is recorded as withdrawn at that write.
+pub fn readers_and_withdrawals_are_kept(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let south = store.create_team("south", 1).unwrap();
+    store
+        .write_docs(
+            north,
+            &[
+                read_by("a", Chunk::Snapshot(vec![1]), 1, &["li"]),
+                read_by("b", Chunk::Snapshot(vec![2]), 2, &["chen", "li", "zhao"]),
+                write("c", Chunk::Snapshot(vec![3]), 3),
+            ],
+        )
+        .unwrap();
+    store
+        .write_docs(south, &[read_by("a", Chunk::Snapshot(vec![9]), 9, &["li"])])
+        .unwrap();
+    assert_eq!(
+        sorted(
+            store
+                .readers(north, &["c".into(), "zz".into(), "a".into()])
+                .unwrap()
+        ),
+        [doc_readers("a", &["li"], 1), doc_readers("c", &[], 3)],
+        "unknown ids are left out"
+    );
+    assert_eq!(store.readers(north, &[]).unwrap(), []);
+    assert_eq!(store.withdrawals_since(north, "li", 0).unwrap(), [""; 0]);
+
+    // a is reassigned from li to wang: li is withdrawn at that write; a keeps its first seq.
+    let seq = store
+        .write_docs(north, &[read_by("a", Chunk::Append(vec![4]), 4, &["wang"])])
+        .unwrap();
+    assert_eq!(seq, 4);
+    assert_eq!(
+        store.readers(north, &["a".into()]).unwrap(),
+        [doc_readers("a", &["wang"], 1)]
+    );
+    assert_eq!(store.withdrawals_since(north, "li", 0).unwrap(), ["a"]);
+    assert_eq!(store.withdrawals_since(north, "li", 3).unwrap(), ["a"]);
+    assert_eq!(store.withdrawals_since(north, "li", 4).unwrap(), [""; 0]);
+    assert_eq!(store.withdrawals_since(north, "wang", 0).unwrap(), [""; 0]);
+    assert!(store.was_reader(north, "li", "a").unwrap());
+    assert!(!store.was_reader(north, "wang", "a").unwrap());
+    assert!(!store.was_reader(north, "li", "b").unwrap());
+    assert!(!store.was_reader(south, "li", "a").unwrap(), "per team");
+    assert_eq!(store.withdrawals_since(south, "li", 0).unwrap(), [""; 0]);
+
+    // b is unshared from zhao: only zhao is withdrawn.
+    store
+        .write_docs(
+            north,
+            &[read_by("b", Chunk::Append(vec![5]), 5, &["chen", "li"])],
+        )
+        .unwrap();
+    assert_eq!(store.withdrawals_since(north, "zhao", 4).unwrap(), ["b"]);
+    assert_eq!(store.withdrawals_since(north, "chen", 0).unwrap(), [""; 0]);
+    assert_eq!(store.withdrawals_since(north, "li", 4).unwrap(), [""; 0]);
+    assert!(store.was_reader(north, "zhao", "b").unwrap());
+    assert!(!store.was_reader(north, "chen", "b").unwrap());
+
+    // Given back to li and taken again: li's dossiers withdrawn since, each once.
+    store
+        .write_docs(north, &[read_by("a", Chunk::Append(vec![6]), 6, &["li"])])
+        .unwrap();
+    store
+        .write_docs(
+            north,
+            &[
+                read_by("a", Chunk::Append(vec![7]), 7, &[]),
+                read_by("b", Chunk::Append(vec![8]), 8, &["chen"]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(store.withdrawals_since(north, "li", 0).unwrap(), ["a", "b"]);
+    assert_eq!(store.withdrawals_since(north, "li", 7).unwrap(), ["b"]);
+    assert_eq!(store.withdrawals_since(north, "li", 8).unwrap(), [""; 0]);
+
+    assert_eq!(
+        sorted(store.all_readers(north).unwrap()),
+        [
+            doc_readers("a", &[], 1),
+            doc_readers("b", &["chen"], 2),
+            doc_readers("c", &[], 3),
+        ]
+    );
+    assert_eq!(
+        store.all_readers(south).unwrap(),
+        [doc_readers("a", &["li"], 1)]
+    );
+}
+
+/// A large request for readers is answered whole.
+pub fn readers_of_many_dossiers(store: &mut dyn RelayStore) {
+    let north = store.create_team("north", 1).unwrap();
+    let writes: Vec<DocWrite> = (0..1_200)
+        .map(|n| read_by(&format!("d{n:05}"), Chunk::Snapshot(vec![1]), 1, &["li"]))
+        .collect();
+    store.write_docs(north, &writes).unwrap();
+    let ids: Vec<String> = (0..12_000).map(|n| format!("d{n:05}")).collect();
+    let readers = store.readers(north, &ids).unwrap();
+    assert_eq!(readers.len(), 1_200);
+    assert!(readers.iter().all(|r| r.readers == ["li"]));
+    assert_eq!(store.all_readers(north).unwrap().len(), 1_200);
 }
 
 pub fn unchecked_projections_are_settled_in_place(store: &mut dyn RelayStore) {
@@ -367,7 +563,10 @@ macro_rules! relay_store_conformance {
             documents_are_scoped_and_sequenced,
             board_rows_follow_the_sequence,
             web_sessions_are_per_team_and_expire,
-            unchecked_projections_are_settled_in_place
+            unchecked_projections_are_settled_in_place,
+            visibility_is_a_sequenced_team_policy,
+            readers_and_withdrawals_are_kept,
+            readers_of_many_dossiers
         );
     };
     (@tests $make:expr; $($name:ident),+) => {

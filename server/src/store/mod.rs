@@ -8,7 +8,7 @@ pub mod postgres;
 pub mod sqlite;
 
 pub use fieldbook_shared::pipeline::Chunk;
-use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use fieldbook_shared::sync::wire::{DeviceStatus, Role, Visibility};
 use serde::{Deserialize, Serialize};
 
 pub type TeamId = i64;
@@ -90,6 +90,60 @@ pub struct DocWrite {
     /// the changes, worked out by the device that made them, and the relay checks it later
     /// ([`RelayStore::unchecked`]).
     pub checked: bool,
+    /// Who besides managers may read it (`DossierSummary::readers`): user names, sorted and
+    /// deduplicated. A user dropped from them since its last write is recorded as withdrawn
+    /// ([`RelayStore::withdrawals_since`]).
+    pub readers: Vec<String>,
+}
+
+/// A team's visibility policy and the team sequence at which it was last changed (0: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamVisibility {
+    pub policy: Visibility,
+    pub set_at: u64,
+}
+
+/// Who besides managers may read a dossier (see DossierSummary::readers), and the team sequence of its first write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocReaders {
+    pub doc: String,
+    pub readers: Vec<String>,
+    pub created_seq: u64,
+}
+
+/// A dossier's readers as stored: one text, the names joined by newlines ('' for none). A
+/// name holding a newline is left out: it can be no user's (user names have no control
+/// characters, see `accounts`), and kept it would read back as other names.
+pub(crate) fn readers_text(readers: &[String]) -> String {
+    let kept: Vec<&str> = readers
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.is_empty() && !r.contains('\n'))
+        .collect();
+    kept.join("\n")
+}
+
+/// The names [`readers_text`] stored.
+pub(crate) fn readers_from_text(text: &str) -> Vec<String> {
+    text.split('\n')
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The users in `old` (stored readers) who are not in `new` (stored readers): withdrawn.
+pub(crate) fn withdrawn(old: &str, new: &str) -> Vec<String> {
+    let new: Vec<&str> = new.split('\n').collect();
+    readers_from_text(old)
+        .into_iter()
+        .filter(|u| !new.contains(&u.as_str()))
+        .collect()
+}
+
+/// A stored visibility word.
+pub(crate) fn visibility_word(word: &str) -> Result<Visibility, StoreError> {
+    word.parse()
+        .map_err(|e: String| StoreError::BadRow(format!("visibility: {e}")))
 }
 
 /// A dossier written with a projection the relay has not checked: as of its write `seq`.
@@ -209,6 +263,31 @@ pub trait RelayStore: Send {
         team: TeamId,
         since: u64,
     ) -> Result<(u64, Vec<(String, String)>), StoreError>;
+
+    /// The team's visibility policy (`NoTeam` for an unknown team).
+    fn visibility(&self, team: TeamId) -> Result<TeamVisibility, StoreError>;
+    /// Set the team's visibility policy. A change takes the team's next sequence number (as a
+    /// dossier written does), which becomes its `set_at`; the same policy again changes
+    /// nothing. Returns the policy now.
+    fn set_visibility(
+        &mut self,
+        team: TeamId,
+        policy: Visibility,
+    ) -> Result<TeamVisibility, StoreError>;
+    /// The readers of the ids the team holds (others are left out), in no particular order.
+    fn readers(&self, team: TeamId, docs: &[String]) -> Result<Vec<DocReaders>, StoreError>;
+    /// The readers of every dossier of the team, in no particular order.
+    fn all_readers(&self, team: TeamId) -> Result<Vec<DocReaders>, StoreError>;
+    /// The dossiers `user` stopped being a reader of at a write after `since` (each once,
+    /// sorted by id).
+    fn withdrawals_since(
+        &self,
+        team: TeamId,
+        user: &str,
+        since: u64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Whether `user` was ever withdrawn from `doc`'s readers.
+    fn was_reader(&self, team: TeamId, user: &str, doc: &str) -> Result<bool, StoreError>;
 
     /// Set the password hash (PHC string) a user logs in to the web view with; false if the
     /// team has no such user.

@@ -14,19 +14,21 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use fieldbook_shared::sync::wire::{DeviceStatus, Role, Visibility};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
 
 use super::{
-    Chunk, DeviceAuth, DeviceId, DeviceRow, DocVersion, DocWrite, RelayStore, Rewrite, StoreError,
-    StoredDoc, StoredSnapshot, TeamId, Unchecked, WebAuth,
+    Chunk, DeviceAuth, DeviceId, DeviceRow, DocReaders, DocVersion, DocWrite, RelayStore, Rewrite,
+    StoreError, StoredDoc, StoredSnapshot, TeamId, TeamVisibility, Unchecked, WebAuth,
+    readers_from_text, readers_text, visibility_word, withdrawn,
 };
 
 /// Each migration runs once, in order, in its own transaction. Append; never edit one that
 /// has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE team (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -105,7 +107,33 @@ CREATE TABLE session (
     expires_ms BIGINT NOT NULL,
     language TEXT
 );
-"#];
+"#,
+    // Visibility per rep: each dossier's readers (its owner and those it is shared with,
+    // joined by newlines) and the team sequence of its first write; the team's policy and
+    // when it was last set; and who stopped being a reader of which dossier, at which write.
+    // Dossiers stored before get their owner from their projection as their readers (sharing
+    // came later) and their last write as their first.
+    r#"
+ALTER TABLE doc ADD COLUMN readers TEXT NOT NULL DEFAULT '';
+ALTER TABLE doc ADD COLUMN created_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE doc SET created_seq = seq, readers = COALESCE((
+    SELECT CASE WHEN strpos(o, E'\n') > 0 THEN '' ELSE o END FROM (
+        SELECT btrim(summary ->> 'owner', E' \t\n\r') AS o
+        FROM (SELECT projection::json -> 'summary' AS summary) AS p
+        WHERE json_typeof(summary -> 'owner') = 'string'
+    ) AS owner
+), '');
+ALTER TABLE team ADD COLUMN visibility TEXT NOT NULL DEFAULT 'team';
+ALTER TABLE team ADD COLUMN visibility_set_at BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE withdrawal (
+    team_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    user_name TEXT NOT NULL,
+    doc_id TEXT NOT NULL
+);
+CREATE INDEX withdrawal_by_user ON withdrawal (team_id, user_name, seq);
+"#,
+];
 
 /// Advisory lock keys (any constant the relay alone uses): one migrates, one orders
 /// revocations; a team's turn is its id in a range of its own.
@@ -312,6 +340,23 @@ fn seq_u64(seq: i64) -> u64 {
 
 fn seq_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// A team's visibility policy from its row: (visibility, visibility_set_at).
+fn team_visibility(row: &Row) -> Result<TeamVisibility, StoreError> {
+    Ok(TeamVisibility {
+        policy: visibility_word(row.get(0))?,
+        set_at: seq_u64(row.get(1)),
+    })
+}
+
+/// A dossier's readers from its row: (doc_id, readers, created_seq).
+fn doc_readers(row: &Row) -> DocReaders {
+    DocReaders {
+        doc: row.get(0),
+        readers: readers_from_text(row.get(1)),
+        created_seq: seq_u64(row.get(2)),
+    }
 }
 
 const AUTH_SELECT: &str = "SELECT d.id, t.id, t.name, m.name, m.role FROM device d \
@@ -643,12 +688,23 @@ impl RelayStore for PostgresRelayStore {
                  (SELECT COALESCE(MAX(n), -1) + 1 FROM doc_chunk \
                   WHERE team_id = $1 AND doc_id = $2), $3)",
             )?;
+            let old_readers = prepared(
+                statements,
+                &mut tx,
+                "SELECT readers FROM doc WHERE team_id = $1 AND doc_id = $2",
+            )?;
+            let withdraw = prepared(
+                statements,
+                &mut tx,
+                "INSERT INTO withdrawal (team_id, seq, user_name, doc_id) VALUES ($1, $2, $3, $4)",
+            )?;
             let upsert_doc = prepared(
                 statements,
                 &mut tx,
-                "INSERT INTO doc (team_id, doc_id, seq, heads, projection) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, doc_id) DO UPDATE SET \
-                 seq = excluded.seq, heads = excluded.heads, projection = excluded.projection",
+                "INSERT INTO doc (team_id, doc_id, seq, heads, projection, readers, created_seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (team_id, doc_id) DO UPDATE SET \
+                 seq = excluded.seq, heads = excluded.heads, projection = excluded.projection, \
+                 readers = excluded.readers",
             )?;
             let upsert_row = prepared(
                 statements,
@@ -676,9 +732,22 @@ impl RelayStore for PostgresRelayStore {
                         tx.execute(&append, &[&team, &doc, bytes])?;
                     }
                 }
+                let readers = readers_text(&w.readers);
+                let old: Option<String> =
+                    tx.query_opt(&old_readers, &[&team, &doc])?.map(|r| r.get(0));
+                for user in withdrawn(old.as_deref().unwrap_or(""), &readers) {
+                    tx.execute(&withdraw, &[&team, &seq, &user, &doc])?;
+                }
                 tx.execute(
                     &upsert_doc,
-                    &[&team, &doc, &seq, &heads_bytes(&w.heads), &w.projection],
+                    &[
+                        &team,
+                        &doc,
+                        &seq,
+                        &heads_bytes(&w.heads),
+                        &w.projection,
+                        &readers,
+                    ],
                 )?;
                 tx.execute(&upsert_row, &[&team, &doc, &seq, &w.board])?;
                 if w.checked {
@@ -822,6 +891,103 @@ impl RelayStore for PostgresRelayStore {
                 .filter_map(|r| Some((r.get::<_, Option<String>>(1)?, r.get(2))))
                 .collect();
             Ok((seq, board))
+        })
+    }
+
+    fn visibility(&self, team: TeamId) -> Result<TeamVisibility, StoreError> {
+        self.with(|c| {
+            let s = c.prepared("SELECT visibility, visibility_set_at FROM team WHERE id = $1")?;
+            let row = c
+                .client
+                .query_opt(&s, &[&team])?
+                .ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
+            team_visibility(&row)
+        })
+    }
+
+    fn set_visibility(
+        &mut self,
+        team: TeamId,
+        policy: Visibility,
+    ) -> Result<TeamVisibility, StoreError> {
+        self.with(|c| {
+            let Connection { client, statements } = c;
+            let mut tx = client.transaction()?;
+            // The team's row locked to the commit, as a batch of dossiers locks it: the
+            // sequence number taken here is in order with theirs.
+            let lock = prepared(
+                statements,
+                &mut tx,
+                "SELECT visibility, visibility_set_at FROM team WHERE id = $1 FOR UPDATE",
+            )?;
+            let row = tx
+                .query_opt(&lock, &[&team])?
+                .ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
+            let now = team_visibility(&row)?;
+            if now.policy == policy {
+                return Ok(now);
+            }
+            let seq: i64 = tx
+                .query_one(
+                    "UPDATE team SET seq = seq + 1, visibility = $2, visibility_set_at = seq + 1 \
+                     WHERE id = $1 RETURNING seq",
+                    &[&team, &policy.as_str()],
+                )?
+                .get(0);
+            // Delivered at the commit, to the other instances listening, as a batch's is.
+            let notify = prepared(statements, &mut tx, "SELECT pg_notify($1, $2)")?;
+            tx.execute(&notify, &[&COMMITS_CHANNEL, &format!("{team}:{seq}")])?;
+            tx.commit()?;
+            Ok(TeamVisibility {
+                policy,
+                set_at: seq_u64(seq),
+            })
+        })
+    }
+
+    fn readers(&self, team: TeamId, docs: &[String]) -> Result<Vec<DocReaders>, StoreError> {
+        self.with(|c| {
+            let s = c.prepared(
+                "SELECT doc_id, readers, created_seq FROM doc \
+                 WHERE team_id = $1 AND doc_id = ANY($2)",
+            )?;
+            let rows = c.client.query(&s, &[&team, &docs])?;
+            Ok(rows.iter().map(doc_readers).collect())
+        })
+    }
+
+    fn all_readers(&self, team: TeamId) -> Result<Vec<DocReaders>, StoreError> {
+        self.with(|c| {
+            let s =
+                c.prepared("SELECT doc_id, readers, created_seq FROM doc WHERE team_id = $1")?;
+            let rows = c.client.query(&s, &[&team])?;
+            Ok(rows.iter().map(doc_readers).collect())
+        })
+    }
+
+    fn withdrawals_since(
+        &self,
+        team: TeamId,
+        user: &str,
+        since: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let s = c.prepared(
+                "SELECT DISTINCT doc_id FROM withdrawal \
+                 WHERE team_id = $1 AND user_name = $2 AND seq > $3 ORDER BY doc_id",
+            )?;
+            let rows = c.client.query(&s, &[&team, &user, &seq_i64(since)])?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn was_reader(&self, team: TeamId, user: &str, doc: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let s = c.prepared(
+                "SELECT EXISTS (SELECT 1 FROM withdrawal \
+                 WHERE team_id = $1 AND user_name = $2 AND doc_id = $3)",
+            )?;
+            Ok(c.client.query_one(&s, &[&team, &user, &doc])?.get(0))
         })
     }
 

@@ -4,13 +4,14 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use fieldbook_shared::sync::wire::{DeviceStatus, Role};
+use fieldbook_shared::sync::wire::{DeviceStatus, Role, Visibility};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Chunk, DeviceAuth, DeviceId, DeviceRow, DocVersion, DocWrite, RelayStore, Rewrite, StoreError,
-    StoredDoc, StoredSnapshot, TeamId, Unchecked, WebAuth,
+    Chunk, DeviceAuth, DeviceId, DeviceRow, DocReaders, DocVersion, DocWrite, RelayStore, Rewrite,
+    StoreError, StoredDoc, StoredSnapshot, TeamId, TeamVisibility, Unchecked, WebAuth,
+    readers_from_text, readers_text, visibility_word, withdrawn,
 };
 
 const SCHEMA: &str = r#"
@@ -114,6 +115,32 @@ CREATE TABLE unchecked (
 CREATE INDEX unchecked_by_seq ON unchecked (seq);
 "#;
 
+/// Visibility per rep: each dossier's readers (its owner and those it is shared with, joined
+/// by newlines) and the team sequence of its first write; the team's policy and when it was
+/// last set; and who stopped being a reader of which dossier, at which write. Dossiers stored
+/// before get their owner from their projection as their readers (sharing came later) and
+/// their last write as their first.
+const VISIBILITY_SCHEMA: &str = r#"
+ALTER TABLE doc ADD COLUMN readers TEXT NOT NULL DEFAULT '';
+ALTER TABLE doc ADD COLUMN created_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE doc SET created_seq = seq, readers = COALESCE((
+    SELECT CASE WHEN instr(o, char(10)) > 0 THEN '' ELSE o END FROM (
+        SELECT trim(json_extract(projection, '$.summary.owner'), char(32, 9, 10, 13)) AS o
+        WHERE CASE WHEN json_valid(projection)
+                   THEN json_type(projection, '$.summary.owner') = 'text' END
+    )
+), '');
+ALTER TABLE team ADD COLUMN visibility TEXT NOT NULL DEFAULT 'team';
+ALTER TABLE team ADD COLUMN visibility_set_at INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE withdrawal (
+    team_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    user_name TEXT NOT NULL,
+    doc_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX withdrawal_by_user ON withdrawal (team_id, user_name, seq);
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA),
@@ -123,6 +150,7 @@ fn migrations() -> Migrations<'static> {
         M::up(UNCHECKED_SCHEMA),
         // Whether a revoked device wipes its replica and key (team policy, on by default).
         M::up("ALTER TABLE team ADD COLUMN wipe_on_revoke INTEGER NOT NULL DEFAULT 1;"),
+        M::up(VISIBILITY_SCHEMA),
     ])
 }
 
@@ -219,6 +247,19 @@ fn heads_from_blob(blob: &[u8]) -> Result<Vec<[u8; 32]>, StoreError> {
         .chunks_exact(32)
         .map(|c| c.try_into().expect("chunks of 32"))
         .collect())
+}
+
+/// A team's visibility policy as stored.
+fn team_visibility(conn: &Connection, team: TeamId) -> Result<TeamVisibility, StoreError> {
+    let row: Option<(String, i64)> = conn
+        .prepare_cached("SELECT visibility, visibility_set_at FROM team WHERE id = ?1")?
+        .query_row([team], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (word, set_at) = row.ok_or_else(|| StoreError::NoTeam(team.to_string()))?;
+    Ok(TeamVisibility {
+        policy: visibility_word(&word)?,
+        set_at: u64::try_from(set_at).unwrap_or(0),
+    })
 }
 
 const AUTH_SELECT: &str = "SELECT d.id, t.id, t.name, u.name, u.role FROM device d \
@@ -522,17 +563,31 @@ impl RelayStore for SqliteRelayStore {
                     .execute(params![team, w.doc, bytes])?;
                 }
             }
+            let readers = readers_text(&w.readers);
+            let old: Option<String> = tx
+                .prepare_cached("SELECT readers FROM doc WHERE team_id = ?1 AND doc_id = ?2")?
+                .query_row(params![team, w.doc], |r| r.get(0))
+                .optional()?;
+            for user in withdrawn(old.as_deref().unwrap_or(""), &readers) {
+                tx.prepare_cached(
+                    "INSERT INTO withdrawal (team_id, seq, user_name, doc_id) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![team, seq, user, w.doc])?;
+            }
             tx.prepare_cached(
-                "INSERT INTO doc (team_id, doc_id, seq, heads, projection) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (team_id, doc_id) DO UPDATE SET \
-                 seq = excluded.seq, heads = excluded.heads, projection = excluded.projection",
+                "INSERT INTO doc (team_id, doc_id, seq, heads, projection, readers, created_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3) ON CONFLICT (team_id, doc_id) DO UPDATE SET \
+                 seq = excluded.seq, heads = excluded.heads, projection = excluded.projection, \
+                 readers = excluded.readers",
             )?
             .execute(params![
                 team,
                 w.doc,
                 seq,
                 heads_blob(&w.heads),
-                w.projection
+                w.projection,
+                readers
             ])?;
             tx.prepare_cached(
                 "INSERT INTO board_row (team_id, doc_id, seq, row) VALUES (?1, ?2, ?3, ?4) \
@@ -689,6 +744,101 @@ impl RelayStore for SqliteRelayStore {
         Ok((u64::try_from(seq).unwrap_or(0), rows))
     }
 
+    fn visibility(&self, team: TeamId) -> Result<TeamVisibility, StoreError> {
+        team_visibility(&self.conn, team)
+    }
+
+    fn set_visibility(
+        &mut self,
+        team: TeamId,
+        policy: Visibility,
+    ) -> Result<TeamVisibility, StoreError> {
+        let _turn = self.writes.take();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = team_visibility(&tx, team)?;
+        if now.policy == policy {
+            return Ok(now);
+        }
+        let seq: i64 = tx.query_row(
+            "UPDATE team SET seq = seq + 1, visibility = ?2, visibility_set_at = seq + 1 \
+             WHERE id = ?1 RETURNING seq",
+            params![team, policy.as_str()],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(TeamVisibility {
+            policy,
+            set_at: u64::try_from(seq).unwrap_or(0),
+        })
+    }
+
+    fn readers(&self, team: TeamId, docs: &[String]) -> Result<Vec<DocReaders>, StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out = Vec::with_capacity(docs.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT readers, created_seq FROM doc WHERE team_id = ?1 AND doc_id = ?2",
+            )?;
+            for doc in docs {
+                let row: Option<(String, i64)> = stmt
+                    .query_row(params![team, doc], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                if let Some((readers, created_seq)) = row {
+                    out.push(DocReaders {
+                        doc: doc.clone(),
+                        readers: readers_from_text(&readers),
+                        created_seq: u64::try_from(created_seq).unwrap_or(0),
+                    });
+                }
+            }
+        }
+        tx.finish()?;
+        Ok(out)
+    }
+
+    fn all_readers(&self, team: TeamId) -> Result<Vec<DocReaders>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, readers, created_seq FROM doc WHERE team_id = ?1")?;
+        let rows = stmt.query_map([team], |r| {
+            Ok(DocReaders {
+                doc: r.get(0)?,
+                readers: readers_from_text(&r.get::<_, String>(1)?),
+                created_seq: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn withdrawals_since(
+        &self,
+        team: TeamId,
+        user: &str,
+        since: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT doc_id FROM withdrawal \
+             WHERE team_id = ?1 AND user_name = ?2 AND seq > ?3 ORDER BY doc_id",
+        )?;
+        let rows = stmt.query_map(
+            params![team, user, i64::try_from(since).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn was_reader(&self, team: TeamId, user: &str, doc: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM withdrawal \
+                 WHERE team_id = ?1 AND user_name = ?2 AND doc_id = ?3)",
+            )?
+            .query_row(params![team, user, doc], |r| r.get(0))?)
+    }
+
     fn set_password(&mut self, team: TeamId, user: &str, hash: &str) -> Result<bool, StoreError> {
         let _turn = self.writes.take();
         let tx = self
@@ -791,5 +941,77 @@ impl RelayStore for SqliteRelayStore {
             [token_hash.as_slice()],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dossiers stored before readers were kept get their projection's owner as their
+    /// readers (trimmed; none when it has none, or it is no name) and their last write as
+    /// their first.
+    #[test]
+    fn stored_dossiers_get_their_owner_as_readers() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO team (name, created_ms) VALUES ('north', 1);
+            INSERT INTO doc (team_id, doc_id, seq, heads, projection) VALUES
+                (1, 'a', 3, x'', '{"summary":{"owner":" li "}}'),
+                (1, 'b', 5, x'', '{"summary":{"owner":""}}'),
+                (1, 'c', 6, x'', '{"summary":{}}'),
+                (1, 'd', 7, x'', 'not json'),
+                (1, 'e', 8, x'', '{"summary":{"owner":"li\nwang"}}'),
+                (1, 'f', 9, x'', '{"summary":{"owner":7}}');
+            UPDATE team SET seq = 9;
+            "#,
+        )
+        .unwrap();
+        let mut store = SqliteRelayStore::init(conn, WriteTurn::default()).unwrap();
+        let mut readers = store.all_readers(1).unwrap();
+        readers.sort_by(|a, b| a.doc.cmp(&b.doc));
+        let got: Vec<(&str, Vec<String>, u64)> = readers
+            .iter()
+            .map(|r| (r.doc.as_str(), r.readers.clone(), r.created_seq))
+            .collect();
+        let li = vec!["li".to_string()];
+        assert_eq!(
+            got,
+            [
+                ("a", li.clone(), 3),
+                ("b", vec![], 5),
+                ("c", vec![], 6),
+                ("d", vec![], 7),
+                ("e", vec![], 8),
+                ("f", vec![], 9),
+            ]
+        );
+        assert_eq!(
+            store.visibility(1).unwrap(),
+            TeamVisibility {
+                policy: Visibility::Team,
+                set_at: 0
+            }
+        );
+        // The first write after: li, its owner before, is withdrawn from a.
+        let write = DocWrite {
+            doc: "a".into(),
+            chunk: Chunk::Snapshot(vec![1]),
+            heads: vec![],
+            projection: "{}".into(),
+            board: "{}".into(),
+            checked: true,
+            readers: vec!["wang".into()],
+        };
+        assert_eq!(store.write_docs(1, &[write]).unwrap(), 10);
+        assert_eq!(store.withdrawals_since(1, "li", 9).unwrap(), ["a"]);
+        // A word no relay wrote is an unreadable row.
+        store
+            .conn
+            .execute("UPDATE team SET visibility = 'nobody'", [])
+            .unwrap();
+        assert!(matches!(store.visibility(1), Err(StoreError::BadRow(_))));
     }
 }

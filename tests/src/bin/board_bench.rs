@@ -117,6 +117,7 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
                 projection: serde_json::to_string(p).expect("a projection serialises"),
                 board: serde_json::to_string(&p.board_row()).expect("a board row serialises"),
                 checked: true,
+                readers: p.summary.readers(),
             })
             .collect();
         store.write_docs(team_id, &writes)?;
@@ -153,6 +154,9 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
             // One dossier changes (a device's sync, committed untimed): the next dashboard
             // takes that row only.
             let projection = sample_projection(&relay, team_id)?;
+            let readers = serde_json::from_str::<Projection>(&projection)
+                .map(|p| p.summary.readers())
+                .unwrap_or_default();
             let mut samples = Vec::with_capacity(runs);
             for n in 0..runs.max(1) {
                 relay.with_store(|s| {
@@ -165,6 +169,7 @@ fn relay(args: &Args, path: &std::path::Path, dossiers: &[(String, Projection)])
                             projection: projection.clone(),
                             board: projection.clone(),
                             checked: true,
+                            readers: readers.clone(),
                         }],
                     )
                 })?;
