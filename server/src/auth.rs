@@ -7,11 +7,12 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldbook_shared::api::{AppError, ErrorKind};
-use fieldbook_shared::sync::wire::{ApiError, Role, WIPE_HEADER};
+use fieldbook_shared::sync::relay::{Access, Catchup};
+use fieldbook_shared::sync::wire::{ApiError, Role, Visibility, WIPE_HEADER};
 
 use crate::accounts::hash_secret;
 use crate::http::{AppState, now_ms};
-use crate::store::{DeviceAuth, StoreError, TeamId, WebAuth};
+use crate::store::{DeviceAuth, DocReaders, RelayStore, StoreError, TeamId, WebAuth};
 
 /// The name of the web view's session cookie.
 pub const COOKIE: &str = "fieldbook_session";
@@ -64,6 +65,8 @@ pub enum Action {
     EndSession,
     /// Create or edit dossiers: the app's work, on a device.
     EditDossier,
+    /// Choose what the team's reps see of its dossiers ([`Visibility`]).
+    SetVisibility,
 }
 
 const FOR_MANAGERS: &str = "the web view is for managers; reps use the Fieldbook app";
@@ -83,13 +86,198 @@ pub fn allow(principal: &Principal, action: Action) -> Result<(), AppError> {
             // Anyone may end their own session.
             EndSession => Ok(()),
             _ if auth.role != Role::Manager => refuse(FOR_MANAGERS),
-            ReadTeam | ChangeSettings | AddNote | RevokeDevice | ReadFreshness => Ok(()),
+            ReadTeam | ChangeSettings | AddNote | RevokeDevice | ReadFreshness | SetVisibility => {
+                Ok(())
+            }
             EditDossier => {
                 refuse("the web view reads the team's dossiers; edit them in the Fieldbook app")
             }
             Sync => refuse("syncing takes a device's token; log in to the app"),
         },
     }
+}
+
+/// The user behind a device, as the team's visibility policy sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub user: String,
+    pub role: Role,
+}
+
+impl Viewer {
+    pub fn of(device: &DeviceAuth) -> Viewer {
+        Viewer {
+            user: device.user.clone(),
+            role: device.role,
+        }
+    }
+}
+
+/// The visibility rule: a manager reads every dossier of the team; a rep every one where the
+/// team sees everything, else those among whose readers (owner, shared with) they are.
+pub fn may_read(policy: Visibility, viewer: &Viewer, readers: &[String]) -> bool {
+    viewer.role == Role::Manager || policy == Visibility::Team || readers.contains(&viewer.user)
+}
+
+/// What a device may do with each of `docs` (see [`Access`]). A dossier the team does not hold
+/// is the device's to create. One it may not read, it may still send its last changes to if
+/// its user once held it: removed from its readers since, or held before the team turned to
+/// [`Visibility::Own`].
+pub fn access(
+    store: &dyn RelayStore,
+    team: TeamId,
+    viewer: &Viewer,
+    docs: &[String],
+) -> Result<Vec<Access>, StoreError> {
+    if viewer.role == Role::Manager {
+        return Ok(vec![Access::Full; docs.len()]);
+    }
+    let sight = store.visibility(team)?;
+    if sight.policy == Visibility::Team {
+        return Ok(vec![Access::Full; docs.len()]);
+    }
+    let held = readers_by_doc(store.readers(team, docs)?);
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        out.push(match held.get(doc.as_str()) {
+            None => Access::Full,
+            Some(r) if may_read(sight.policy, viewer, &r.readers) => Access::Full,
+            Some(r) if r.created_seq < sight.set_at => Access::SendOnly,
+            Some(_) if store.was_reader(team, &viewer.user, doc)? => Access::SendOnly,
+            Some(_) => Access::None,
+        });
+    }
+    Ok(out)
+}
+
+fn readers_by_doc(rows: Vec<DocReaders>) -> std::collections::HashMap<String, DocReaders> {
+    rows.into_iter().map(|r| (r.doc.clone(), r)).collect()
+}
+
+/// What a device that had seen the team's changes up to `since` is told as it connects, the
+/// team standing at `seq` with `changed` written since: the changed dossiers it may see, and
+/// those it may no longer hold.
+pub fn catch_up(
+    store: &dyn RelayStore,
+    team: TeamId,
+    viewer: &Viewer,
+    since: u64,
+    seq: u64,
+    changed: Vec<String>,
+) -> Result<Catchup, StoreError> {
+    let mut out = Catchup {
+        seq,
+        changed,
+        withdrawn: Vec::new(),
+    };
+    if viewer.role == Role::Manager {
+        return Ok(out);
+    }
+    let sight = store.visibility(team)?;
+    // The policy changed since the device last synced (a device that never synced holds
+    // nothing of the team's).
+    let turned = since > 0 && since < sight.set_at;
+    match sight.policy {
+        Visibility::Team => {
+            if turned {
+                // It held only what it could see: it lacks the others, changed or not.
+                let mut lacks: Vec<String> = store
+                    .all_readers(team)?
+                    .into_iter()
+                    .filter(|r| !r.readers.contains(&viewer.user))
+                    .map(|r| r.doc)
+                    .collect();
+                lacks.retain(|d| !out.changed.contains(d));
+                out.changed.extend(lacks);
+            }
+        }
+        Visibility::Own => {
+            let held = readers_by_doc(store.readers(team, &out.changed)?);
+            let sees = |doc: &str| {
+                held.get(doc)
+                    .is_none_or(|r| may_read(sight.policy, viewer, &r.readers))
+            };
+            out.changed.retain(|d| sees(d));
+            let mut gone = store.withdrawals_since(team, &viewer.user, since)?;
+            let now = readers_by_doc(store.readers(team, &gone)?);
+            gone.retain(|d| {
+                now.get(d)
+                    .is_some_and(|r| !may_read(sight.policy, viewer, &r.readers))
+            });
+            if turned {
+                // Everything it had seen that it may no longer hold.
+                gone.extend(
+                    store
+                        .all_readers(team)?
+                        .into_iter()
+                        .filter(|r| r.created_seq <= since)
+                        .filter(|r| !may_read(sight.policy, viewer, &r.readers))
+                        .map(|r| r.doc),
+                );
+            }
+            gone.sort();
+            gone.dedup();
+            out.withdrawn = gone;
+        }
+    }
+    Ok(out)
+}
+
+/// A commit as one device's live session tells it: the dossiers it may see, and those the
+/// commit took out of its sight.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CommitView {
+    pub visible: Vec<String>,
+    pub withdrawn: Vec<String>,
+}
+
+/// Why a live session cannot go on: the team's policy changed under it (set at `set_at`
+/// when the session began); the device reconnects and catches up under the new one.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("the team's visibility changed; reconnecting")]
+    PolicyChanged,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `docs`, committed at team sequence `seq`, as `viewer`'s device is told of them, the
+/// device having been told up to `told` and its session having begun under the policy set
+/// at `began_at`.
+pub fn commit_view(
+    store: &dyn RelayStore,
+    team: TeamId,
+    viewer: &Viewer,
+    began_at: u64,
+    told: u64,
+    docs: &[String],
+) -> Result<CommitView, ViewError> {
+    let all = || CommitView {
+        visible: docs.to_vec(),
+        withdrawn: Vec::new(),
+    };
+    if viewer.role == Role::Manager {
+        return Ok(all());
+    }
+    let sight = store.visibility(team)?;
+    if sight.set_at != began_at {
+        return Err(ViewError::PolicyChanged);
+    }
+    if sight.policy == Visibility::Team || docs.is_empty() {
+        return Ok(all());
+    }
+    let held = readers_by_doc(store.readers(team, docs)?);
+    let (visible, hidden): (Vec<String>, Vec<String>) = docs.iter().cloned().partition(|d| {
+        held.get(d)
+            .is_none_or(|r| may_read(sight.policy, viewer, &r.readers))
+    });
+    let withdrawn = if hidden.is_empty() {
+        Vec::new()
+    } else {
+        let lost = store.withdrawals_since(team, &viewer.user, told)?;
+        hidden.into_iter().filter(|d| lost.contains(d)).collect()
+    };
+    Ok(CommitView { visible, withdrawn })
 }
 
 /// Whether a user of `role` may open a web session (checked after the password, so the
@@ -238,7 +426,7 @@ mod tests {
         }
     }
 
-    const ALL: [Action; 8] = [
+    const ALL: [Action; 9] = [
         Action::Sync,
         Action::ReadFreshness,
         Action::ReadTeam,
@@ -247,6 +435,7 @@ mod tests {
         Action::RevokeDevice,
         Action::EndSession,
         Action::EditDossier,
+        Action::SetVisibility,
     ];
 
     /// The policy as a table: who may do what, written out apart from the code that decides.
@@ -267,7 +456,8 @@ mod tests {
                 ChangeSettings,
                 AddNote,
                 RevokeDevice,
-                EndSession
+                EndSession,
+                SetVisibility
             ]
         );
         for p in [device(Role::Rep), web(Role::Rep), web(Role::Manager)] {

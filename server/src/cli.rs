@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use fieldbook_shared::sync::flow::RELAY_OUTBOX_BYTES;
-use fieldbook_shared::sync::wire::Role;
+use fieldbook_shared::sync::wire::{Role, Visibility};
 use tokio::sync::watch;
 
 use crate::accounts;
@@ -134,12 +134,25 @@ enum TeamCommand {
         name: String,
     },
     /// Set the team's policy.
+    #[command(group(clap::ArgGroup::new("policy").required(true).multiple(true)))]
     Policy {
         name: String,
         /// A revoked device wipes its replica and its key on its next contact (default true).
-        #[arg(long, action = clap::ArgAction::Set)]
-        wipe_on_revoke: bool,
+        #[arg(long, action = clap::ArgAction::Set, group = "policy")]
+        wipe_on_revoke: Option<bool>,
+        /// What reps see: `team` (every dossier of the team, the default) or `own` (those
+        /// they own and those shared with them). Managers see every dossier either way.
+        #[arg(long, group = "policy")]
+        visibility: Option<Visibility>,
     },
+}
+
+/// The team's visibility policy, as a sentence.
+pub fn visibility_words(policy: Visibility) -> &'static str {
+    match policy {
+        Visibility::Team => "reps see every dossier of the team",
+        Visibility::Own => "reps see the dossiers they own and those shared with them",
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -267,14 +280,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 TeamCommand::Policy {
                     name,
                     wipe_on_revoke,
+                    visibility,
                 },
         } => {
             let team = db
                 .team_id(&name)?
                 .ok_or_else(|| store::StoreError::NoTeam(name.clone()))?;
-            db.set_wipe_on_revoke(team, wipe_on_revoke)?;
-            let does = if wipe_on_revoke { "wipes" } else { "keeps" };
-            println!("team {name}: a revoked device {does} its replica and key");
+            if let Some(wipe) = wipe_on_revoke {
+                db.set_wipe_on_revoke(team, wipe)?;
+                let does = if wipe { "wipes" } else { "keeps" };
+                println!("team {name}: a revoked device {does} its replica and key");
+            }
+            if let Some(policy) = visibility {
+                db.set_visibility(team, policy)?;
+                println!("team {name}: {}", visibility_words(policy));
+            }
         }
         Command::Invite {
             team,

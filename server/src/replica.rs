@@ -8,13 +8,14 @@ use fieldbook_shared::pipeline::{
     ChangesError, Chunk, DocCache, OpenDoc, check_changes, check_saved,
 };
 use fieldbook_shared::summary::Projection;
-use fieldbook_shared::sync::relay::{PushesStored, RelayReplica};
+use fieldbook_shared::sync::relay::{Access, Catchup, PushesStored, RelayReplica};
 use fieldbook_shared::sync::wire::{
     Changes, DeviceStatus, Pushed, Snapshot, Stored, Upload, Vouched,
 };
 use fieldbook_shared::sync::{Commit, Incoming, generate, heads_from_bytes, heads_to_bytes};
 use fieldbook_shared::{DomainError, Dossier};
 
+use crate::auth::{self, Viewer};
 use crate::check;
 use crate::store::{DeviceAuth, DeviceId, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
 
@@ -50,6 +51,8 @@ pub struct TeamReplica<'a> {
     pub team: TeamId,
     /// The device whose session this serves (None: the relay's own edit, a manager's note).
     pub device: Option<DeviceId>,
+    /// Who uses that device, for what the team's policy lets them see (None: the relay).
+    pub viewer: Option<Viewer>,
     pub docs: &'a mut TeamDocs,
     pub now_ms: i64,
     /// Commits made while checking a dossier on its way out whole, where what its device
@@ -69,6 +72,7 @@ impl<'a> TeamReplica<'a> {
             store,
             team: auth.team_id,
             device: Some(auth.device_id),
+            viewer: Some(Viewer::of(auth)),
             docs,
             now_ms,
             corrected: Vec::new(),
@@ -86,6 +90,7 @@ impl<'a> TeamReplica<'a> {
             store,
             team,
             device: None,
+            viewer: None,
             docs,
             now_ms,
             corrected: Vec::new(),
@@ -263,8 +268,32 @@ impl From<StoreError> for fieldbook_shared::sync::SessionError<ReplicaError> {
 impl RelayReplica for TeamReplica<'_> {
     type Error = ReplicaError;
 
-    fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), ReplicaError> {
-        Ok(self.store.changed_since(self.team, since)?)
+    fn changed_since(&mut self, since: u64) -> Result<Catchup, ReplicaError> {
+        let (seq, changed) = self.store.changed_since(self.team, since)?;
+        let Some(viewer) = &self.viewer else {
+            return Ok(Catchup {
+                seq,
+                changed,
+                withdrawn: Vec::new(),
+            });
+        };
+        Ok(auth::catch_up(
+            &*self.store,
+            self.team,
+            viewer,
+            since,
+            seq,
+            changed,
+        )?)
+    }
+
+    fn access(&mut self, docs: &[String]) -> Result<Vec<Access>, ReplicaError> {
+        match &self.viewer {
+            Some(viewer) if !docs.is_empty() => {
+                Ok(auth::access(&*self.store, self.team, viewer, docs)?)
+            }
+            _ => Ok(vec![Access::Full; docs.len()]),
+        }
     }
 
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, ReplicaError> {
@@ -309,7 +338,15 @@ impl RelayReplica for TeamReplica<'_> {
 
     fn snapshots(&mut self, docs: &[String]) -> Result<(Vec<Snapshot>, Vec<String>), ReplicaError> {
         let team = self.team;
-        let stored = self.store.snapshots(team, docs)?;
+        // A dossier the device may not see is missing, as one that does not exist.
+        let access = self.access(docs)?;
+        let seen: Vec<String> = docs
+            .iter()
+            .zip(access)
+            .filter(|(_, a)| *a == Access::Full)
+            .map(|(d, _)| d.clone())
+            .collect();
+        let stored = self.store.snapshots(team, &seen)?;
         let mut found = Vec::with_capacity(stored.len());
         for s in stored {
             if !s.checked {

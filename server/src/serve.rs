@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use crate::auth::{self, ViewError, Viewer};
 use crate::http::{AppState, TeamChange, now_ms, router};
 use crate::replica::{ReplicaError, TeamReplica};
 use crate::store::DeviceAuth;
@@ -328,6 +329,13 @@ async fn session(
     let mut revoked = relay.revoked.subscribe();
     let mut stop = relay.shutdown.clone();
     let mut session = RelaySession::new(relay.limits);
+    // The team's visibility policy as this session begins: should a manager change it, the
+    // device reconnects and catches up under the new one.
+    let viewer = Viewer::of(auth);
+    let began_at = match relay.with_store(|s| s.visibility(auth.team_id)) {
+        Ok(sight) => sight.set_at,
+        Err(e) => return Err(Closing(close::INTERNAL, e.to_string())),
+    };
     let mut outbox = Outbox::with_limit(relay.socket.outbox_bytes);
     let result = loop {
         if outbox.bulk_room() > 0 && session.has_pending() {
@@ -397,21 +405,39 @@ async fn session(
             // Announcements wait while the outbox is full: a lagging subscription catches up
             // from the store, so a device that reads slowly costs no memory for them.
             change = changes.recv(), if room => {
-                let announce = match change {
-                    Ok(c) if c.after <= session.told() => {
-                        session.announce(c.seq, &c.docs, c.origin == id, &c.forwards)
+                let told = session.told();
+                let (seq, docs, from_here, forwards) = match change {
+                    Ok(c) if c.after <= told => {
+                        (c.seq, c.docs, c.origin == id, c.forwards)
                     }
                     // Commits this relay learnt of late (another instance's), or missed
                     // announcements: ask the store what changed instead.
                     Ok(_) | Err(RecvError::Lagged(_)) => {
-                        let since = session.told();
-                        match relay.with_store(|s| s.changed_since(auth.team_id, since)) {
-                            Ok((seq, docs)) => session.announce(seq, &docs, false, &[]),
+                        match relay.with_store(|s| s.changed_since(auth.team_id, told)) {
+                            Ok((seq, docs)) => (seq, Arc::new(docs), false, Arc::default()),
                             Err(e) => break Err(Closing(close::INTERNAL, e.to_string())),
                         }
                     }
-                    Err(RecvError::Closed) => Vec::new(),
+                    Err(RecvError::Closed) => continue,
                 };
+                // Only what the device may see, and what left its sight.
+                let view = relay.with_store(|s| {
+                    auth::commit_view(s, auth.team_id, &viewer, began_at, told, &docs)
+                });
+                let view = match view {
+                    Ok(v) => v,
+                    Err(ViewError::PolicyChanged) => {
+                        break Err(Closing(close::GOING_AWAY, ViewError::PolicyChanged.to_string()))
+                    }
+                    Err(ViewError::Store(e)) => break Err(Closing(close::INTERNAL, e.to_string())),
+                };
+                let forwards: Vec<_> = forwards
+                    .iter()
+                    .filter(|c| view.visible.contains(&c.doc))
+                    .cloned()
+                    .collect();
+                let announce =
+                    session.announce(seq, &view.visible, from_here, &forwards, &view.withdrawn);
                 outbox.extend(announce.iter().map(wire::encode));
             }
             device = revoked.recv() => {

@@ -11,6 +11,7 @@ use fieldbook_shared::board::{
 use fieldbook_shared::document::{self, Writer};
 use fieldbook_shared::history::FieldChange;
 use fieldbook_shared::summary::{Projection, project};
+use fieldbook_shared::sync::wire::Visibility;
 use fieldbook_shared::{Author, Day, conflict, history};
 use sha2::{Digest, Sha256};
 
@@ -127,6 +128,31 @@ pub fn revoke(relay: &AppState, auth: &WebAuth, device: i64) -> Result<(), AppEr
     }
     tracing::info!(team = auth.team_id, device, "device revoked on the web");
     Ok(())
+}
+
+/// A manager sets what the team's reps see. Told to the team's live connections as a commit
+/// of nothing: each rep's device reconnects and catches up under the new policy.
+pub fn set_visibility(
+    relay: &AppState,
+    auth: &WebAuth,
+    policy: Visibility,
+) -> Result<Visibility, AppError> {
+    let sight = relay
+        .with_team(auth.team_id, |store, _| {
+            let before = store.visibility(auth.team_id)?;
+            let sight = store.set_visibility(auth.team_id, policy)?;
+            if sight.set_at != before.set_at {
+                relay.announce(auth.team_id, (sight.set_at, Vec::new()));
+            }
+            Ok::<_, StoreError>(sight)
+        })
+        .map_err(storage)?;
+    tracing::info!(
+        team = auth.team_id,
+        visibility = policy.as_str(),
+        "visibility set on the web"
+    );
+    Ok(sight.policy)
 }
 
 pub fn freshness(relay: &AppState, team: TeamId) -> Result<Vec<DeviceFreshness>, AppError> {

@@ -277,6 +277,9 @@ fn answer(
         api::RevokeDevice::NAME => {
             serve::<api::RevokeDevice>(body, |c| team::revoke(relay, &auth, c.device))
         }
+        api::SetVisibility::NAME => {
+            serve::<api::SetVisibility>(body, |c| team::set_visibility(relay, &auth, c.visibility))
+        }
         // (Refused by the policy above: every other name is an edit or unknown.)
         _ => Err(refuse(ErrorKind::NotFound, "no such call")),
     }
@@ -289,6 +292,7 @@ fn action_of(name: &str) -> Option<Action> {
         api::SaveSettings::NAME => Action::ChangeSettings,
         api::AddNote::NAME => Action::AddNote,
         api::RevokeDevice::NAME => Action::RevokeDevice,
+        api::SetVisibility::NAME => Action::SetVisibility,
         api::Start::NAME
         | api::GetStatus::NAME
         | api::ListDossiers::NAME

@@ -265,6 +265,19 @@ impl Call for RevokeDevice {
     type Reply = ();
 }
 
+/// Choose what the team's reps see of its dossiers (the manager's web view only); replies the
+/// policy now. Reps' devices catch up on their next sync: those of a rep who may no longer
+/// see a dossier send what they had not synced of it and remove it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetVisibility {
+    pub visibility: crate::sync::wire::Visibility,
+}
+
+impl Call for SetVisibility {
+    const NAME: &'static str = "set_visibility";
+    type Reply = crate::sync::wire::Visibility;
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Logout {}
 

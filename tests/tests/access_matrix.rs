@@ -106,7 +106,13 @@ fn expect_call(kind: Kind, call: &str, target: Target) -> Expect {
     match call {
         "no_such_call" => Status(404),
         c if EDITS.contains(&c) => Status(403),
-        c if READS.contains(&c) || c == "save_settings" || c == "logout" => Status(200),
+        c if READS.contains(&c)
+            || c == "save_settings"
+            || c == "logout"
+            || c == "set_visibility" =>
+        {
+            Status(200)
+        }
         c if ON_A_DOSSIER.contains(&c) || c == "revoke_device" => match target {
             Target::Ours(team) if team == manager_of => Status(200),
             _ => Status(404),
@@ -139,6 +145,9 @@ struct World {
     relay: RelayProcess,
     creds: Vec<Credential>,
     dossiers: BTreeMap<Team, String>,
+    /// A north dossier of its manager's, which north's rep may not see (north's reps see their
+    /// own dossiers only).
+    hidden: String,
     /// Devices a manager may revoke, one per team.
     spares: BTreeMap<Team, i64>,
     /// The devices' folders, kept while the test runs.
@@ -152,7 +161,7 @@ fn world() -> World {
         enrolled_device_as(&relay, &dir.path().join(name), team, user, name, role).unwrap()
     };
     let mut li = device("north", "li", "li-laptop", "rep");
-    let chen = device("north", "chen", "chen-laptop", "manager");
+    let mut chen = device("north", "chen", "chen-laptop", "manager");
     let mut wu = device("east", "wu", "wu-laptop", "rep");
     let zhao = device("east", "zhao", "zhao-laptop", "manager");
     let old = device("north", "li", "li-old-phone", "rep");
@@ -170,8 +179,15 @@ fn world() -> World {
         wu.create_dossier(&[set("profile.name", "东方客户")])
             .unwrap(),
     );
+    let hidden = chen
+        .create_dossier(&[set("profile.name", "经理的客户")])
+        .unwrap();
     sync_once(&mut li).unwrap();
     sync_once(&mut wu).unwrap();
+    sync_once(&mut chen).unwrap();
+    relay
+        .admin(&["team", "policy", "north", "--visibility", "own"])
+        .unwrap();
 
     let mut store = relay.store().unwrap();
     let north = store.team_id("north").unwrap().unwrap();
@@ -232,6 +248,7 @@ fn world() -> World {
         relay,
         creds,
         dossiers,
+        hidden,
         spares,
         _dir: dir,
     }
@@ -303,6 +320,9 @@ fn body_of(call: &str, world: &World, target: Target) -> Value {
         })
         .unwrap(),
         "revoke_device" => json!({ "device": device }),
+        // The policy north already has (east's devices are done by the time its manager's
+        // session sets it): the other cases stand as they are.
+        "set_visibility" => json!({ "visibility": "own" }),
         _ => json!({}),
     }
 }
@@ -340,7 +360,7 @@ fn every_credential_on_every_route_is_answered_as_the_policy_says() {
     let mut cases = 0;
     let mut failures = Vec::new();
     let mut calls: Vec<&str> = api::CALL_NAMES.to_vec();
-    calls.extend(["revoke_device", "no_such_call"]);
+    calls.extend(["revoke_device", "set_visibility", "no_such_call"]);
     // Logout last: it ends the session the rest of a credential's cases use.
     calls.push("logout");
 
@@ -625,6 +645,46 @@ fn socket_operations(world: &World, cred: &Credential, failures: &mut Vec<String
                 cred.kind
             ));
         }
+    }
+    // A dossier of its own team outside its sight (north's reps see their own only): asked
+    // for whole, answered as a made-up one; a manager gets it.
+    let ids: Vec<String> = [world.hidden.clone(), made_up.clone()].into();
+    let mut answers = Vec::new();
+    for doc in [world.hidden.clone(), made_up.clone()] {
+        cases += 1;
+        let hidden = doc == world.hidden;
+        let (got, closed) = exchange(vec![hello(), ToRelay::Fetch { docs: vec![doc] }]);
+        let got = decoded(got);
+        let served = got.iter().any(
+            |m| matches!(m, ToDevice::Snapshots(s) if s.iter().any(|s| s.doc == world.hidden)),
+        );
+        let sees = hidden && matches!(cred.kind, Kind::ManagerDevice(Team::North));
+        if served != sees {
+            failures.push(format!(
+                "{:?}: fetch of {} (served: {served}): {got:?} {closed:?}",
+                cred.kind,
+                if hidden {
+                    "north's hidden dossier"
+                } else {
+                    "a made-up dossier"
+                }
+            ));
+        }
+        let shape: Vec<String> = got
+            .iter()
+            .filter(|m| !matches!(m, ToDevice::Welcome { .. }))
+            .map(|m| without_ids(&format!("{m:?}"), &ids))
+            .collect();
+        answers.push(shape);
+    }
+    if !matches!(cred.kind, Kind::ManagerDevice(Team::North))
+        && let [hidden, made_up] = answers.as_slice()
+        && hidden != made_up
+    {
+        failures.push(format!(
+            "{:?}: a dossier outside its sight and a made-up one answered differently: {hidden:?} vs {made_up:?}",
+            cred.kind
+        ));
     }
     cases
 }

@@ -426,7 +426,7 @@ impl Sim {
                 if let Some((seq, docs)) = h.committed {
                     for (i, other) in self.devices.iter_mut().enumerate() {
                         if let Some(c) = &mut other.conn {
-                            let told = c.relay.announce(seq, &docs, i == d, &h.forwards);
+                            let told = c.relay.announce(seq, &docs, i == d, &h.forwards, &[]);
                             c.relay_out.extend(told.iter().map(wire::encode));
                         }
                     }
@@ -469,7 +469,7 @@ impl Sim {
         for (seq, docs) in corrected {
             for other in &mut self.devices {
                 if let Some(c) = &mut other.conn {
-                    let told = c.relay.announce(seq, &docs, false, &[]);
+                    let told = c.relay.announce(seq, &docs, false, &[], &[]);
                     c.relay_out.extend(told.iter().map(wire::encode));
                 }
             }
@@ -532,7 +532,7 @@ impl Sim {
             .push(format!("relay checked, rewrote {}", committed.len()));
         for (seq, docs) in committed {
             for c in self.devices.iter_mut().filter_map(|dev| dev.conn.as_mut()) {
-                let told = c.relay.announce(seq, &docs, false, &[]);
+                let told = c.relay.announce(seq, &docs, false, &[], &[]);
                 c.relay_out.extend(told.iter().map(wire::encode));
             }
         }

@@ -270,6 +270,44 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
         Ok(done)
     }
 
+    fn withdraw(&mut self, docs: &[String]) -> Result<Vec<String>, EngineError> {
+        let unsynced = self.engine.store().unsynced()?;
+        let (keep, clean): (Vec<String>, Vec<String>) =
+            docs.iter().cloned().partition(|d| unsynced.contains(d));
+        self.remove(&clean)?;
+        Ok(keep)
+    }
+
+    fn last_upload(&mut self, doc: &str) -> Result<Option<Upload>, EngineError> {
+        check_id(doc)?;
+        let store = self.engine.store();
+        let (Some(version), Some(saved)) = (store.version(doc)?, store.load(doc)?) else {
+            return Ok(None);
+        };
+        self.uploads.sent.insert(doc.to_string(), version);
+        // Not vouched for: the relay holds the dossier and merges what it lacks.
+        Ok(Some(Upload {
+            doc: doc.to_string(),
+            bytes: saved.bytes,
+            vouched: None,
+        }))
+    }
+
+    fn remove_sent(&mut self, docs: &[String]) -> Result<Vec<String>, EngineError> {
+        let mut again = Vec::new();
+        let mut gone = Vec::new();
+        for doc in docs {
+            check_id(doc)?;
+            if self.unchanged_since_sent(doc)? {
+                gone.push(doc.clone());
+            } else {
+                again.push(doc.clone());
+            }
+        }
+        self.remove(&gone)?;
+        Ok(again)
+    }
+
     fn now_ms(&mut self) -> i64 {
         self.engine.now_ms()
     }
@@ -283,6 +321,18 @@ impl<S: DossierStore> DeviceReplica for Replica<'_, S> {
 }
 
 impl<S: DossierStore> Replica<'_, S> {
+    /// Remove dossiers this device may no longer hold (their every change is on the relay).
+    fn remove(&mut self, docs: &[String]) -> Result<(), EngineError> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        for doc in docs {
+            check_id(doc)?;
+        }
+        tracing::info!(dossiers = docs.len(), "no longer ours to hold: removed");
+        self.engine.remove_dossiers(docs)
+    }
+
     /// Whether `doc` is as it was when this session sent it whole or pushed it (an edit made
     /// since needs another exchange); it is no longer awaited either way.
     fn unchanged_since_sent(&mut self, doc: &str) -> Result<bool, EngineError> {

@@ -60,6 +60,15 @@ pub trait DeviceReplica {
     /// what this device holds. Returns, for each, whether it was stored (otherwise the
     /// dossier needs an exchange).
     fn forwarded(&mut self, changes: &[Changes]) -> Result<Vec<bool>, Self::Error>;
+    /// The relay says this device may no longer hold `docs`: remove, durably and at once,
+    /// those whose every change the relay holds; return the others (sent whole first).
+    fn withdraw(&mut self, docs: &[String]) -> Result<Vec<String>, Self::Error>;
+    /// `doc` whole, as saved, whatever the relay holds of it: the last word of a dossier this
+    /// device may no longer hold. None if this device no longer holds it either.
+    fn last_upload(&mut self, doc: &str) -> Result<Option<Upload>, Self::Error>;
+    /// The relay stored the last uploads of these withdrawn dossiers: remove, durably and at
+    /// once, those not edited here since they were sent; return the others (send again).
+    fn remove_sent(&mut self, docs: &[String]) -> Result<Vec<String>, Self::Error>;
     /// The time on this device's clock (ms since the Unix epoch).
     fn now_ms(&mut self) -> i64;
     /// The relay has durably recorded that everything announced was synced at `at_ms`:
@@ -109,6 +118,12 @@ pub struct DeviceSession {
     upload_bytes: usize,
     /// Dossiers whose push the relay did not take: exchanged instead, for this session.
     exchange_only: BTreeSet<String>,
+    /// Dossiers this device may no longer hold, with changes the relay lacks: sent whole,
+    /// then removed.
+    withdrawing: BTreeSet<String>,
+    /// Withdrawn dossiers whose last upload the relay refused: kept here as they are, and
+    /// not sent again in this session.
+    refused: BTreeSet<String>,
     /// Completed exchanges not yet recorded.
     finished: Vec<(String, State)>,
     idle_reported: bool,
@@ -188,13 +203,16 @@ impl DeviceSession {
         let mut pushed = Vec::new();
         let mut forwards = Vec::new();
         let mut fetched = Vec::new();
+        let mut withdrawn: Vec<String> = Vec::new();
         for frame in frames {
             match frame {
                 ToDevice::Welcome {
                     seq,
                     changed,
+                    withdrawn: gone,
                     recorded,
                 } => {
+                    withdrawn.extend(gone);
                     if self.welcomed {
                         return Err(SessionError::Protocol("a second welcome".into()));
                     }
@@ -256,6 +274,7 @@ impl DeviceSession {
                     }
                 }
                 ToDevice::Stored(list) => stored.extend(list),
+                ToDevice::Withdrawn { docs } => withdrawn.extend(docs),
                 ToDevice::Pushed(list) => pushed.extend(list),
                 // Not seen yet: the `Changed` that ends the relay's announcement carries its
                 // `seq`; a drop before it must leave the commit to be offered again.
@@ -269,6 +288,26 @@ impl DeviceSession {
                         r.completed(at).map_err(SessionError::Replica)?;
                     }
                 }
+            }
+        }
+        // The last uploads of withdrawn dossiers: removed once stored.
+        let (last, stored): (Vec<Stored>, Vec<Stored>) = stored
+            .into_iter()
+            .partition(|s| self.withdrawing.contains(&s.doc));
+        if !last.is_empty() {
+            let docs: Vec<String> = last.iter().map(|s| s.doc.clone()).collect();
+            let again = r.remove_sent(&docs).map_err(SessionError::Replica)?;
+            for doc in &docs {
+                if let Some(size) = self.uploading.remove(doc) {
+                    self.upload_bytes -= size;
+                }
+                self.again.remove(doc);
+                if !again.contains(doc) {
+                    self.withdrawing.remove(doc);
+                }
+            }
+            for doc in &again {
+                self.enqueue(doc);
             }
         }
         if !stored.is_empty() {
@@ -359,9 +398,54 @@ impl DeviceSession {
                 }
             }
         }
+        if !withdrawn.is_empty() {
+            self.withdraw(r, withdrawn)?;
+        }
         self.flush(r)?;
         out.extend(self.pump(r)?);
         Ok(out)
+    }
+
+    /// Let go of dossiers the relay says this device may no longer hold: those whose every
+    /// change the relay holds now, the others once sent whole.
+    fn withdraw<R: DeviceReplica>(
+        &mut self,
+        r: &mut R,
+        mut docs: Vec<String>,
+    ) -> SessionResult<(), R::Error> {
+        docs.sort();
+        docs.dedup();
+        let mut refused_now = BTreeSet::new();
+        for doc in &docs {
+            if let Some(size) = self.uploading.remove(doc) {
+                self.upload_bytes -= size;
+                if self.withdrawing.contains(doc) {
+                    // Its last upload was not taken.
+                    refused_now.insert(doc.clone());
+                }
+            }
+            // Nothing more of it is exchanged or fetched in this session.
+            self.in_flight.remove(doc);
+            self.fetching.remove(doc);
+            self.again.remove(doc);
+            self.queued.remove(doc);
+        }
+        let keep = r.withdraw(&docs).map_err(SessionError::Replica)?;
+        for doc in &docs {
+            if !keep.contains(doc) {
+                self.withdrawing.remove(doc);
+            }
+        }
+        for doc in keep {
+            if refused_now.contains(&doc) || self.refused.contains(&doc) {
+                self.withdrawing.remove(&doc);
+                self.refused.insert(doc);
+            } else {
+                self.withdrawing.insert(doc.clone());
+                self.enqueue(&doc);
+            }
+        }
+        Ok(())
     }
 
     fn finish(&mut self, doc: String, state: State) {
@@ -432,7 +516,19 @@ impl DeviceSession {
             let Some(doc) = self.queue.pop_front() else {
                 break;
             };
-            self.queued.remove(&doc);
+            if !self.queued.remove(&doc) || self.refused.contains(&doc) {
+                // Withdrawn since it was queued, or not to be sent again.
+                continue;
+            }
+            if self.withdrawing.contains(&doc) {
+                if let Some(up) = r.last_upload(&doc).map_err(SessionError::Replica)? {
+                    upload_bytes += upload_size(&up);
+                    uploads.push(up);
+                } else {
+                    self.withdrawing.remove(&doc);
+                }
+                continue;
+            }
             let Some(mut state) = r.sync_state(&doc).map_err(SessionError::Replica)? else {
                 fetch.push(doc);
                 continue;

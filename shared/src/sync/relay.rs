@@ -19,8 +19,11 @@ use crate::document::valid_id;
 /// bound to the connected device's team: ids outside it do not exist for it.
 pub trait RelayReplica {
     type Error: std::error::Error + Send + Sync + 'static;
-    /// The team's sequence now, and the dossiers changed after `since`.
-    fn changed_since(&mut self, since: u64) -> Result<(u64, Vec<String>), Self::Error>;
+    /// The team's sequence now, the dossiers changed after `since` that the device may see,
+    /// and those it may no longer hold.
+    fn changed_since(&mut self, since: u64) -> Result<Catchup, Self::Error>;
+    /// What the device may do with each of `docs` (in order), as the team's policy says.
+    fn access(&mut self, docs: &[String]) -> Result<Vec<Access>, Self::Error>;
     /// Apply received messages and commit the result durably, all at once. Returns the
     /// team's sequence after the commit and the dossiers that changed, if any did.
     fn receive(&mut self, batch: &mut [Incoming]) -> Result<Option<Commit>, Self::Error>;
@@ -43,6 +46,26 @@ pub trait RelayReplica {
     /// committing all at once; the rest are not taken. Returns the answer for each, what was
     /// committed, and the changes taken (to pass on to the team's other devices).
     fn store_pushes(&mut self, pushes: Vec<Changes>) -> Result<PushesStored, Self::Error>;
+}
+
+/// What a device catching up is told (see [`RelayReplica::changed_since`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catchup {
+    pub seq: u64,
+    pub changed: Vec<String>,
+    pub withdrawn: Vec<String>,
+}
+
+/// What a device may do with one dossier (decided by the relay's policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write it; or the team does not hold it, and the device may create it.
+    Full,
+    /// Not read it: the device held it once (it was reassigned or unshared, or the team's
+    /// policy changed) and may send, whole, what it had not synced of it.
+    SendOnly,
+    /// Neither.
+    None,
 }
 
 /// What storing pushed changes did (see [`RelayReplica::store_pushes`]).
@@ -153,6 +176,9 @@ impl RelaySession {
     ) -> SessionResult<Handled, R::Error> {
         let mut out = Handled::default();
         let mut incoming: Vec<Incoming> = Vec::new();
+        // Dossiers the device sent whole or pushed, and those it is to let go.
+        let mut written: Vec<String> = Vec::new();
+        let mut withdrawn: Vec<String> = Vec::new();
         // Dossiers in this batch, in order, and whether the device closed the exchange.
         let mut order: Vec<(String, bool)> = Vec::new();
         for frame in frames {
@@ -165,13 +191,19 @@ impl RelaySession {
                         return violation("a second hello");
                     }
                     self.greeted = true;
-                    let (seq, changed) = r.changed_since(since).map_err(SessionError::Replica)?;
-                    let recorded = changed.is_empty() && status.unsynced == 0;
+                    let Catchup {
+                        seq,
+                        changed,
+                        withdrawn,
+                    } = r.changed_since(since).map_err(SessionError::Replica)?;
+                    let recorded =
+                        changed.is_empty() && withdrawn.is_empty() && status.unsynced == 0;
                     r.report(status, recorded).map_err(SessionError::Replica)?;
                     self.told = seq;
                     out.replies.push(ToDevice::Welcome {
                         seq,
                         changed,
+                        withdrawn,
                         recorded,
                     });
                 }
@@ -205,19 +237,27 @@ impl RelaySession {
                     check_batch("upload", uploads.iter().map(|u| u.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
-                    let (stored, committed) =
-                        r.store_uploads(uploads).map_err(SessionError::Replica)?;
-                    merge_committed(&mut out, committed);
-                    out.replies.push(ToDevice::Stored(stored));
+                    let uploads = sendable(r, uploads, |u| &u.doc, &mut withdrawn)?;
+                    written.extend(uploads.iter().map(|u| u.doc.clone()));
+                    if !uploads.is_empty() {
+                        let (stored, committed) =
+                            r.store_uploads(uploads).map_err(SessionError::Replica)?;
+                        merge_committed(&mut out, committed);
+                        out.replies.push(ToDevice::Stored(stored));
+                    }
                 }
                 ToRelay::Push(pushes) => {
                     check_batch("push", pushes.iter().map(|p| p.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
-                    let stored = r.store_pushes(pushes).map_err(SessionError::Replica)?;
-                    merge_committed(&mut out, stored.committed);
-                    out.forwards.extend(stored.taken);
-                    out.replies.push(ToDevice::Pushed(stored.answers));
+                    let pushes = sendable(r, pushes, |p| &p.doc, &mut withdrawn)?;
+                    written.extend(pushes.iter().map(|p| p.doc.clone()));
+                    if !pushes.is_empty() {
+                        let stored = r.store_pushes(pushes).map_err(SessionError::Replica)?;
+                        merge_committed(&mut out, stored.committed);
+                        out.forwards.extend(stored.taken);
+                        out.replies.push(ToDevice::Pushed(stored.answers));
+                    }
                 }
                 ToRelay::Sync { doc, data, done } => {
                     if !valid_id(&doc) {
@@ -227,6 +267,16 @@ impl RelaySession {
                         Ok(m) => m,
                         Err(e) => return violation(format!("bad sync message for {doc}: {e}")),
                     };
+                    let access = r
+                        .access(std::slice::from_ref(&doc))
+                        .map_err(SessionError::Replica)?;
+                    if access.first() != Some(&Access::Full) {
+                        // Not exchanged: the device is told to let it go (sending whole what
+                        // it has not synced, if it may).
+                        self.open.remove(&doc);
+                        withdrawn.push(doc);
+                        continue;
+                    }
                     if incoming.iter().any(|i| i.doc == doc) {
                         self.apply(r, &mut incoming, &mut out)?;
                     }
@@ -299,6 +349,19 @@ impl RelaySession {
                     });
                 }
             }
+        }
+        // What the device wrote may have left its sight (a rep who handed a dossier to a
+        // colleague, or created one for them): it lets it go, now that the relay holds it.
+        let access = r.access(&written).map_err(SessionError::Replica)?;
+        for (doc, access) in written.into_iter().zip(access) {
+            if access != Access::Full {
+                withdrawn.push(doc);
+            }
+        }
+        if !withdrawn.is_empty() {
+            withdrawn.sort();
+            withdrawn.dedup();
+            out.replies.push(ToDevice::Withdrawn { docs: withdrawn });
         }
         if let Some((seq, docs)) = &out.committed
             && self.told + docs.len() as u64 == *seq
@@ -387,13 +450,15 @@ impl RelaySession {
 
     /// Another connection committed changes to `docs`, bringing the team to `seq`: tell this
     /// device, unless it has already been told (or wrote them itself, through this session).
-    /// Changes pushed and taken (`forwards`) are passed on as they are.
+    /// Changes pushed and taken (`forwards`) are passed on as they are. The caller passes
+    /// only what the device may see; `withdrawn`, what the commit took out of its sight.
     pub fn announce(
         &mut self,
         seq: u64,
         docs: &[String],
         from_here: bool,
         forwards: &[Changes],
+        withdrawn: &[String],
     ) -> Vec<ToDevice> {
         if !self.greeted || seq <= self.told {
             return Vec::new();
@@ -405,13 +470,16 @@ impl RelaySession {
                 docs: Vec::new(),
             }];
         }
-        let mut out: Vec<ToDevice> = forwards
-            .iter()
-            .map(|c| ToDevice::Forward {
-                seq,
-                changes: Box::new(c.clone()),
-            })
-            .collect();
+        let mut out: Vec<ToDevice> = Vec::new();
+        if !withdrawn.is_empty() {
+            out.push(ToDevice::Withdrawn {
+                docs: withdrawn.to_vec(),
+            });
+        }
+        out.extend(forwards.iter().map(|c| ToDevice::Forward {
+            seq,
+            changes: Box::new(c.clone()),
+        }));
         let rest: Vec<String> = docs
             .iter()
             .filter(|d| !forwards.iter().any(|c| &c.doc == *d))
@@ -423,6 +491,27 @@ impl RelaySession {
         out.push(ToDevice::Changed { seq, docs: rest });
         out
     }
+}
+
+/// The items of an upload or push the device may send (see [`Access`]); the others are not
+/// stored, and the device is told to let them go.
+fn sendable<R: RelayReplica, T>(
+    r: &mut R,
+    items: Vec<T>,
+    doc: impl Fn(&T) -> &String,
+    withdrawn: &mut Vec<String>,
+) -> SessionResult<Vec<T>, R::Error> {
+    let docs: Vec<String> = items.iter().map(|i| doc(i).clone()).collect();
+    let access = r.access(&docs).map_err(SessionError::Replica)?;
+    let mut kept = Vec::with_capacity(items.len());
+    for (item, access) in items.into_iter().zip(access) {
+        if access == Access::None {
+            withdrawn.push(doc(&item).clone());
+        } else {
+            kept.push(item);
+        }
+    }
+    Ok(kept)
 }
 
 fn merge_committed(out: &mut Handled, committed: Option<Commit>) {

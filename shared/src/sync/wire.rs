@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::summary::Projection;
 
 /// Bumped on any change a peer of the previous version could not read.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The largest frame either side accepts. A cold snapshot batch is cut to stay well under it.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
@@ -132,14 +132,16 @@ pub struct Snapshot {
 /// Relay → device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToDevice {
-    /// Answer to `Hello`: the team's change sequence now, and the dossiers changed after the
-    /// device's `since`. `recorded`: neither side had anything to exchange (nothing changed
+    /// Answer to `Hello`: the team's change sequence now, the dossiers changed after the
+    /// device's `since` that it may see, and those it may no longer hold (see
+    /// [`ToDevice::Withdrawn`]). `recorded`: neither side had anything to exchange (nothing changed
     /// here, and the device reported nothing unsent), so the relay has already recorded this
     /// as a completed sync and the device need not report it: a reconnect with nothing
     /// changed stays one round trip.
     Welcome {
         seq: u64,
         changed: Vec<String>,
+        withdrawn: Vec<String>,
         recorded: bool,
     },
     /// As [`ToRelay::Sync`].
@@ -176,6 +178,13 @@ pub enum ToDevice {
     Forward {
         seq: u64,
         changes: Box<Changes>,
+    },
+    /// Dossiers this device may no longer hold: reassigned or unshared where the team lets
+    /// reps see only their own, or the team's policy changed. The device sends whatever of
+    /// them it has not synced, whole ([`ToRelay::Upload`]), and removes them once stored.
+    /// Also the answer to an exchange, upload or push of a dossier the device may not hold.
+    Withdrawn {
+        docs: Vec<String>,
     },
 }
 
