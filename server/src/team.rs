@@ -184,7 +184,12 @@ pub fn dashboard(
 ) -> Result<Dashboard, AppError> {
     let input = BoardInput::asked(today(relay), now_ms(), quiet_days);
     let devices = freshness(relay, auth.team_id)?;
-    with_board(relay, auth.team_id, |b| b.dashboard(&input, devices))
+    let sight = relay
+        .with_store(|s| s.visibility(auth.team_id))
+        .map_err(storage)?;
+    let mut dashboard = with_board(relay, auth.team_id, |b| b.dashboard(&input, devices))?;
+    dashboard.visibility = Some(sight.policy);
+    Ok(dashboard)
 }
 
 pub fn page(relay: &AppState, auth: &WebAuth, query: &ListQuery) -> Result<DossierPage, AppError> {

@@ -293,6 +293,12 @@ fn the_manager_sees_the_merged_team_with_its_freshness_and_nothing_of_other_team
     a.freshness_as_of_ms = None;
     a.freshness.clear();
     b.freshness.clear();
+    // The team's visibility policy: known on the relay, not on a device.
+    assert_eq!(
+        b.visibility.take(),
+        Some(fieldbook_shared::sync::wire::Visibility::Team)
+    );
+    assert_eq!(a.visibility, None);
     assert_eq!(a, b, "device and relay agree on everything else");
 
     // Drill down, then a note with a follow-up for li, written on the web.

@@ -218,9 +218,29 @@ async fn a_manager_logs_in_reads_the_board_and_assigns_a_follow_up() -> anyhow::
         (owner.as_str(), Some("2026-11-27".parse()?))
     );
 
+    // The manager lets reps see only their own dossiers, from the board.
+    page.click("#team-view").await?;
+    page.wait_for("#freshness select#visibility").await?;
+    page.js(
+        "const s = document.querySelector('#visibility'); s.value = 'own';\
+         s.dispatchEvent(new Event('change', {bubbles: true})); return true;",
+        json!([]),
+    )
+    .await?;
+    page.eventually("the team's visibility set to own", || async {
+        let store = relay.store()?;
+        let team = store
+            .team_id("north")?
+            .ok_or_else(|| anyhow::anyhow!("no team"))?;
+        Ok(
+            (store.visibility(team)?.policy == fieldbook_shared::sync::wire::Visibility::Own)
+                .then_some(()),
+        )
+    })
+    .await?;
+
     // li's laptop is lost: the manager revokes it from its line on the board (asked, then
     // done); on its next contact the laptop learns it and wipes its replica.
-    page.click("#team-view").await?;
     let laptop = "#freshness tr.device[data-device='li-laptop']";
     page.wait_for(&format!("{laptop} button.revoke-device"))
         .await?;

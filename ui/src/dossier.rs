@@ -255,6 +255,7 @@ fn Profile(editing: Editing) -> impl IntoView {
                 {f("profile.sales_scale", T::SalesScale, Kind::Text)}
                 {f("profile.headcount", T::Headcount, Kind::Int)}
                 {f("profile.owner", T::Owner, Kind::Text)}
+                {f("profile.shared_with", T::SharedWith, Kind::Text)}
                 {f("profile.past_purchasing.price_range", T::PriceRange, Kind::Text)}
             </div>
             {f("profile.business_scope", T::BusinessScope, Kind::Note)}

@@ -54,6 +54,13 @@ fn shown(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
+        // A set of words (who a dossier is shared with): typed back as one comma-separated
+        // line, which the field takes as such.
+        Value::Array(items) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }

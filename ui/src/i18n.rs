@@ -53,6 +53,7 @@ texts! {
     Brand => "Brand", "品牌知名度";
     TargetType => "Target type", "客户类型";
     Owner => "Owner", "负责人";
+    SharedWith => "Shared with (user names, comma-separated)", "共享给（用户名，逗号分隔）";
     PriceRange => "Price range", "采购价格区间";
     ServiceExpectations => "Service expectations", "服务期望";
     SelectionCriteria => "Selection criteria", "选择标准";
@@ -212,6 +213,9 @@ texts! {
     RevokeAsk => "Revoke this device? Its token stops working and, as the team's policy says, it wipes its copy.",
         "吊销此设备？其令牌立即失效，并按团队策略清除设备上的数据。";
     RevokeYes => "Yes, revoke", "确认吊销";
+    RepsSee => "Reps see", "代表可见";
+    SeeTeam => "every dossier of the team", "团队的全部客户档案";
+    SeeOwn => "only their own and those shared with them", "仅自己的及共享给自己的档案";
     Language => "中文", "English";
 }
 

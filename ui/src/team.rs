@@ -4,6 +4,7 @@
 
 use fieldbook_shared::api;
 use fieldbook_shared::board::{Cell, ClientRef, Dashboard, Figure, WORK_ORDER};
+use fieldbook_shared::sync::wire::Visibility;
 use fieldbook_shared::{
     FiveATier, FunnelBand, InteractionKind, PriceValueClass, SalesProfitClass, Stage,
 };
@@ -164,6 +165,33 @@ fn revoke_cell(
     })
 }
 
+/// What the team's reps see, which the manager sets in the web view (the relay knows it; the
+/// app's board does not show it).
+fn visibility_choice(
+    c: Ctx,
+    now: Visibility,
+    reload: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let option = |v: Visibility, label: T| {
+        view! { <option value=v.as_str() selected=now == v>{c.t(label)}</option> }
+    };
+    view! {
+        <p class="visibility">
+            <label>{c.t(T::RepsSee)} " "
+                <select id="visibility" on:change=move |ev| {
+                    let chosen = event_target_value(&ev).parse::<Visibility>();
+                    if let Ok(visibility) = chosen {
+                        c.run(api::SetVisibility { visibility }, move |_| reload());
+                    }
+                }>
+                    {option(Visibility::Team, T::SeeTeam)}
+                    {option(Visibility::Own, T::SeeOwn)}
+                </select>
+            </label>
+        </p>
+    }
+}
+
 #[component]
 fn Freshness(
     d: Dashboard,
@@ -176,6 +204,7 @@ fn Freshness(
         <section class="card" id="freshness">
             <h3>{c.t(T::Freshness)}</h3>
             {as_of.map(|t| view! { <p class="hint">{c.t(T::AsOf)} " " {t}</p> })}
+            {d.visibility.map(|v| visibility_choice(c, v, reload))}
             <table>
                 <thead><tr><th>{c.t(T::Rep)}</th><th>{c.t(T::LastSync)}</th><th>{c.t(T::Waiting)}</th><th></th><th>{c.t(T::Device)}</th></tr></thead>
                 <tbody>

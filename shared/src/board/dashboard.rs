@@ -304,6 +304,9 @@ pub struct Dashboard {
     pub freshness: Vec<RepFreshness>,
     /// When the device reports behind `freshness` were current (None: now, on the relay).
     pub freshness_as_of_ms: Option<i64>,
+    /// What the team's reps see, where the board knows it (on the relay; a device does not).
+    #[serde(default)]
+    pub visibility: Option<crate::sync::wire::Visibility>,
 }
 
 static NO_FACTS: BoardFacts = BoardFacts {
@@ -746,6 +749,7 @@ pub(super) fn compute<'a>(
         five_a: five_a.listed(),
         freshness,
         freshness_as_of_ms: None,
+        visibility: None,
     }
 }
 
