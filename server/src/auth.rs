@@ -12,7 +12,9 @@ use fieldbook_shared::sync::wire::{ApiError, Role, Visibility, WIPE_HEADER};
 
 use crate::accounts::hash_secret;
 use crate::http::{AppState, now_ms};
-use crate::store::{DeviceAuth, DocReaders, RelayStore, StoreError, TeamId, WebAuth};
+use crate::store::{
+    DeviceAuth, DocReaders, RelayStore, StoreError, TeamId, TeamVisibility, WebAuth,
+};
 
 /// The name of the web view's session cookie.
 pub const COOKIE: &str = "fieldbook_session";
@@ -126,14 +128,11 @@ pub fn may_read(policy: Visibility, viewer: &Viewer, readers: &[String]) -> bool
 pub fn access(
     store: &dyn RelayStore,
     team: TeamId,
+    sight: TeamVisibility,
     viewer: &Viewer,
     docs: &[String],
 ) -> Result<Vec<Access>, StoreError> {
-    if viewer.role == Role::Manager {
-        return Ok(vec![Access::Full; docs.len()]);
-    }
-    let sight = store.visibility(team)?;
-    if sight.policy == Visibility::Team {
+    if viewer.role == Role::Manager || sight.policy == Visibility::Team {
         return Ok(vec![Access::Full; docs.len()]);
     }
     let held = readers_by_doc(store.readers(team, docs)?);
@@ -160,6 +159,7 @@ fn readers_by_doc(rows: Vec<DocReaders>) -> std::collections::HashMap<String, Do
 pub fn catch_up(
     store: &dyn RelayStore,
     team: TeamId,
+    sight: TeamVisibility,
     viewer: &Viewer,
     since: u64,
     seq: u64,
@@ -173,7 +173,6 @@ pub fn catch_up(
     if viewer.role == Role::Manager {
         return Ok(out);
     }
-    let sight = store.visibility(team)?;
     // The policy changed since the device last synced (a device that never synced holds
     // nothing of the team's).
     let turned = since > 0 && since < sight.set_at;
@@ -205,12 +204,12 @@ pub fn catch_up(
                     .is_some_and(|r| !may_read(sight.policy, viewer, &r.readers))
             });
             if turned {
-                // Everything it had seen that it may no longer hold.
+                // Whatever it may have held that it may no longer hold (its cursor may lag
+                // what it stored, so not only what was written by `since`).
                 gone.extend(
                     store
                         .all_readers(team)?
                         .into_iter()
-                        .filter(|r| r.created_seq <= since)
                         .filter(|r| !may_read(sight.policy, viewer, &r.readers))
                         .map(|r| r.doc),
                 );

@@ -17,7 +17,10 @@ use fieldbook_shared::{DomainError, Dossier};
 
 use crate::auth::{self, Viewer};
 use crate::check;
-use crate::store::{DeviceAuth, DeviceId, DocVersion, DocWrite, RelayStore, StoreError, TeamId};
+use crate::store::{
+    DeviceAuth, DeviceId, DocVersion, DocWrite, RelayStore, StoreError, TeamId, TeamVisibility,
+};
+use fieldbook_shared::sync::wire::Role;
 
 /// Dossiers the relay keeps open across connections, per team: those its devices are working
 /// on. A live edit is merged into the copy already open, and the devices it goes to are
@@ -53,6 +56,10 @@ pub struct TeamReplica<'a> {
     pub device: Option<DeviceId>,
     /// Who uses that device, for what the team's policy lets them see (None: the relay).
     pub viewer: Option<Viewer>,
+    /// The team's visibility policy, read once per replica (one batch of a session).
+    sight: Option<TeamVisibility>,
+    /// Dossiers the device may send its last changes to but not see ([`Access::SendOnly`]).
+    send_only: std::collections::HashSet<String>,
     pub docs: &'a mut TeamDocs,
     pub now_ms: i64,
     /// Commits made while checking a dossier on its way out whole, where what its device
@@ -73,6 +80,8 @@ impl<'a> TeamReplica<'a> {
             team: auth.team_id,
             device: Some(auth.device_id),
             viewer: Some(Viewer::of(auth)),
+            sight: None,
+            send_only: Default::default(),
             docs,
             now_ms,
             corrected: Vec::new(),
@@ -91,6 +100,8 @@ impl<'a> TeamReplica<'a> {
             team,
             device: None,
             viewer: None,
+            sight: None,
+            send_only: Default::default(),
             docs,
             now_ms,
             corrected: Vec::new(),
@@ -128,6 +139,16 @@ impl TeamReplica<'_> {
                     })
                 }
             })
+    }
+
+    /// The team's visibility policy, read once for this replica.
+    fn sight(&mut self) -> Result<TeamVisibility, StoreError> {
+        if let Some(sight) = self.sight {
+            return Ok(sight);
+        }
+        let sight = self.store.visibility(self.team)?;
+        self.sight = Some(sight);
+        Ok(sight)
     }
 
     /// Whether the team holds `doc`.
@@ -179,6 +200,20 @@ impl TeamReplica<'_> {
     fn commit(&mut self, writes: Vec<DocWrite>) -> Result<Option<Commit>, ReplicaError> {
         if writes.is_empty() {
             return Ok(None);
+        }
+        // A device may send its last changes to a dossier it may no longer see, but not
+        // changes that make it one of its readers again: that is a manager's to decide.
+        if let Some(viewer) = &self.viewer
+            && let Some(w) = writes
+                .iter()
+                .find(|w| self.send_only.contains(&w.doc) && w.readers.contains(&viewer.user))
+        {
+            let doc = w.doc.clone();
+            self.forget(writes.iter().map(|w| w.doc.as_str()));
+            return Err(ReplicaError::Rejected {
+                doc,
+                reason: "would make this device a reader again; ask a manager".into(),
+            });
         }
         let seq = match self.store.write_docs(self.team, &writes) {
             Ok(seq) => seq,
@@ -270,17 +305,19 @@ impl RelayReplica for TeamReplica<'_> {
 
     fn changed_since(&mut self, since: u64) -> Result<Catchup, ReplicaError> {
         let (seq, changed) = self.store.changed_since(self.team, since)?;
-        let Some(viewer) = &self.viewer else {
+        let Some(viewer) = self.viewer.clone() else {
             return Ok(Catchup {
                 seq,
                 changed,
                 withdrawn: Vec::new(),
             });
         };
+        let sight = self.sight()?;
         Ok(auth::catch_up(
             &*self.store,
             self.team,
-            viewer,
+            sight,
+            &viewer,
             since,
             seq,
             changed,
@@ -288,9 +325,16 @@ impl RelayReplica for TeamReplica<'_> {
     }
 
     fn access(&mut self, docs: &[String]) -> Result<Vec<Access>, ReplicaError> {
-        match &self.viewer {
-            Some(viewer) if !docs.is_empty() => {
-                Ok(auth::access(&*self.store, self.team, viewer, docs)?)
+        match self.viewer.clone() {
+            Some(viewer) if !docs.is_empty() && viewer.role != Role::Manager => {
+                let sight = self.sight()?;
+                let access = auth::access(&*self.store, self.team, sight, &viewer, docs)?;
+                for (doc, a) in docs.iter().zip(&access) {
+                    if *a == Access::SendOnly {
+                        self.send_only.insert(doc.clone());
+                    }
+                }
+                Ok(access)
             }
             _ => Ok(vec![Access::Full; docs.len()]),
         }

@@ -129,16 +129,7 @@ fn a_dossier_handed_over_leaves_a_connected_device_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let relay = RelayProcess::start_tls(RELAY.as_ref(), &dir.path().join("relay")).unwrap();
     policy_on_new_team(&relay);
-    let mut li = enrolled_device(&relay, &dir.path().join("li"), "east", "li", "laptop").unwrap();
-    let mut zhou = enrolled_device_as(
-        &relay,
-        &dir.path().join("zhou"),
-        "east",
-        "zhou",
-        "desk",
-        "manager",
-    )
-    .unwrap();
+    let (mut li, mut zhou) = li_and_zhou(&relay, dir.path());
     let id = li
         .create_dossier(&[set("profile.name", "华东机械")])
         .unwrap();
@@ -173,4 +164,38 @@ fn a_dossier_handed_over_leaves_a_connected_device_at_once() {
 fn policy_on_new_team(relay: &RelayProcess) {
     relay.admin(&["team", "create", "east"]).unwrap();
     policy(relay, "own");
+}
+
+#[test]
+fn a_rep_cannot_give_itself_back_a_dossier_handed_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), &dir.path().join("relay")).unwrap();
+    policy_on_new_team(&relay);
+    let (mut li, mut zhou) = li_and_zhou(&relay, dir.path());
+    let id = li
+        .create_dossier(&[set("profile.name", "华东机械")])
+        .unwrap();
+    sync_once(&mut li).unwrap();
+    sync_once(&mut zhou).unwrap();
+    // Handed to wang while li, offline, shares it with itself.
+    zhou.set(&id, &[set("profile.owner", "wang")]).unwrap();
+    sync_once(&mut zhou).unwrap();
+    li.set(&id, &[set("profile.shared_with", "li")]).unwrap();
+    let refused = sync_once(&mut li).expect_err("li may not make itself a reader again");
+    assert!(refused.to_string().contains("ask a manager"), "{refused}");
+    sync_once(&mut zhou).unwrap();
+    let on_relay = zhou.summary(&id).unwrap();
+    assert_eq!(on_relay.owner, "wang");
+    assert!(
+        on_relay.shared_with.is_empty(),
+        "nothing of li's change was stored"
+    );
+}
+
+/// li (a rep) and zhou (the manager) of team east, each on a device enrolled with `relay`.
+fn li_and_zhou(relay: &RelayProcess, dir: &std::path::Path) -> (Engine, Engine) {
+    let li = enrolled_device(relay, &dir.join("li"), "east", "li", "laptop").unwrap();
+    let zhou =
+        enrolled_device_as(relay, &dir.join("zhou"), "east", "zhou", "desk", "manager").unwrap();
+    (li, zhou)
 }

@@ -425,7 +425,10 @@ fn read(
 fn describe_close(code: u16, reason: String) -> String {
     match code {
         close::REVOKED => format!("this device was revoked by the team's admin ({reason})"),
-        close::GOING_AWAY => "the relay is restarting".to_string(),
+        close::GOING_AWAY if reason.is_empty() => "the relay is restarting".to_string(),
+        // (The team's visibility changed, the relay is shutting down, or the device read
+        // nothing for too long: the background sync reconnects.)
+        close::GOING_AWAY => format!("the relay asked this device to reconnect: {reason}"),
         _ => reason,
     }
 }

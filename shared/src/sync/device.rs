@@ -121,9 +121,11 @@ pub struct DeviceSession {
     /// Dossiers this device may no longer hold, with changes the relay lacks: sent whole,
     /// then removed.
     withdrawing: BTreeSet<String>,
-    /// Withdrawn dossiers whose last upload the relay refused: kept here as they are, and
-    /// not sent again in this session.
+    /// Dossiers whose upload or push the relay refused (this device may not send to them):
+    /// kept here as they are, and not sent again in this session.
     refused: BTreeSet<String>,
+    /// Withdrawn while an upload or push of them was unanswered: let go once it is answered.
+    withdraw_after: BTreeSet<String>,
     /// Completed exchanges not yet recorded.
     finished: Vec<(String, State)>,
     idle_reported: bool,
@@ -204,6 +206,7 @@ impl DeviceSession {
         let mut forwards = Vec::new();
         let mut fetched = Vec::new();
         let mut withdrawn: Vec<String> = Vec::new();
+        let mut refusals: Vec<String> = Vec::new();
         for frame in frames {
             match frame {
                 ToDevice::Welcome {
@@ -231,6 +234,8 @@ impl DeviceSession {
                 }
                 ToDevice::Changed { seq, docs } => {
                     self.seen = self.seen.max(seq);
+                    // Announced again after it was withdrawn (handed away and back): kept.
+                    withdrawn.retain(|w| !docs.contains(w));
                     for doc in &docs {
                         self.enqueue(doc);
                     }
@@ -261,6 +266,7 @@ impl DeviceSession {
                     });
                 }
                 ToDevice::Snapshots(list) => {
+                    withdrawn.retain(|w| !list.iter().any(|s| s.doc == *w));
                     for s in &list {
                         self.fetching.remove(&s.doc);
                         fetched.push(s.doc.clone());
@@ -274,11 +280,17 @@ impl DeviceSession {
                     }
                 }
                 ToDevice::Stored(list) => stored.extend(list),
-                ToDevice::Withdrawn { docs } => withdrawn.extend(docs),
+                ToDevice::Withdrawn { docs, refused } => {
+                    withdrawn.extend(docs);
+                    refusals.extend(refused);
+                }
                 ToDevice::Pushed(list) => pushed.extend(list),
                 // Not seen yet: the `Changed` that ends the relay's announcement carries its
                 // `seq`; a drop before it must leave the commit to be offered again.
-                ToDevice::Forward { changes, .. } => forwards.push(*changes),
+                ToDevice::Forward { changes, .. } => {
+                    withdrawn.retain(|w| *w != changes.doc);
+                    forwards.push(*changes);
+                }
                 ToDevice::Recorded { last_sync_ms } => {
                     // Reports are answered in order: this one and any before it are durable.
                     if let Some(at) = last_sync_ms
@@ -398,7 +410,18 @@ impl DeviceSession {
                 }
             }
         }
-        if !withdrawn.is_empty() {
+        for doc in refusals {
+            // Not stored: kept here as it is (see `refused`).
+            if let Some(size) = self.uploading.remove(&doc) {
+                self.upload_bytes -= size;
+            }
+            self.withdrawing.remove(&doc);
+            self.withdraw_after.remove(&doc);
+            self.again.remove(&doc);
+            self.queued.remove(&doc);
+            self.refused.insert(doc);
+        }
+        if !withdrawn.is_empty() || !self.withdraw_after.is_empty() {
             self.withdraw(r, withdrawn)?;
         }
         self.flush(r)?;
@@ -407,40 +430,49 @@ impl DeviceSession {
     }
 
     /// Let go of dossiers the relay says this device may no longer hold: those whose every
-    /// change the relay holds now, the others once sent whole.
+    /// change the relay holds now, the others once sent whole. One with an upload or push
+    /// unanswered waits for the answer (the relay answers what it was sent).
     fn withdraw<R: DeviceReplica>(
         &mut self,
         r: &mut R,
         mut docs: Vec<String>,
     ) -> SessionResult<(), R::Error> {
+        let answered: Vec<String> = self
+            .withdraw_after
+            .iter()
+            .filter(|d| !self.uploading.contains_key(*d))
+            .cloned()
+            .collect();
+        for doc in &answered {
+            self.withdraw_after.remove(doc);
+        }
+        docs.extend(answered);
         docs.sort();
         docs.dedup();
-        let mut refused_now = BTreeSet::new();
-        for doc in &docs {
-            if let Some(size) = self.uploading.remove(doc) {
-                self.upload_bytes -= size;
-                if self.withdrawing.contains(doc) {
-                    // Its last upload was not taken.
-                    refused_now.insert(doc.clone());
-                }
+        let mut now = Vec::with_capacity(docs.len());
+        for doc in docs {
+            if self.uploading.contains_key(&doc) {
+                self.withdraw_after.insert(doc);
+                continue;
             }
             // Nothing more of it is exchanged or fetched in this session.
-            self.in_flight.remove(doc);
-            self.fetching.remove(doc);
-            self.again.remove(doc);
-            self.queued.remove(doc);
+            self.in_flight.remove(&doc);
+            self.fetching.remove(&doc);
+            self.again.remove(&doc);
+            self.queued.remove(&doc);
+            now.push(doc);
         }
-        let keep = r.withdraw(&docs).map_err(SessionError::Replica)?;
-        for doc in &docs {
+        if now.is_empty() {
+            return Ok(());
+        }
+        let keep = r.withdraw(&now).map_err(SessionError::Replica)?;
+        for doc in &now {
             if !keep.contains(doc) {
                 self.withdrawing.remove(doc);
             }
         }
         for doc in keep {
-            if refused_now.contains(&doc) || self.refused.contains(&doc) {
-                self.withdrawing.remove(&doc);
-                self.refused.insert(doc);
-            } else {
+            if !self.refused.contains(&doc) {
                 self.withdrawing.insert(doc.clone());
                 self.enqueue(&doc);
             }

@@ -176,9 +176,11 @@ impl RelaySession {
     ) -> SessionResult<Handled, R::Error> {
         let mut out = Handled::default();
         let mut incoming: Vec<Incoming> = Vec::new();
-        // Dossiers the device sent whole or pushed, and those it is to let go.
+        // Dossiers the device sent whole or pushed, those it is to let go, and items of its
+        // uploads and pushes not stored.
         let mut written: Vec<String> = Vec::new();
         let mut withdrawn: Vec<String> = Vec::new();
+        let mut refused: Vec<String> = Vec::new();
         // Dossiers in this batch, in order, and whether the device closed the exchange.
         let mut order: Vec<(String, bool)> = Vec::new();
         for frame in frames {
@@ -237,7 +239,10 @@ impl RelaySession {
                     check_batch("upload", uploads.iter().map(|u| u.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
-                    let uploads = sendable(r, uploads, |u| &u.doc, &mut withdrawn)?;
+                    // Whole, a dossier the device may no longer see is merged too (its last
+                    // changes), the relay working its readers out from the merged document.
+                    let (mut uploads, send_only) = sendable(r, uploads, |u| &u.doc, &mut refused)?;
+                    uploads.extend(send_only);
                     written.extend(uploads.iter().map(|u| u.doc.clone()));
                     if !uploads.is_empty() {
                         let (stored, committed) =
@@ -250,13 +255,27 @@ impl RelaySession {
                     check_batch("push", pushes.iter().map(|p| p.doc.as_str()))?;
                     // Keep the order of what the device sent: exchanges gathered so far first.
                     self.apply(r, &mut incoming, &mut out)?;
-                    let pushes = sendable(r, pushes, |p| &p.doc, &mut withdrawn)?;
+                    let (pushes, send_only) = sendable(r, pushes, |p| &p.doc, &mut refused)?;
                     written.extend(pushes.iter().map(|p| p.doc.clone()));
+                    // Changes to a dossier the device may no longer see come whole, where
+                    // the relay works out its readers itself: not taken, so the device
+                    // exchanges it, is told to let it go, and sends it whole.
+                    let mut answers: Vec<Pushed> = send_only
+                        .into_iter()
+                        .map(|p| Pushed {
+                            doc: p.doc,
+                            taken: false,
+                            heads: Vec::new(),
+                        })
+                        .collect();
                     if !pushes.is_empty() {
                         let stored = r.store_pushes(pushes).map_err(SessionError::Replica)?;
                         merge_committed(&mut out, stored.committed);
                         out.forwards.extend(stored.taken);
-                        out.replies.push(ToDevice::Pushed(stored.answers));
+                        answers.extend(stored.answers);
+                    }
+                    if !answers.is_empty() {
+                        out.replies.push(ToDevice::Pushed(answers));
                     }
                 }
                 ToRelay::Sync { doc, data, done } => {
@@ -350,18 +369,29 @@ impl RelaySession {
                 }
             }
         }
-        // What the device wrote may have left its sight (a rep who handed a dossier to a
-        // colleague, or created one for them): it lets it go, now that the relay holds it.
+        // What the device wrote (sent whole, pushed, or through an exchange) may have left its
+        // sight (a rep who handed a dossier to a colleague, or created one for them): it lets
+        // it go, now that the relay holds it.
+        if let Some((_, docs)) = &out.committed {
+            written.extend(docs.iter().cloned());
+        }
+        written.sort();
+        written.dedup();
         let access = r.access(&written).map_err(SessionError::Replica)?;
         for (doc, access) in written.into_iter().zip(access) {
             if access != Access::Full {
+                self.open.remove(&doc);
                 withdrawn.push(doc);
             }
         }
-        if !withdrawn.is_empty() {
+        if !withdrawn.is_empty() || !refused.is_empty() {
             withdrawn.sort();
             withdrawn.dedup();
-            out.replies.push(ToDevice::Withdrawn { docs: withdrawn });
+            withdrawn.retain(|d| !refused.contains(d));
+            out.replies.push(ToDevice::Withdrawn {
+                docs: withdrawn,
+                refused,
+            });
         }
         if let Some((seq, docs)) = &out.committed
             && self.told + docs.len() as u64 == *seq
@@ -472,8 +502,13 @@ impl RelaySession {
         }
         let mut out: Vec<ToDevice> = Vec::new();
         if !withdrawn.is_empty() {
+            for doc in withdrawn {
+                // The device stops exchanging it; so does this side.
+                self.open.remove(doc);
+            }
             out.push(ToDevice::Withdrawn {
                 docs: withdrawn.to_vec(),
+                refused: Vec::new(),
             });
         }
         out.extend(forwards.iter().map(|c| ToDevice::Forward {
@@ -493,25 +528,27 @@ impl RelaySession {
     }
 }
 
-/// The items of an upload or push the device may send (see [`Access`]); the others are not
-/// stored, and the device is told to let them go.
+/// The items of an upload or push the device may send (see [`Access`]), those of them to
+/// dossiers it may no longer see, apart; the others are not stored, and the device is told
+/// so (`refused`).
 fn sendable<R: RelayReplica, T>(
     r: &mut R,
     items: Vec<T>,
     doc: impl Fn(&T) -> &String,
-    withdrawn: &mut Vec<String>,
-) -> SessionResult<Vec<T>, R::Error> {
+    refused: &mut Vec<String>,
+) -> SessionResult<(Vec<T>, Vec<T>), R::Error> {
     let docs: Vec<String> = items.iter().map(|i| doc(i).clone()).collect();
     let access = r.access(&docs).map_err(SessionError::Replica)?;
     let mut kept = Vec::with_capacity(items.len());
+    let mut send_only = Vec::new();
     for (item, access) in items.into_iter().zip(access) {
-        if access == Access::None {
-            withdrawn.push(doc(&item).clone());
-        } else {
-            kept.push(item);
+        match access {
+            Access::Full => kept.push(item),
+            Access::SendOnly => send_only.push(item),
+            Access::None => refused.push(doc(&item).clone()),
         }
     }
-    Ok(kept)
+    Ok((kept, send_only))
 }
 
 fn merge_committed(out: &mut Handled, committed: Option<Commit>) {

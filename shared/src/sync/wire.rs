@@ -182,9 +182,12 @@ pub enum ToDevice {
     /// Dossiers this device may no longer hold: reassigned or unshared where the team lets
     /// reps see only their own, or the team's policy changed. The device sends whatever of
     /// them it has not synced, whole ([`ToRelay::Upload`]), and removes them once stored.
-    /// Also the answer to an exchange, upload or push of a dossier the device may not hold.
+    /// Also the answer to an exchange of a dossier the device may not hold. `refused`: items
+    /// of an upload or push that were not stored, as the device may not send to them at all
+    /// (it keeps them as they are).
     Withdrawn {
         docs: Vec<String>,
+        refused: Vec<String>,
     },
 }
 
