@@ -127,14 +127,13 @@ fn reps_hold_only_their_own_and_shared_dossiers_and_lose_none_of_their_edits() {
 #[test]
 fn a_dossier_handed_over_leaves_a_connected_device_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start_tls(RELAY.as_ref(), &dir.path().join("relay")).unwrap();
-    policy_on_new_team(&relay);
-    let (mut li, mut zhou) = li_and_zhou(&relay, dir.path());
-    let id = li
-        .create_dossier(&[set("profile.name", "华东机械")])
-        .unwrap();
-    sync_once(&mut li).unwrap();
-    sync_once(&mut zhou).unwrap();
+    // (The relay process lives as long as its binding.)
+    let Own {
+        relay: _relay,
+        li,
+        mut zhou,
+        id,
+    } = own_dossier_synced(dir.path());
     assert_eq!(held(&zhou), vec![id.clone()]);
 
     let li = std::sync::Arc::new(std::sync::Mutex::new(li));
@@ -160,23 +159,42 @@ fn a_dossier_handed_over_leaves_a_connected_device_at_once() {
     live.stop();
 }
 
-/// Team east, created with reps seeing their own dossiers only.
-fn policy_on_new_team(relay: &RelayProcess) {
-    relay.admin(&["team", "create", "east"]).unwrap();
-    policy(relay, "own");
+/// Team east, where reps see their own dossiers only: its relay, li (a rep) and zhou (the
+/// manager) on their devices, and a dossier of li's that both hold.
+struct Own {
+    relay: RelayProcess,
+    li: Engine,
+    zhou: Engine,
+    id: String,
 }
 
-#[test]
-fn a_rep_cannot_give_itself_back_a_dossier_handed_away() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = RelayProcess::start_tls(RELAY.as_ref(), &dir.path().join("relay")).unwrap();
-    policy_on_new_team(&relay);
-    let (mut li, mut zhou) = li_and_zhou(&relay, dir.path());
+fn own_dossier_synced(dir: &std::path::Path) -> Own {
+    let relay = RelayProcess::start_tls(RELAY.as_ref(), &dir.join("relay")).unwrap();
+    relay.admin(&["team", "create", "east"]).unwrap();
+    policy(&relay, "own");
+    let (mut li, mut zhou) = li_and_zhou(&relay, dir);
     let id = li
         .create_dossier(&[set("profile.name", "华东机械")])
         .unwrap();
     sync_once(&mut li).unwrap();
     sync_once(&mut zhou).unwrap();
+    Own {
+        relay,
+        li,
+        zhou,
+        id,
+    }
+}
+
+#[test]
+fn a_rep_cannot_give_itself_back_a_dossier_handed_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let Own {
+        relay: _relay,
+        mut li,
+        mut zhou,
+        id,
+    } = own_dossier_synced(dir.path());
     // Handed to wang while li, offline, shares it with itself.
     zhou.set(&id, &[set("profile.owner", "wang")]).unwrap();
     sync_once(&mut zhou).unwrap();
