@@ -180,40 +180,44 @@ pub fn catch_up(
         Visibility::Team => {
             if turned {
                 // It held only what it could see: it lacks the others, changed or not.
-                let mut lacks: Vec<String> = store
-                    .all_readers(team)?
-                    .into_iter()
-                    .filter(|r| !r.readers.contains(&viewer.user))
-                    .map(|r| r.doc)
-                    .collect();
-                lacks.retain(|d| !out.changed.contains(d));
-                out.changed.extend(lacks);
+                let changed: std::collections::HashSet<String> =
+                    out.changed.iter().cloned().collect();
+                out.changed.extend(
+                    store
+                        .all_readers(team)?
+                        .into_iter()
+                        .filter(|r| !may_read(Visibility::Own, viewer, &r.readers))
+                        .map(|r| r.doc)
+                        .filter(|d| !changed.contains(d)),
+                );
             }
         }
         Visibility::Own => {
             let held = readers_by_doc(store.readers(team, &out.changed)?);
-            let sees = |doc: &str| {
-                held.get(doc)
+            out.changed.retain(|d| {
+                held.get(d)
                     .is_none_or(|r| may_read(sight.policy, viewer, &r.readers))
-            };
-            out.changed.retain(|d| sees(d));
-            let mut gone = store.withdrawals_since(team, &viewer.user, since)?;
-            let now = readers_by_doc(store.readers(team, &gone)?);
-            gone.retain(|d| {
-                now.get(d)
-                    .is_some_and(|r| !may_read(sight.policy, viewer, &r.readers))
             });
-            if turned {
+            let mut gone = if turned {
                 // Whatever it may have held that it may no longer hold (its cursor may lag
-                // what it stored, so not only what was written by `since`).
-                gone.extend(
-                    store
-                        .all_readers(team)?
-                        .into_iter()
-                        .filter(|r| !may_read(sight.policy, viewer, &r.readers))
-                        .map(|r| r.doc),
-                );
-            }
+                // what it stored, so not only what was written by `since`); this covers
+                // every withdrawal since, too.
+                store
+                    .all_readers(team)?
+                    .into_iter()
+                    .filter(|r| !may_read(sight.policy, viewer, &r.readers))
+                    .map(|r| r.doc)
+                    .collect()
+            } else {
+                let lost = store.withdrawals_since(team, &viewer.user, since)?;
+                let now = readers_by_doc(store.readers(team, &lost)?);
+                lost.into_iter()
+                    .filter(|d| {
+                        now.get(d)
+                            .is_some_and(|r| !may_read(sight.policy, viewer, &r.readers))
+                    })
+                    .collect::<Vec<_>>()
+            };
             gone.sort();
             gone.dedup();
             out.withdrawn = gone;

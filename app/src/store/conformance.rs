@@ -14,6 +14,18 @@ fn day(s: &str) -> Day {
     s.parse().expect("test dates are valid")
 }
 
+/// The ids a search for `q` finds, sorted.
+fn found(store: &dyn DossierStore, q: &str) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .search(q, 20)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A write for a made-up dossier; the bytes are opaque to the store.
 pub fn sample(id: &str, name: &str, text: &str) -> DossierWrite {
     DossierWrite {
@@ -223,16 +235,6 @@ pub fn search_finds_chinese_and_english(store: &mut dyn DossierStore) {
             sample("other", "Other", "nothing relevant here"),
         ])
         .unwrap();
-    fn found(store: &dyn DossierStore, q: &str) -> Vec<String> {
-        let mut ids: Vec<String> = store
-            .search(q, 20)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect();
-        ids.sort();
-        ids
-    }
     let hits = |q: &str| found(store, q);
     assert_eq!(hits("培训"), ["zh"], "two-character Chinese word");
     assert_eq!(hits("培训课程"), ["zh"], "longer Chinese phrase");
@@ -458,16 +460,6 @@ pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) 
         .write(&[later, sample("b", "Beta", "培训 budget")])
         .unwrap();
     assert_eq!(store.unindexed().unwrap(), 1);
-    let found = |store: &dyn DossierStore, q: &str| {
-        let mut ids: Vec<String> = store
-            .search(q, 20)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect();
-        ids.sort();
-        ids
-    };
     assert_eq!(found(store, "培训"), ["a", "b"], "pending text is scanned");
     assert_eq!(found(store, "hr team"), ["a"]);
     assert_eq!(store.index_pending(10).unwrap(), 0);
@@ -485,14 +477,6 @@ pub fn text_indexed_later_is_searchable_meanwhile(store: &mut dyn DossierStore) 
 }
 
 pub fn unknown_text_keeps_the_old_until_worked_out_again(store: &mut dyn DossierStore) {
-    let found = |store: &dyn DossierStore, q: &str| -> Vec<String> {
-        store
-            .search(q, 20)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect()
-    };
     store.write(&[sample("a", "Acme", "培训需求 old")]).unwrap();
     let mut pushed = sample("a", "Acme Ltd", "");
     pushed.chunk = Chunk::Append(b"+1".to_vec());
@@ -638,14 +622,6 @@ pub fn remove_deletes_everything_of_a_dossier(store: &mut dyn DossierStore) {
     assert_eq!(store.unindexed().unwrap(), 0, "no text left to index");
     assert_eq!(store.stale_text(10).unwrap(), Vec::<String>::new());
     assert_eq!(store.index_pending(10).unwrap(), 0);
-    let found = |store: &dyn DossierStore, q: &str| -> Vec<String> {
-        store
-            .search(q, 20)
-            .unwrap()
-            .into_iter()
-            .map(|h| h.id)
-            .collect()
-    };
     for q in ["培训", "acme secret", "pending", "words"] {
         let expected: &[&str] = if q == "words" { &["c"] } else { &[] };
         assert_eq!(found(store, q), expected, "search for {q:?}");
